@@ -1,0 +1,187 @@
+"""The policy AST: pydantic models that keep source positions.
+
+Equality between nodes ignores positions and layout, so ``parse(write(p)) == p``
+is the round-trip property. Element names and their order are kept in ``keys``;
+whether an element was written as a single string or as a list is kept in
+``is_list``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+VERSION_2012 = "2012-10-17"
+VERSION_2008 = "2008-10-17"
+KNOWN_VERSIONS = (VERSION_2012, VERSION_2008)
+
+Scalar = str | bool | int | float
+
+
+class Span(BaseModel):
+    """A 1-based source range; ``end_column`` is one past the last character."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class Node(BaseModel):
+    """Base of every AST node. Equality compares the dumped content, never spans."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        assert isinstance(other, Node)
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ValueList(Node):
+    """An element that takes a string or a list of strings (Action, Resource, ...)."""
+
+    values: list[str]
+    is_list: bool
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+    spans: list[Span | None] = Field(default_factory=list, exclude=True, repr=False)
+
+    def span_of(self, index: int) -> Span | None:
+        """The span of value ``index``, or of the whole element when unknown."""
+        if 0 <= index < len(self.spans) and self.spans[index] is not None:
+            return self.spans[index]
+        return self.span
+
+
+class ConditionEntry(Node):
+    """One condition key with its values, as in ``"aws:SourceVpc": ["vpc-1"]``."""
+
+    key: str
+    values: list[Scalar]
+    is_list: bool
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+
+class ConditionClause(Node):
+    """One condition operator with its keys, as in ``"StringEquals": {...}``."""
+
+    operator: str
+    entries: list[ConditionEntry]
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+
+class Condition(Node):
+    """A statement's ``Condition`` block: the AND of its clauses."""
+
+    clauses: list[ConditionClause]
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """The block as JSON, in source order and source form."""
+        return {
+            c.operator: {
+                e.key: (list(e.values) if e.is_list else e.values[0]) for e in c.entries
+            }
+            for c in self.clauses
+        }
+
+    def canonical(self) -> str:
+        """A canonical JSON text of the block, equal for blocks that differ only in order.
+
+        Operators and keys are sorted, condition keys are ASCII-lowercased (AWS treats
+        them case-insensitively), and each key's values are sorted and deduplicated,
+        because a key holds when any of its values does.
+        """
+        out: dict[str, dict[str, list[Any]]] = {}
+        for clause in self.clauses:
+            keys = out.setdefault(clause.operator, {})
+            for entry in clause.entries:
+                vals = keys.setdefault(ascii_lower(entry.key), [])
+                vals.extend(entry.values)
+        for keys in out.values():
+            for k, vals in keys.items():
+                keys[k] = sorted({json.dumps(v) for v in vals})
+        return json.dumps(out, sort_keys=True, separators=(",", ":"))
+
+
+class Statement(Node):
+    """One policy statement. ``keys`` lists its element names in source order."""
+
+    sid: str | None = None
+    effect: Literal["Allow", "Deny"]
+    action: ValueList | None = None
+    not_action: ValueList | None = None
+    resource: ValueList | None = None
+    not_resource: ValueList | None = None
+    principal: JsonValue | None = None
+    not_principal: JsonValue | None = None
+    condition: Condition | None = None
+    keys: list[str]
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+    @property
+    def is_allow(self) -> bool:
+        return self.effect == "Allow"
+
+    @property
+    def uses_not_action(self) -> bool:
+        return self.not_action is not None
+
+    @property
+    def action_element(self) -> ValueList:
+        """The Action or NotAction element (exactly one exists in a valid statement)."""
+        element = self.action if self.action is not None else self.not_action
+        assert element is not None
+        return element
+
+    def with_actions(self, values: list[str], *, not_action: bool | None = None) -> Statement:
+        """A copy whose Action (or NotAction) values are replaced, keeping the list form
+        when the original was a list or when more than one value remains."""
+        use_not = self.uses_not_action if not_action is None else not_action
+        old = self.action_element
+        is_list = old.is_list or len(values) != 1
+        new = ValueList(values=list(values), is_list=is_list)
+        if use_not:
+            return self.model_copy(update={"not_action": new})
+        return self.model_copy(update={"action": new})
+
+
+class Layout(BaseModel):
+    """How the source was laid out, so that a rewrite keeps the user's style."""
+
+    indent: int | None = 2
+    trailing_newline: bool = True
+
+
+class Policy(Node):
+    """An IAM policy document. ``version`` is None when the document has no Version."""
+
+    version: str | None = None
+    id: str | None = None
+    statements: list[Statement]
+    statement_is_list: bool = True
+    keys: list[str]
+    source: str | None = Field(default=None, exclude=True, repr=False)
+    layout: Layout = Field(default_factory=Layout, exclude=True, repr=False)
+
+    @property
+    def effective_version(self) -> str:
+        """The version that governs semantics: a missing Version means 2008-10-17."""
+        return self.version or VERSION_2008
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase ASCII letters only. ``str.lower`` also folds e.g. the Kelvin sign
+    U+212A to ``k``, which IAM does not; ASCII folding is what the matcher and
+    the encoder both use."""
+    return text.translate(_ASCII_LOWER)

@@ -1,0 +1,211 @@
+"""Reading the unused actions: the three accepted input forms.
+
+1. The announcement's list: ``[{"serviceNamespace": "s3", "actions": ["GetBucketAcl"]}]``.
+2. An Access Analyzer ``GetFindingV2`` response, whose
+   ``findingDetails[].unusedPermissionDetails`` entries name a service and, optionally,
+   its unused ``actions`` (``{"action": "GetObject", "lastAccessed": ...}``). An entry
+   without ``actions`` means that the whole service is unused. Actions may be bare
+   (``GetObject``) or prefixed (``s3:GetObject``).
+3. A plain list of ``service:Action`` names, as a JSON list or as text, one per line
+   (blank lines and ``#`` comments are skipped).
+
+Names are resolved against the catalog case-insensitively. A name or service the
+catalog does not know is reported as a warning and otherwise ignored, because the
+refiner and the checker reason about catalog actions only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iamrefine.catalog import Catalog
+from iamrefine.errors import Diagnostic, UnusedInputError
+from iamrefine.glob import has_wildcard
+from iamrefine.model import ascii_lower
+
+
+@dataclass(frozen=True)
+class UnusedSet:
+    """Unused catalog actions (lowercase names), with the warnings raised while reading."""
+
+    actions: frozenset[str]
+    source: str = "<unused>"
+    warnings: tuple[Diagnostic, ...] = field(default=())
+
+    def __contains__(self, action: object) -> bool:
+        return isinstance(action, str) and ascii_lower(action) in self.actions
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def canonical(self, catalog: Catalog) -> list[str]:
+        """The unused actions in the catalog's spelling, sorted."""
+        return sorted(catalog.by_lower[a] for a in self.actions)
+
+    @classmethod
+    def from_names(cls, names: list[str], catalog: Catalog, source: str = "<unused>") -> UnusedSet:
+        """Resolve ``service:Action`` names (form 3) against the catalog."""
+        reader = _Reader(source, catalog)
+        for i, name in enumerate(names):
+            reader.add_prefixed(name, f"[{i}]")
+        return reader.result()
+
+
+class _Reader:
+    def __init__(self, source: str, catalog: Catalog) -> None:
+        self.source = source
+        self.catalog = catalog
+        self.actions: set[str] = set()
+        self.warnings: list[Diagnostic] = []
+        self.errors: list[Diagnostic] = []
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        self.warnings.append(Diagnostic(self.source, line, None, message, "warning"))
+
+    def error(self, message: str, line: int | None = None) -> None:
+        self.errors.append(Diagnostic(self.source, line, None, message))
+
+    def add_action(self, service: str, action: str, where: str, line: int | None = None) -> None:
+        if not action or has_wildcard(action) or any(c.isspace() for c in action):
+            self.error(f"`{where}`: `{action}` is not an action name", line)
+            return
+        name = ascii_lower(f"{service}:{action}")
+        if name in self.catalog.by_lower:
+            self.actions.add(name)
+        elif ascii_lower(service) not in self.catalog.services:
+            self.warn(f"unknown service `{service}` in unused action `{service}:{action}`; ignored",
+                      line)
+        else:
+            self.warn(f"unknown action `{service}:{action}` (not in the catalog); ignored", line)
+
+    def add_prefixed(self, name: Any, where: str, line: int | None = None) -> None:
+        if not isinstance(name, str):
+            self.error(f"`{where}`: expected a `service:Action` string, got `{json.dumps(name)}`",
+                       line)
+            return
+        service, colon, action = name.strip().partition(":")
+        if not colon or not service:
+            self.error(f"`{where}`: `{name}` has no service prefix", line)
+            return
+        self.add_action(service, action, where, line)
+
+    def add_service_entry(self, entry: Any, where: str) -> None:
+        if not isinstance(entry, dict):
+            self.error(f"`{where}`: expected an object with `serviceNamespace`")
+            return
+        service = entry.get("serviceNamespace")
+        if not isinstance(service, str) or not service:
+            self.error(f"`{where}`: missing or invalid `serviceNamespace`")
+            return
+        actions = entry.get("actions")
+        if actions is None:
+            members = self.catalog.services.get(ascii_lower(service))
+            if members is None:
+                self.warn(f"unknown service `{service}` (not in the catalog); ignored")
+            else:
+                self.actions.update(members)
+            return
+        if not isinstance(actions, list):
+            self.error(f"`{where}.actions`: expected a list")
+            return
+        for j, item in enumerate(actions):
+            item_where = f"{where}.actions[{j}]"
+            if isinstance(item, dict):
+                item = item.get("action")
+                item_where += ".action"
+                if not isinstance(item, str):
+                    self.error(f"`{item_where}`: missing or invalid `action`")
+                    continue
+            if not isinstance(item, str):
+                self.error(f"`{item_where}`: expected an action name, got `{json.dumps(item)}`")
+                continue
+            if ":" in item:
+                prefix, _, bare = item.partition(":")
+                if ascii_lower(prefix) != ascii_lower(service):
+                    self.error(f"`{item_where}`: `{item}` is not in service `{service}`")
+                    continue
+                item = bare
+            self.add_action(service, item, item_where)
+
+    def result(self) -> UnusedSet:
+        if self.errors:
+            raise UnusedInputError(self.errors)
+        return UnusedSet(frozenset(self.actions), self.source, tuple(self.warnings))
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError(f"duplicate key `{k}`")
+        seen[k] = v
+    return seen
+
+
+def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> UnusedSet:
+    """Parse any accepted form of unused actions from ``text``."""
+    reader = _Reader(source, catalog)
+    stripped = text.lstrip()
+    if not stripped.startswith(("[", "{")):
+        for lineno, line in enumerate(text.splitlines(), 1):
+            item = line.strip()
+            if item and not item.startswith("#"):
+                reader.add_prefixed(item, f"line {lineno}", lineno)
+        return reader.result()
+    try:
+        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except json.JSONDecodeError as exc:
+        raise UnusedInputError.at(source, f"invalid JSON: {exc.msg}", exc.lineno,
+                                  exc.colno) from None
+    except ValueError as exc:
+        raise UnusedInputError.at(source, str(exc)) from None
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            if isinstance(item, dict):
+                reader.add_service_entry(item, f"[{i}]")
+            else:
+                reader.add_prefixed(item, f"[{i}]")
+    elif isinstance(data, dict) and "findingDetails" in data:
+        details = data["findingDetails"]
+        if not isinstance(details, list):
+            raise UnusedInputError.at(source, "`findingDetails` must be a list")
+        for i, det in enumerate(details):
+            where = f"findingDetails[{i}]"
+            if not isinstance(det, dict):
+                reader.error(f"`{where}`: expected an object")
+                continue
+            upd = det.get("unusedPermissionDetails")
+            if upd is None:
+                # Other finding kinds (unused role, access key, password) carry no actions.
+                reader.warn(f"`{where}` has no `unusedPermissionDetails`; skipped")
+                continue
+            reader.add_service_entry(upd, f"{where}.unusedPermissionDetails")
+    elif isinstance(data, dict):
+        raise UnusedInputError.at(
+            source,
+            "unrecognized unused-actions format: expected a list, or a `GetFindingV2` "
+            "response with `findingDetails`",
+        )
+    else:
+        raise UnusedInputError.at(source, f"unrecognized unused-actions value `{json.dumps(data)[:40]}`")
+    return reader.result()
+
+
+def load_unused(path: str | Path, catalog: Catalog) -> UnusedSet:
+    """Read and parse an unused-actions file (``-`` is not accepted; pass a path)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise UnusedInputError.at(str(p), f"cannot read file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UnusedInputError.at(str(p), f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`",
+                                  line, col) from None
+    return parse_unused(text, catalog, str(p))
