@@ -1,0 +1,26 @@
+# Convenience targets; each creates .venv when it is missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXAMPLE := examples/access-analyzer-blog
+
+.PHONY: demo test lint bench certificates clean
+
+$(BIN)/iamrefine: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test,dev]'
+	touch $@
+
+demo: $(BIN)/iamrefine
+	$(BIN)/iamrefine refine $(EXAMPLE)/policy.json --unused $(EXAMPLE)/unused.json --format diff
+
+test: $(BIN)/iamrefine
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/iamrefine
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,88 @@
+"""The three accepted forms of unused-access input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iamrefine.catalog import Catalog
+from iamrefine.errors import UnusedInputError
+from iamrefine.unused import load_unused, parse_unused
+
+CAT = Catalog.from_names(
+    ["s3:GetObject", "s3:GetObjectAcl", "s3:PutObject", "iam:GetUser", "iam:ListUsers"],
+    source="test",
+)
+
+
+def test_announcement_list() -> None:
+    text = json.dumps([{"serviceNamespace": "s3", "actions": ["GetObjectAcl", "putobject"]}])
+    u = parse_unused(text, CAT)
+    assert u.actions == {"s3:getobjectacl", "s3:putobject"}
+    assert u.canonical(CAT) == ["s3:GetObjectAcl", "s3:PutObject"]
+    assert not u.warnings
+
+
+def test_finding_v2_with_whole_service_and_prefixed_actions() -> None:
+    finding = {
+        "findingType": "UnusedPermission",
+        "findingDetails": [
+            {"unusedPermissionDetails": {"serviceNamespace": "iam", "lastAccessed": "2024"}},
+            {"unusedPermissionDetails": {"serviceNamespace": "s3", "actions": [
+                {"action": "s3:GetObject", "lastAccessed": "2024-01-01T00:00:00Z"},
+                {"action": "PutObject"}]}},
+        ],
+    }
+    u = parse_unused(json.dumps(finding), CAT)
+    assert u.actions == {"iam:getuser", "iam:listusers", "s3:getobject", "s3:putobject"}
+
+
+def test_plain_list_json_and_lines() -> None:
+    assert parse_unused('["s3:GetObject", "IAM:GetUser"]', CAT).actions == {
+        "s3:getobject", "iam:getuser"}
+    text = "# unused\ns3:GetObject\n\n  iam:ListUsers  \n"
+    assert parse_unused(text, CAT).actions == {"s3:getobject", "iam:listusers"}
+
+
+def test_unknown_names_warn_and_carry_on() -> None:
+    u = parse_unused('["s3:GetNothing", "nosuch:Thing", "s3:GetObject"]', CAT, "u.json")
+    assert u.actions == {"s3:getobject"}
+    messages = [w.render() for w in u.warnings]
+    assert messages == [
+        "u.json: warning: unknown action `s3:GetNothing` (not in the catalog); ignored",
+        "u.json: warning: unknown service `nosuch` in unused action `nosuch:Thing`; ignored",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"actions": ["GetObject"]}]', "`[0]`: missing or invalid `serviceNamespace`"),
+        ('{"findingDetails": [{"unusedPermissionDetails": {"serviceNamespace": "s3", '
+         '"actions": [{"lastAccessed": "x"}]}}]}',
+         "`findingDetails[0].unusedPermissionDetails.actions[0].action`: "
+         "missing or invalid `action`"),
+        ('["s3:Get*"]', "`[0]`: `Get*` is not an action name"),
+        ('["GetObject"]', "`[0]`: `GetObject` has no service prefix"),
+        ("[1]", "`[0]`: expected a `service:Action` string, got `1`"),
+        ('{"a": 1}', "unrecognized unused-actions format"),
+        ('{"a": 1, "a": 2}', "duplicate key `a`"),
+        ("[", "invalid JSON"),
+        ('[{"serviceNamespace": "s3", "actions": ["iam:GetUser"]}]',
+         "`iam:GetUser` is not in service `s3`"),
+    ],
+)
+def test_broken_input_is_an_error(text: str, message: str) -> None:
+    with pytest.raises(UnusedInputError) as info:
+        parse_unused(text, CAT, "u.json")
+    assert message in str(info.value)
+
+
+def test_non_utf8_file_reports_position(tmp_path: Path) -> None:
+    path = tmp_path / "u.txt"
+    path.write_bytes(b"s3:GetObject\ns3:Get\xffx\n")
+    with pytest.raises(UnusedInputError) as info:
+        load_unused(path, CAT)
+    assert str(info.value) == f"{path}:2:7: error: file is not valid UTF-8: byte `0xff`"
