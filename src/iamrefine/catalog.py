@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ class Catalog:
     digest: str = field(default="")
 
     def __post_init__(self) -> None:
+        lowered = tuple(ascii_lower(a) for a in self.actions)
+        if list(lowered) != sorted(lowered):
+            raise ValueError("Catalog.actions must be sorted by lowercase name")
+        object.__setattr__(self, "lower_names", lowered)
         if not self.digest:
             object.__setattr__(self, "digest", digest_of(self.actions))
 
@@ -65,23 +70,22 @@ class Catalog:
         return isinstance(action, str) and ascii_lower(action) in self.by_lower
 
     @cached_property
+    def lower_names(self) -> tuple[str, ...]:
+        """All lowercase names, sorted (``actions`` is kept in this order)."""
+        return tuple(ascii_lower(a) for a in self.actions)  # set by __post_init__
+
+    @cached_property
     def by_lower(self) -> dict[str, str]:
         """Lowercase name to canonical name."""
-        return {ascii_lower(a): a for a in self.actions}
+        return dict(zip(self.lower_names, self.actions, strict=True))
 
     @cached_property
     def services(self) -> dict[str, tuple[str, ...]]:
         """Lowercase service prefix to its lowercase action names, sorted."""
-        out: dict[str, list[str]] = {}
-        for lower in sorted(self.by_lower):
-            service, _, _ = lower.partition(":")
-            out.setdefault(service, []).append(lower)
-        return {k: tuple(v) for k, v in out.items()}
-
-    @cached_property
-    def lower_names(self) -> tuple[str, ...]:
-        """All lowercase names, sorted."""
-        return tuple(sorted(self.by_lower))
+        return {
+            service: tuple(names)
+            for service, names in groupby(self.lower_names, key=lambda n: n.partition(":")[0])
+        }
 
     def canonical(self, action: str) -> str | None:
         """The catalog's spelling of ``action``, or None when it is not in the catalog."""

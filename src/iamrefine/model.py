@@ -184,4 +184,6 @@ def ascii_lower(text: str) -> str:
     """Lowercase ASCII letters only. ``str.lower`` also folds e.g. the Kelvin sign
     U+212A to ``k``, which IAM does not; ASCII folding is what the matcher and
     the encoder both use."""
+    if text.isascii():
+        return text.lower()
     return text.translate(_ASCII_LOWER)

@@ -1,0 +1,80 @@
+"""Shared helpers for the benchmark scripts: timing, statistics, corpus access, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED = ROOT.parent / "shared"
+MANAGED = SHARED / "corpus" / "aws-managed"
+SEED = 20261128
+UNUSED_RATIO = 0.30
+
+
+def require_corpus() -> Path:
+    """The managed-policy corpus folder, or exit with a message when it is absent."""
+    if not MANAGED.is_dir():
+        sys.exit(f"benchmarks: the shared corpus `{MANAGED}` is absent")
+    return MANAGED
+
+
+def policy_files() -> list[Path]:
+    """Every managed policy file, sorted by name (MANIFEST.json excluded)."""
+    return sorted(p for p in require_corpus().glob("*.json") if p.name != "MANIFEST.json")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once; return (seconds, result)."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def median_of(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float]]:
+    """Median wall time of ``repeat`` runs of ``fn``, and all the samples."""
+    samples = [timed(fn)[0] for _ in range(repeat)]
+    return statistics.median(samples), samples
+
+
+def summarize(times: dict[str, float]) -> dict[str, Any]:
+    """Total, median, p99 and worst of per-item times (seconds)."""
+    values = sorted(times.values())
+    if not values:
+        return {"count": 0}
+    worst_name = max(times, key=lambda k: times[k])
+    p99_index = min(len(values) - 1, round(0.99 * (len(values) - 1)))
+    return {
+        "count": len(values),
+        "total_s": round(sum(values), 4),
+        "median_s": round(statistics.median(values), 5),
+        "p99_s": round(values[p99_index], 5),
+        "worst_s": round(times[worst_name], 5),
+        "worst_name": worst_name,
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/NAME.json`` atomically, with machine facts attached."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "benchmark": name,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        **data,
+    }
+    target = RESULTS / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=RESULTS, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, target)
+    return target
