@@ -8,35 +8,49 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from iamrefine.catalog import Catalog, load_catalog
-from iamrefine.errors import (
-    CatalogError,
-    CertificateError,
-    Diagnostic,
-    IamRefineError,
-    InputError,
-    InternalError,
-    PolicyError,
-    UnusedInputError,
-)
-from iamrefine.model import Policy, Statement
-from iamrefine.unused import UnusedSet, load_unused, parse_unused
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Catalog",
-    "CatalogError",
-    "CertificateError",
-    "Diagnostic",
-    "IamRefineError",
-    "InputError",
-    "InternalError",
-    "Policy",
-    "PolicyError",
-    "Statement",
-    "UnusedInputError",
-    "UnusedSet",
-    "__version__",
-    "load_catalog",
-    "load_unused",
-    "parse_unused",
-]
+_EXPORTS = {
+    "Catalog": "iamrefine.catalog",
+    "load_catalog": "iamrefine.catalog",
+    "CatalogError": "iamrefine.errors",
+    "CertificateError": "iamrefine.errors",
+    "Diagnostic": "iamrefine.errors",
+    "IamRefineError": "iamrefine.errors",
+    "InputError": "iamrefine.errors",
+    "InternalError": "iamrefine.errors",
+    "PolicyError": "iamrefine.errors",
+    "UnusedInputError": "iamrefine.errors",
+    "Policy": "iamrefine.model",
+    "Statement": "iamrefine.model",
+    "UnusedSet": "iamrefine.unused",
+    "load_unused": "iamrefine.unused",
+    "parse_unused": "iamrefine.unused",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from iamrefine.catalog import Catalog, load_catalog
+    from iamrefine.errors import (
+        CatalogError,
+        CertificateError,
+        Diagnostic,
+        IamRefineError,
+        InputError,
+        InternalError,
+        PolicyError,
+        UnusedInputError,
+    )
+    from iamrefine.model import Policy, Statement
+    from iamrefine.unused import UnusedSet, load_unused, parse_unused
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-exports keep `import iamrefine` (and so CLI start-up) light.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iamrefine' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

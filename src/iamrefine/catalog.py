@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from iamrefine.errors import CatalogError
-from iamrefine.glob import compile_glob, literal_prefix
-from iamrefine.model import ascii_lower
+from iamrefine.glob import ascii_lower, compile_glob, literal_prefix
 
 CACHE_FORMAT = 1
 

@@ -3,7 +3,7 @@
 IAM globs have two wildcards: ``*`` matches any run of characters (the empty run
 included, colons and slashes included) and ``?`` matches exactly one character.
 Every other character, ``[`` and ``]`` included, is literal. Action patterns are
-matched case-insensitively with ASCII folding (:func:`iamrefine.model.ascii_lower`);
+matched case-insensitively with ASCII folding (:func:`ascii_lower`);
 resources are matched case-sensitively.
 
 A glob is compiled into a Python regular expression whose segments between stars
@@ -17,9 +17,18 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from iamrefine.model import ascii_lower
-
 WILDCARDS = frozenset("*?")
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase ASCII letters only. ``str.lower`` also folds e.g. the Kelvin sign
+    U+212A to ``k``, which IAM does not; ASCII folding is what the matcher and
+    the encoder both use."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_ASCII_LOWER)
 
 
 def normalize(pattern: str) -> str:

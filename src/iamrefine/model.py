@@ -13,11 +13,30 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from iamrefine.glob import ascii_lower
+
 VERSION_2012 = "2012-10-17"
 VERSION_2008 = "2008-10-17"
 KNOWN_VERSIONS = (VERSION_2012, VERSION_2008)
 
 Scalar = str | bool | int | float
+
+__all__ = [
+    "KNOWN_VERSIONS",
+    "VERSION_2008",
+    "VERSION_2012",
+    "Condition",
+    "ConditionClause",
+    "ConditionEntry",
+    "Layout",
+    "Node",
+    "Policy",
+    "Scalar",
+    "Span",
+    "Statement",
+    "ValueList",
+    "ascii_lower",
+]
 
 
 class Span(BaseModel):
@@ -175,15 +194,3 @@ class Policy(Node):
     def effective_version(self) -> str:
         """The version that governs semantics: a missing Version means 2008-10-17."""
         return self.version or VERSION_2008
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
-def ascii_lower(text: str) -> str:
-    """Lowercase ASCII letters only. ``str.lower`` also folds e.g. the Kelvin sign
-    U+212A to ``k``, which IAM does not; ASCII folding is what the matcher and
-    the encoder both use."""
-    if text.isascii():
-        return text.lower()
-    return text.translate(_ASCII_LOWER)

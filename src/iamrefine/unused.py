@@ -23,8 +23,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, UnusedInputError
-from iamrefine.glob import has_wildcard
-from iamrefine.model import ascii_lower
+from iamrefine.glob import ascii_lower, has_wildcard
 
 
 @dataclass(frozen=True)
