@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/access-analyzer-blog
 
-.PHONY: demo test lint bench certificates clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/iamrefine: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,3 +24,7 @@ lint: $(BIN)/iamrefine
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: $(BIN)/iamrefine
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/run.py

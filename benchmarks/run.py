@@ -1,0 +1,108 @@
+"""Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
+
+Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling`` (default: all). Each suite writes
+``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, ROOT  # noqa: E402
+
+README = ROOT / "benchmarks" / "README.md"
+START = "<!-- figures:start -->"
+END = "<!-- figures:end -->"
+SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling"]
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _ok(value: float | None, target: float) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if value <= target else "**missed**"
+
+
+def table() -> str:
+    rows = ["| figure | measured (median) | target | status | date |", "| --- | --- | --- | --- | --- |"]
+
+    def row(figure: str, value: Any, target: str, status: str, date: str) -> None:
+        rows.append(f"| {figure} | {value} | {target} | {status} | {date} |")
+
+    if (c := _load("catalog")) is not None:
+        row("default catalog load, warm cache (fresh process, after import)",
+            f"{c['warm_load_median_s'] * 1000:.1f} ms (cold {c['cold_load_median_s'] * 1000:.0f} ms, "
+            f"{c['ratio_cold_over_warm']}x)", "<= 50 ms", _ok(c["warm_load_median_s"], 0.05), c["date"])
+    if (r := _load("refine_corpus")) is not None:
+        row(f"refine {r['count']} managed policies, 30% unused (no proof)",
+            f"total {r['total_s']} s; median {r['median_s'] * 1000:.2f} ms; p99 {r['p99_s'] * 1000:.1f} ms; "
+            f"worst {r['worst_s'] * 1000:.1f} ms (`{r['worst_name']}`)", "<= 5 s total",
+            _ok(r["total_s"], 5.0), r["date"])
+    if (k := _load("check_corpus")) is not None:
+        status = "met" if (k["median_s"] <= 0.1 and k["p99_s"] <= 1.0 and k["worst_s"] <= 10
+                           and k["total_s"] <= 180 and k["unknown"] == 0) else "**missed**"
+        row(f"prove {k['count']} refinements (both claims)",
+            f"total {k['total_s']} s; median {k['median_s'] * 1000:.1f} ms; p99 {k['p99_s']:.3f} s; "
+            f"worst {k['worst_s']:.2f} s (`{k['worst_name']}`); verdicts {k['verdicts']}",
+            "median <= 0.1 s, p99 <= 1 s, worst <= 10 s, total <= 180 s, 0 UNKNOWN", status, k["date"])
+    if (cli := _load("cli")) is not None:
+        row("`iamrefine refine` on the worked example, with proof, from process start",
+            f"{cli['refine_with_proof_median_s']} s (`--help`: {cli['help_median_s']} s)", "<= 0.8 s",
+            _ok(cli["refine_with_proof_median_s"], 0.8), cli["date"])
+    if (w := _load("worst_case")) is not None:
+        for strategy in ("patterns", "notaction"):
+            s = w[strategy]
+            row(f"`*` with 40% of the catalog unused, refine + prove (`{strategy}`, "
+                f"{s['patterns']} patterns)",
+                f"{s['total_median_s']} s (refine {s['refine_median_s']} s, prove {s['prove_median_s']} s); "
+                f"peak RSS {s['peak_rss_mb']} MB; {s['verdicts']}", "<= 10 s",
+                _ok(s["total_median_s"], 10.0), w["date"])
+    if (p := _load("peer")) is not None:
+        row(f"vs policyuniverse minimizer ({p['policies_compared']} policies with replaced patterns)",
+            f"time: peer/ours {p['total_ratio_peer_over_ours']}x in total, median "
+            f"{p['median_ratio_peer_over_ours']}x per policy; patterns ours {p['ours_patterns']} vs "
+            f"peer {p['peer_patterns']}; chars ours {p['ours_chars']} vs peer {p['peer_chars']}; "
+            f"peer not exact in {p['peer_not_exact']} policies",
+            "iamrefine faster", "met" if p["total_ratio_peer_over_ours"] > 1 else "**missed**", p["date"])
+    if (s := _load("scaling")) is not None:
+        for kind in ("patterns", "fraction", "catalog"):
+            pts = s[kind]
+            desc = "; ".join(f"{pt['x']:g}: {pt['total_s']:.2f} s/{pt['peak_rss_mb']:.0f} MB" for pt in pts)
+            row(f"scaling with {kind} (x: total time / peak RSS)", desc,
+                "near-linear", "see `results/scaling.png`", s["date"])
+    return "\n".join(rows)
+
+
+def update_readme() -> None:
+    text = README.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], default=[])
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    if not args.table_only:
+        for suite in args.suites or SUITES:
+            module = __import__(f"bench_{suite}")
+            print(f"== {suite}", flush=True)
+            print(module.run(), flush=True)
+    update_readme()
+
+
+if __name__ == "__main__":
+    main()
