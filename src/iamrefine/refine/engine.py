@@ -1,0 +1,611 @@
+"""The refinement engine: remove unused actions from a policy, pattern by pattern.
+
+Per statement (see ``docs/IAM-SEMANTICS.md`` §4 and ``proofs/REFINEMENT.md``):
+
+* **Deny** statements are never changed.
+* **Allow with NotAction** keeps its structure; the unused catalog actions that the
+  statement allows are appended to NotAction (canonical names, sorted).
+* **Allow with Action**: each pattern P that matches no unused catalog action stays
+  exactly as written. Every other pattern is replaced, in place, by a sorted list of
+  patterns that together match exactly ``M \\ U`` within the catalog (M: the catalog
+  actions P matches, U: the unused actions), each contained in P over all strings.
+  Which rule applies depends on P's shape:
+
+  - ``L*`` (one trailing star): the shortest safe prefixes in the catalog trie under L;
+  - ``L*R`` (first wildcard a star, R not empty): the safe nodes ``s*R`` of the trie
+    under L, with an exact name for an action no safe node matches;
+  - a wildcard in the service part and a literal colon (``*:Get*``): one
+    sub-pattern ``svc:REST`` per catalog service, each refined recursively;
+  - ``L?R`` (first wildcard a question mark): one sub-pattern ``LcR`` per character
+    c that catalog actions have at that position, each refined recursively.
+
+  A safe node that matches a single catalog action is written as that action's
+  exact name, in the catalog's casing. A statement left without actions is removed;
+  a policy left without statements is to be detached.
+
+With ``strategy="notaction"``, an Allow statement whose Action contains ``*`` (alone)
+is written as ``NotAction`` of the unused actions instead; for any other pattern a
+NotAction rewrite would allow actions the original did not, so the pattern form is
+kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Literal
+
+from iamrefine.catalog import Catalog
+from iamrefine.errors import Diagnostic
+from iamrefine.glob import compile_glob, has_wildcard, literal_prefix, normalize
+from iamrefine.model import Policy, Statement, ValueList, ascii_lower
+from iamrefine.refine.trie import CatalogIndex, Granularity, catalog_index
+from iamrefine.unused import UnusedSet
+
+Strategy = Literal["patterns", "notaction"]
+Rule = Literal["exact", "prefix", "infix", "service", "single"]
+NodeKind = Literal["root", "prefix", "exact", "service", "single"]
+
+MANAGED_POLICY_QUOTA = 6144
+"""Largest managed policy, in characters other than whitespace."""
+
+
+@dataclass(slots=True)
+class TraceNode:
+    """One node the refinement of a pattern looked at.
+
+    ``pattern`` is the node written as a pattern (``s3:GetAccess*``, an exact name,
+    or a sub-pattern such as ``s3:Get*`` from ``*:Get*``); ``actions`` and ``unused``
+    count the catalog actions it matches and how many of them are unused. An unsafe
+    node has a ``witness``: the first unused catalog action it matches, which is what
+    keeps it (and every more general node above it) from being emitted. ``chosen``
+    nodes are the emitted patterns; ``emitted`` is their text.
+    """
+
+    pattern: str
+    parent: int | None
+    kind: NodeKind
+    safe: bool
+    chosen: bool
+    actions: int
+    unused: int
+    witness: str | None
+    emitted: str | None = None
+
+
+@dataclass(slots=True)
+class PatternTrace:
+    """How one original pattern was refined: the rule used and the nodes visited.
+
+    ``nodes[0]`` is the root (the original pattern itself); every other node's
+    ``parent`` indexes into ``nodes``.
+    """
+
+    statement_index: int
+    value_index: int
+    original_pattern: str
+    rule: Rule
+    nodes: list[TraceNode]
+
+    def chosen(self) -> list[TraceNode]:
+        """The emitted nodes, in visiting order."""
+        return [n for n in self.nodes if n.chosen]
+
+    def least_generality(self) -> list[tuple[str, str, str]]:
+        """For each emitted pattern: ``(pattern, parent pattern, witness)``, where the
+        witness is an unused catalog action that the parent matches, so the parent
+        (the next more general candidate) could not have been emitted."""
+        out: list[tuple[str, str, str]] = []
+        for node in self.nodes:
+            if node.chosen and node.parent is not None:
+                parent = self.nodes[node.parent]
+                assert parent.witness is not None and node.emitted is not None
+                out.append((node.emitted, parent.pattern, parent.witness))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """Pattern ``original_pattern`` (value ``value_index`` of original statement
+    ``statement_index``) was replaced by ``new_patterns`` (possibly none)."""
+
+    statement_index: int
+    value_index: int
+    original_pattern: str
+    new_patterns: tuple[str, ...]
+    trace: PatternTrace
+
+    @property
+    def origins(self) -> list[tuple[str, str]]:
+        """``(new pattern, origin)`` pairs: every new pattern is contained in the
+        original pattern over all strings."""
+        return [(p, self.original_pattern) for p in self.new_patterns]
+
+
+@dataclass(frozen=True, slots=True)
+class NotActionChange:
+    """Unused actions ``added`` to the NotAction of original statement
+    ``statement_index``; ``from_action`` when the statement's ``Action: "*"`` was
+    rewritten as NotAction (``strategy="notaction"``)."""
+
+    statement_index: int
+    added: tuple[str, ...]
+    from_action: bool = False
+
+
+@dataclass
+class RefineResult:
+    """The outcome of :func:`refine_policy`.
+
+    ``statement_origin[j]`` is the index in ``original`` of the statement that new
+    statement ``j`` came from. ``pattern_origins`` lists ``(original statement index,
+    new pattern, origin pattern)`` for every pattern of every new Allow statement
+    with Action (kept patterns are their own origin).
+    """
+
+    original: Policy
+    policy: Policy | None
+    recommended_action: Literal["CREATE_POLICY", "DETACH_POLICY"]
+    warnings: list[Diagnostic]
+    changed: bool
+    statement_origin: list[int]
+    replacements: list[Replacement]
+    pattern_origins: list[tuple[int, str, str]]
+    notaction_changes: list[NotActionChange]
+    catalog: dict[str, object]
+    granularity: Granularity
+    strategy: Strategy
+    size: int | None = None
+    unused_count: int = 0
+    traces: list[PatternTrace] = field(default_factory=list)
+
+    @property
+    def detached(self) -> bool:
+        """Is the recommendation to detach the policy (no statement left)?"""
+        return self.policy is None
+
+
+def refine_policy(
+    policy: Policy,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    granularity: Granularity = "word",
+    strategy: Strategy = "patterns",
+) -> RefineResult:
+    """Remove the unused actions from ``policy``; see the module docstring for the rules.
+
+    The catalog trie is built once per catalog digest and granularity and reused.
+    """
+    if strategy not in ("patterns", "notaction"):
+        raise ValueError(f"unknown strategy `{strategy}`")
+    index = catalog_index(catalog, granularity)
+    refiner = _Refiner(index, unused, policy.source or "<policy>")
+    statements: list[Statement] = []
+    origin: list[int] = []
+    pattern_origins: list[tuple[int, str, str]] = []
+    for si, st in enumerate(policy.statements):
+        new = refiner.statement(si, st, strategy)
+        if new is None:
+            continue
+        statements.append(new)
+        origin.append(si)
+        if new.is_allow and new.action is not None:
+            table = refiner.origins.get(si, {})
+            for value in new.action.values:
+                pattern_origins.append((si, value, table.get(value, value)))
+
+    if statements:
+        new_policy: Policy | None = policy.model_copy(update={"statements": statements})
+        action: Literal["CREATE_POLICY", "DETACH_POLICY"] = "CREATE_POLICY"
+    else:
+        new_policy = None
+        action = "DETACH_POLICY"
+    changed = new_policy is None or new_policy != policy
+    size = None
+    if new_policy is not None:
+        size = _size_check(new_policy, policy, strategy, refiner)
+    return RefineResult(
+        original=policy,
+        policy=new_policy,
+        recommended_action=action,
+        warnings=refiner.warnings,
+        changed=changed,
+        statement_origin=origin,
+        replacements=refiner.replacements,
+        pattern_origins=pattern_origins,
+        notaction_changes=refiner.notaction_changes,
+        catalog=dict(catalog.info()),
+        granularity=granularity,
+        strategy=strategy,
+        size=size,
+        unused_count=len(unused.actions),
+        traces=[r.trace for r in refiner.replacements],
+    )
+
+
+def _size_check(new: Policy, old: Policy, strategy: Strategy, refiner: _Refiner) -> int:
+    from iamrefine.write import dump_policy, non_whitespace_length
+
+    size = non_whitespace_length(dump_policy(new))
+    if size > MANAGED_POLICY_QUOTA:
+        hint = ""
+        if strategy == "patterns" and any(
+            st.is_allow
+            and st.action is not None
+            and any(normalize(v) == "*" for v in st.action.values)
+            for st in old.statements
+        ):
+            hint = "; `--strategy notaction` writes statements whose Action is `*` compactly"
+        refiner.warnings.append(
+            Diagnostic(
+                old.source or "<policy>",
+                None,
+                None,
+                f"the refined policy has {size:,} non-whitespace characters, "
+                f"{size - MANAGED_POLICY_QUOTA:,} over the managed-policy quota of "
+                f"{MANAGED_POLICY_QUOTA:,}{hint}",
+                "warning",
+            )
+        )
+    return size
+
+
+class _Refiner:
+    """Per-policy state: the unused flags over the catalog index, warnings, records."""
+
+    def __init__(self, index: CatalogIndex, unused: UnusedSet, source: str) -> None:
+        self.index = index
+        self.source = source
+        flags = bytearray(index.size)
+        position = index.position
+        unused_positions = []
+        for name in unused.actions:
+            i = position.get(name)
+            if i is not None:
+                flags[i] = 1
+                unused_positions.append(i)
+        self.flags = flags
+        self.unused_sorted = sorted(unused_positions)
+        self.warnings: list[Diagnostic] = []
+        self.replacements: list[Replacement] = []
+        self.notaction_changes: list[NotActionChange] = []
+        self.origins: dict[int, dict[str, str]] = {}
+
+    # --- statements ------------------------------------------------------------
+
+    def statement(self, si: int, st: Statement, strategy: Strategy) -> Statement | None:
+        if not st.is_allow:
+            return st
+        if st.not_action is not None:
+            return self._not_action(si, st)
+        if st.action is None:
+            return st
+        values = st.action.values
+        if strategy == "notaction" and any(normalize(v) == "*" for v in values):
+            for vi, value in enumerate(values):
+                self._check_known(st.action, vi, value)
+            return self._star_to_not_action(si, st)
+        new_values: list[str] = []
+        seen: set[str] = set()
+        table: dict[str, str] = {}
+        replaced = False
+        for vi, value in enumerate(values):
+            out = self._pattern(si, vi, value, st.action)
+            if out is None:
+                new_values.append(value)
+                seen.add(ascii_lower(value))
+                table.setdefault(value, value)
+                continue
+            replaced = True
+            for p in out:
+                key = ascii_lower(p)
+                if key in seen:
+                    continue
+                seen.add(key)
+                new_values.append(p)
+                table.setdefault(p, value)
+        self.origins[si] = table
+        if not replaced:
+            return st
+        if not new_values:
+            return None
+        return st.with_actions(new_values, not_action=False)
+
+    def _not_action(self, si: int, st: Statement) -> Statement:
+        assert st.not_action is not None
+        excluded = [compile_glob(p, fold_case=True) for p in st.not_action.values]
+        names = self.index.names
+        added = [
+            self.index.canon[i]
+            for i in self.unused_sorted
+            if not any(rx.fullmatch(names[i]) for rx in excluded)
+        ]
+        if not added:
+            return st
+        added.sort(key=lambda a: (ascii_lower(a), a))
+        self.notaction_changes.append(NotActionChange(si, tuple(added)))
+        return st.with_actions([*st.not_action.values, *added], not_action=True)
+
+    def _star_to_not_action(self, si: int, st: Statement) -> Statement:
+        assert st.action is not None
+        if not self.unused_sorted:
+            return st
+        added = [self.index.canon[i] for i in self.unused_sorted]
+        added.sort(key=lambda a: (ascii_lower(a), a))
+        self.notaction_changes.append(NotActionChange(si, tuple(added), from_action=True))
+        keys = ["NotAction" if k == "Action" else k for k in st.keys]
+        element = ValueList(values=added, is_list=st.action.is_list or len(added) != 1)
+        return st.model_copy(update={"action": None, "not_action": element, "keys": keys})
+
+    # --- patterns --------------------------------------------------------------
+
+    def _warn(self, element: ValueList, vi: int, message: str) -> None:
+        span = element.span_of(vi)
+        line = span.line if span is not None else None
+        column = span.column if span is not None else None
+        self.warnings.append(Diagnostic(self.source, line, column, message, "warning"))
+
+    def _check_known(self, element: ValueList, vi: int, pattern: str) -> None:
+        q = ascii_lower(normalize(pattern))
+        if not has_wildcard(q):
+            if q not in self.index.position:
+                self._warn(element, vi, _unknown_message(pattern, self.index))
+        elif not self._matches(q):
+            self._warn(
+                element, vi, f"`{pattern}` matches no action in the catalog; kept as written"
+            )
+
+    def _pattern(self, si: int, vi: int, pattern: str, element: ValueList) -> list[str] | None:
+        """The patterns replacing ``pattern``, or None when it stays as written."""
+        w = normalize(pattern)
+        q = ascii_lower(w)
+        index = self.index
+        flags = self.flags
+        if not has_wildcard(q):
+            i = index.position.get(q)
+            if i is None:
+                self._warn(element, vi, _unknown_message(pattern, index))
+                return None
+            if not flags[i]:
+                return None
+            root = TraceNode(pattern, None, "root", False, False, 1, 1, index.canon[i])
+            self._record(si, vi, pattern, "exact", [root], [])
+            return []
+        matched = self._matches(q)
+        if not matched:
+            self._warn(
+                element, vi, f"`{pattern}` matches no action in the catalog; kept as written"
+            )
+            return None
+        if isinstance(matched, range):
+            first = flags.find(1, matched.start, matched.stop)
+            if first < 0:
+                return None
+            unused = flags.count(1, matched.start, matched.stop)
+        else:
+            hits = [i for i in matched if flags[i]]
+            if not hits:
+                return None
+            first, unused = hits[0], len(hits)
+        root = TraceNode(
+            pattern, None, "root", False, False, len(matched), unused, index.canon[first]
+        )
+        nodes = [root]
+        out: list[str] = []
+        rule = self._expand(w, q, list(matched), 0, nodes, out)
+        self._record(si, vi, pattern, rule, nodes, out)
+        return out
+
+    def _record(
+        self, si: int, vi: int, pattern: str, rule: Rule, nodes: list[TraceNode], out: list[str]
+    ) -> None:
+        out.sort(key=lambda p: (ascii_lower(p), p))
+        trace = PatternTrace(si, vi, pattern, rule, nodes)
+        self.replacements.append(Replacement(si, vi, pattern, tuple(out), trace))
+
+    def _matches(self, q: str) -> range | list[int]:
+        """The catalog indices that the normalized lowercase pattern ``q`` matches."""
+        lit = literal_prefix(q)
+        lo, hi = self.index.range_of(lit)
+        if q == lit + "*":
+            return range(lo, hi)
+        rx = compile_glob(q, fold_case=True)
+        names = self.index.names
+        return [i for i in range(lo, hi) if rx.fullmatch(names[i])]
+
+    def _expand(
+        self,
+        w: str,
+        q: str,
+        matched: list[int],
+        parent: int,
+        nodes: list[TraceNode],
+        out: list[str],
+    ) -> Rule:
+        """Refine the unsafe (sub-)pattern ``w`` (lowercase ``q``), which matches the
+        catalog indices ``matched``, under node ``parent``; emit into ``out``."""
+        lit = literal_prefix(q)
+        rest = q[len(lit) :]
+        if ":" not in lit and ":" in q:
+            self._by_service(w, q, matched, parent, nodes, out)
+            return "service"
+        if rest == "*":
+            self._prefix(lit, parent, nodes, out)
+            return "prefix"
+        if rest.startswith("*"):
+            self._infix(len(lit), w[len(lit) + 1 :], matched, parent, nodes, out)
+            return "infix"
+        self._single(w, len(lit), matched, parent, nodes, out)
+        return "single"
+
+    def _sub_pattern(
+        self,
+        w: str,
+        members: list[int],
+        kind: NodeKind,
+        parent: int,
+        nodes: list[TraceNode],
+        out: list[str],
+    ) -> None:
+        """A sub-pattern ``w`` contained in its parent and matching ``members``: emit it
+        when safe, otherwise refine it further."""
+        flags = self.flags
+        canon = self.index.canon
+        hits = [i for i in members if flags[i]]
+        if not hits:
+            text = canon[members[0]] if len(members) == 1 else w
+            nodes.append(TraceNode(w, parent, kind, True, True, len(members), 0, None, text))
+            out.append(text)
+            return
+        nodes.append(
+            TraceNode(w, parent, kind, False, False, len(members), len(hits), canon[hits[0]])
+        )
+        if len(members) > 1:
+            self._expand(w, ascii_lower(w), members, len(nodes) - 1, nodes, out)
+
+    def _by_service(
+        self,
+        w: str,
+        q: str,
+        matched: list[int],
+        parent: int,
+        nodes: list[TraceNode],
+        out: list[str],
+    ) -> None:
+        # Catalog names have exactly one colon, so P's first literal colon matches it,
+        # and the name's service matches P's service part.
+        rest = w[q.index(":") :]
+        names = self.index.names
+        canon = self.index.canon
+        for _, group in groupby(matched, key=lambda i: names[i].partition(":")[0]):
+            members = list(group)
+            service = canon[members[0]].partition(":")[0]
+            self._sub_pattern(service + rest, members, "service", parent, nodes, out)
+
+    def _single(
+        self,
+        w: str,
+        at: int,
+        matched: list[int],
+        parent: int,
+        nodes: list[TraceNode],
+        out: list[str],
+    ) -> None:
+        names = self.index.names
+        canon = self.index.canon
+        by_char: dict[str, list[int]] = {}
+        for i in matched:
+            by_char.setdefault(names[i][at], []).append(i)
+        for _, members in sorted(by_char.items()):
+            ch = canon[members[0]][at]
+            self._sub_pattern(w[:at] + ch + w[at + 1 :], members, "single", parent, nodes, out)
+
+    def _prefix(self, lit: str, parent: int, nodes: list[TraceNode], out: list[str]) -> None:
+        """Shortest safe prefixes below the unsafe node ``L*`` (``lit``: L, lowercase)."""
+        index = self.index
+        flags = self.flags
+        canon = index.canon
+        lo, hi = index.range_of(lit)
+        stack = [(len(lit), lo, hi, parent)]
+        while stack:
+            plen, lo, hi, pid = stack.pop()
+            for child in index.children(lo, hi, plen):
+                clo, chi, cut = child.lo, child.hi, child.cut
+                n = chi - clo
+                if cut is None:
+                    text = canon[clo]
+                    kind: NodeKind = "exact"
+                else:
+                    text = canon[clo][:cut] + "*"
+                    kind = "prefix"
+                first = flags.find(1, clo, chi)
+                if first < 0:
+                    emitted = canon[clo] if n == 1 else text
+                    nodes.append(TraceNode(text, pid, kind, True, True, n, 0, None, emitted))
+                    out.append(emitted)
+                    continue
+                nodes.append(
+                    TraceNode(
+                        text, pid, kind, False, False, n, flags.count(1, clo, chi), canon[first]
+                    )
+                )
+                if cut is not None and n > 1:
+                    stack.append((cut, clo, chi, len(nodes) - 1))
+
+    def _infix(
+        self,
+        plen: int,
+        tail: str,
+        matched: list[int],
+        parent: int,
+        nodes: list[TraceNode],
+        out: list[str],
+    ) -> None:
+        """Most general safe nodes ``s*R`` below the unsafe node ``L*R`` (``plen`` =
+        len(L), ``tail`` = R as written); exact names for actions no safe node matches."""
+        index = self.index
+        flags = self.flags
+        names = index.names
+        canon = index.canon
+        rx = compile_glob("*" + tail, fold_case=True)
+
+        def exact(i: int, pid: int) -> None:
+            if flags[i]:
+                nodes.append(TraceNode(canon[i], pid, "exact", False, False, 1, 1, canon[i]))
+            else:
+                nodes.append(TraceNode(canon[i], pid, "exact", True, True, 1, 0, None, canon[i]))
+                out.append(canon[i])
+
+        stack = [(plen, matched, parent)]
+        while stack:
+            plen, covered, pid = stack.pop()
+            cuts = {i: index.next_cut(i, plen) for i in covered}
+
+            def child_key(i: int, cuts: dict[int, int | None] = cuts) -> str | int:
+                cut = cuts[i]
+                return i if cut is None else names[i][:cut]
+
+            for _, group in groupby(covered, key=child_key):
+                members = list(group)
+                cut = cuts[members[0]]
+                if cut is None:
+                    exact(members[0], pid)
+                    continue
+                inner = [i for i in members if rx.fullmatch(names[i], cut)]
+                if inner:
+                    text = canon[inner[0]][:cut] + "*" + tail
+                    hits = [i for i in inner if flags[i]]
+                    if not hits:
+                        emitted = canon[inner[0]] if len(inner) == 1 else text
+                        nodes.append(
+                            TraceNode(text, pid, "prefix", True, True, len(inner), 0, None, emitted)
+                        )
+                        out.append(emitted)
+                    else:
+                        nodes.append(
+                            TraceNode(
+                                text,
+                                pid,
+                                "prefix",
+                                False,
+                                False,
+                                len(inner),
+                                len(hits),
+                                canon[hits[0]],
+                            )
+                        )
+                        if len(inner) > 1:
+                            stack.append((cut, inner, len(nodes) - 1))
+                if len(inner) != len(members):
+                    kept = set(inner)
+                    for i in members:
+                        if i not in kept:
+                            exact(i, pid)
+
+
+def _unknown_message(pattern: str, index: CatalogIndex) -> str:
+    service = ascii_lower(pattern).partition(":")[0]
+    if service not in index.services():
+        return f"unknown service in `{pattern}` (not in the catalog); kept as written"
+    return f"unknown action `{pattern}` (not in the catalog); kept as written"

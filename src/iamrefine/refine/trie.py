@@ -1,0 +1,155 @@
+"""The catalog-level index that every refinement walks: a prefix trie kept implicit.
+
+The catalog's lowercase names are kept sorted, so the actions under a prefix form a
+contiguous range (found by bisection) and a trie node is just ``(prefix length,
+range)``. The node set is global to the catalog: with word granularity it holds
+every lowercase prefix that ends at a word boundary of some catalog action (see
+:mod:`iamrefine.refine.words`); with character granularity it holds every proper
+prefix of every action. A node's actions are *all* catalog actions that start with
+its prefix, whether or not the prefix ends at a word boundary of each of them, so
+the node's pattern ``prefix*`` matches exactly the node's actions within the
+catalog.
+
+Each action additionally has an "exact" leaf below its deepest node: an action
+such as ``s3:GetObject`` that is itself a node (a word prefix of
+``s3:GetObjectAcl``) is written by its exact name when only it is kept.
+
+Indexes are built once per catalog digest and granularity and cached in memory.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from iamrefine.catalog import Catalog
+from iamrefine.glob import ascii_lower
+from iamrefine.refine.words import word_boundaries
+
+Granularity = Literal["word", "char"]
+
+_CACHE: dict[tuple[str, str], CatalogIndex] = {}
+_CACHE_LIMIT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A child of a trie node: ``cut`` is the child's prefix length (None for the exact
+    leaf of the single action ``lo``); its actions are the index range ``[lo, hi)``."""
+
+    cut: int | None
+    lo: int
+    hi: int
+
+
+class CatalogIndex:
+    """Sorted lowercase names, canonical names and the trie's node cuts of a catalog."""
+
+    def __init__(self, catalog: Catalog, granularity: Granularity) -> None:
+        if granularity not in ("word", "char"):
+            raise ValueError(f"unknown granularity `{granularity}`")
+        pairs = sorted((ascii_lower(a), a) for a in catalog.actions)
+        self.catalog = catalog
+        self.granularity: Granularity = granularity
+        self.names: list[str] = [p[0] for p in pairs]
+        self.canon: list[str] = [p[1] for p in pairs]
+        self.position: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.size = len(self.names)
+        self._services: dict[str, tuple[int, int]] | None = None
+        if granularity == "word":
+            self._cuts: list[list[int]] = self._word_cuts()
+        else:
+            self._cuts = []
+            self._prefix_of_next = [
+                i + 1 < self.size and self.names[i + 1].startswith(self.names[i])
+                for i in range(self.size)
+            ]
+
+    def _word_cuts(self) -> list[list[int]]:
+        """For each action, the lengths of the global word nodes that are its prefixes.
+
+        One sweep over the nodes and names merged in sorted order: a node sorts before
+        every name it prefixes, so the stack holds exactly the nodes that prefix the
+        current item, shortest first.
+        """
+        nodes: set[str] = set()
+        for lower, canon in zip(self.names, self.canon, strict=True):
+            for cut in word_boundaries(canon):
+                nodes.add(lower[:cut])
+        items = sorted([(n, -1) for n in nodes] + [(n, i) for i, n in enumerate(self.names)])
+        cuts: list[list[int]] = [[] for _ in range(self.size)]
+        stack: list[str] = []
+        for text, i in items:
+            while stack and not text.startswith(stack[-1]):
+                stack.pop()
+            if i < 0:
+                stack.append(text)
+            else:
+                cuts[i] = [len(node) for node in stack]
+        return cuts
+
+    def range_of(self, prefix: str) -> tuple[int, int]:
+        """The index range of the actions whose lowercase name starts with ``prefix``
+        (which must already be lowercase)."""
+        lo = bisect_left(self.names, prefix)
+        if not prefix:
+            return lo, self.size
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return lo, bisect_left(self.names, upper, lo)
+
+    def next_cut(self, i: int, plen: int) -> int | None:
+        """The length of the shortest node longer than ``plen`` that is a prefix of
+        action ``i``, or None when the action's exact leaf comes next."""
+        if self.granularity == "char":
+            n = len(self.names[i])
+            if plen + 1 < n or (plen + 1 == n and self._prefix_of_next[i]):
+                return plen + 1
+            return None
+        cuts = self._cuts[i]
+        j = bisect_right(cuts, plen)
+        return cuts[j] if j < len(cuts) else None
+
+    def children(self, lo: int, hi: int, plen: int) -> Iterator[Child]:
+        """The children of the node of length ``plen`` whose actions are ``[lo, hi)``.
+
+        Every action in the range must start with the node's prefix. Children come
+        in name order and partition the range.
+        """
+        names = self.names
+        i = lo
+        while i < hi:
+            cut = self.next_cut(i, plen)
+            if cut is None:
+                yield Child(None, i, i + 1)
+                i += 1
+                continue
+            prefix = names[i][:cut]
+            end = bisect_left(names, prefix[:-1] + chr(ord(prefix[-1]) + 1), i, hi)
+            yield Child(cut, i, end)
+            i = end
+
+    def services(self) -> dict[str, tuple[int, int]]:
+        """Lowercase service prefix to its index range."""
+        if self._services is None:
+            out: dict[str, tuple[int, int]] = {}
+            i = 0
+            while i < self.size:
+                service = self.names[i].partition(":")[0]
+                out[service] = self.range_of(service + ":")
+                i = out[service][1]
+            self._services = out
+        return self._services
+
+
+def catalog_index(catalog: Catalog, granularity: Granularity = "word") -> CatalogIndex:
+    """The index of ``catalog`` at ``granularity``, built once and cached by digest."""
+    key = (catalog.digest, granularity)
+    index = _CACHE.get(key)
+    if index is None:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.pop(next(iter(_CACHE)))
+        index = CatalogIndex(catalog, granularity)
+        _CACHE[key] = index
+    return index
