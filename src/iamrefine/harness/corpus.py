@@ -1,0 +1,217 @@
+"""Test cases and corpora: reading them, and making them from a folder of policies.
+
+A case is a folder holding ``policy.json`` and ``unused.json`` (any accepted
+unused-actions form); a corpus is a folder of case folders, taken in name order.
+Files at the corpus's top level (such as ``MANIFEST.json``) and hidden folders are
+not cases.
+
+``make_corpus`` marks a random fraction of the catalog actions each policy allows
+as unused. The random generator of each policy is seeded with the seed and the
+policy's name, so the output depends on neither the order of the policies nor
+the other policies in the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iamrefine.catalog import Catalog
+from iamrefine.errors import Diagnostic, InputError
+from iamrefine.model import Policy
+
+POLICY_FILE = "policy.json"
+UNUSED_FILE = "unused.json"
+MANIFEST_FILE = "MANIFEST.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case folder of a corpus."""
+
+    name: str
+    folder: Path
+
+    @property
+    def policy_path(self) -> Path:
+        return self.folder / POLICY_FILE
+
+    @property
+    def unused_path(self) -> Path:
+        return self.folder / UNUSED_FILE
+
+
+def list_cases(corpus: str | Path) -> list[Case]:
+    """The cases of a corpus folder, sorted by name.
+
+    Raises :class:`InputError` when the folder does not exist, holds no case
+    folder, or holds a case folder without ``policy.json`` or ``unused.json``
+    (one diagnostic per missing file).
+    """
+    root = Path(corpus)
+    if not root.exists():
+        raise InputError.at(str(root), "no such corpus folder")
+    if not root.is_dir():
+        raise InputError.at(str(root), "a corpus must be a folder of case folders")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise InputError.at(
+            str(root),
+            f"corpus folder holds no case folders (each with `{POLICY_FILE}` and `{UNUSED_FILE}`)",
+        )
+    problems = [
+        Diagnostic(str(folder), None, None, f"case folder has no `{name}`")
+        for folder in folders
+        for name in (POLICY_FILE, UNUSED_FILE)
+        if not (folder / name).is_file()
+    ]
+    if problems:
+        raise InputError(problems)
+    return [Case(folder.name, folder) for folder in folders]
+
+
+def allowed_actions(policy: Policy, catalog: Catalog) -> set[str]:
+    """The lowercase catalog actions that some Allow statement of ``policy`` names.
+
+    An ``Action`` statement contributes the catalog actions its patterns match; a
+    ``NotAction`` statement contributes every catalog action it does not exclude.
+    Resources, conditions and Deny statements are not considered: this is the set
+    from which unused actions are drawn, as Access Analyzer reports them.
+    """
+    allowed: set[str] = set()
+    everything: frozenset[str] | None = None
+    for statement in policy.statements:
+        if not statement.is_allow:
+            continue
+        matched = _expand_all(statement.action_element.values, catalog)
+        if statement.uses_not_action:
+            if everything is None:
+                everything = frozenset(catalog.lower_names)
+            allowed |= everything - matched
+        else:
+            allowed |= matched
+    return allowed
+
+
+def _expand_all(patterns: Iterable[str], catalog: Catalog) -> set[str]:
+    out: set[str] = set()
+    for pattern in patterns:
+        out.update(catalog.expand(pattern))
+    return out
+
+
+def pick_unused(name: str, allowed: Iterable[str], ratio: float, seed: int) -> list[str]:
+    """A reproducible random ``ratio`` of ``allowed`` (rounded half up), sorted.
+
+    The generator is ``random.Random(f"{seed}:{name}")``, independent of any other
+    policy.
+    """
+    pool = sorted(allowed)
+    count = min(len(pool), math.floor(ratio * len(pool) + 0.5))
+    rng = random.Random(f"{seed}:{name}")
+    return sorted(rng.sample(pool, count))
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and
+    :func:`os.replace`, so that readers see the old file or the new one, never a
+    partial one."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    """``sha256:`` and the hex digest of the file's bytes."""
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class MadeCorpus:
+    """What :func:`make_corpus` wrote, and what it skipped and why."""
+
+    out_dir: Path
+    cases: dict[str, int] = field(default_factory=dict)
+    skipped: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def unused_total(self) -> int:
+        return sum(self.cases.values())
+
+
+def make_corpus(
+    policy_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    unused_ratio: float,
+    seed: int,
+    catalog: Catalog,
+) -> MadeCorpus:
+    """Turn every ``*.json`` policy in ``policy_dir`` (but ``MANIFEST.json``) into a case
+    folder ``out_dir/<file stem>/`` with a byte copy of the policy and a plain-list
+    ``unused.json`` of canonical action names.
+
+    Policies that cannot be read or parsed are skipped and reported in the result.
+    A ``MANIFEST.json`` recording the seed, the ratio, the catalog and the cases is
+    written last. Raises :class:`InputError` for a bad folder or ratio.
+    """
+    from iamrefine.parse import parse_policy
+
+    if not 0.0 <= unused_ratio <= 1.0 or math.isnan(unused_ratio):
+        raise InputError.at("--unused-ratio", f"`{unused_ratio}` is not between 0 and 1")
+    src = Path(policy_dir)
+    if not src.is_dir():
+        raise InputError.at(str(src), "no such policy folder")
+    files = sorted(p for p in src.glob("*.json") if p.is_file() and p.name != MANIFEST_FILE)
+    if not files:
+        raise InputError.at(str(src), "policy folder holds no `.json` files")
+    dest = Path(out_dir)
+    if dest.resolve() == src.resolve():
+        raise InputError.at(str(dest), "the output folder must differ from the policy folder")
+    made = MadeCorpus(dest)
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            made.skipped.append(
+                Diagnostic(str(path), None, None, f"cannot read policy: {exc.strerror}")
+            )
+            continue
+        try:
+            policy = parse_policy(raw, str(path))
+        except InputError as exc:
+            made.skipped.extend(exc.diagnostics)
+            continue
+        name = path.stem
+        unused = pick_unused(name, allowed_actions(policy, catalog), unused_ratio, seed)
+        names = [catalog.by_lower[a] for a in unused]
+        write_atomic(dest / name / POLICY_FILE, raw)
+        write_atomic(dest / name / UNUSED_FILE, json.dumps(names, indent=2) + "\n")
+        made.cases[name] = len(names)
+    manifest = {
+        "kind": "iamrefine-corpus",
+        "source": str(src),
+        "seed": seed,
+        "unused_ratio": unused_ratio,
+        "catalog": catalog.info(),
+        "cases": made.cases,
+        "skipped": [d.render() for d in made.skipped],
+    }
+    write_atomic(dest / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return made
