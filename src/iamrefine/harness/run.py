@@ -22,6 +22,7 @@ DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
 DEFAULT_STDERR_TAIL = 4096
 _CHUNK = 65536
 _DRAIN_SECONDS = 5.0
+_GRACE_SECONDS = 0.2
 
 RunStatus = Literal["ok", "failed", "timeout", "overflow", "unstartable"]
 
@@ -133,21 +134,23 @@ def run_command(
     err = _TailReader(proc.stderr, stderr_tail)
     out.start()
     err.start()
-    deadline = start + timeout
-    try:
-        for reader in (out, err):
-            reader.join(max(0.0, deadline - time.monotonic()))
-        try:
-            returncode: int | None = proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            returncode = None
-    finally:
-        if proc.returncode is None:
-            _kill_group(proc.pid)
-            proc.wait()
+    exited = threading.Event()
+
+    def _reap() -> None:
+        proc.wait()
+        exited.set()
+
+    threading.Thread(target=_reap, daemon=True).start()
+    timed_out = not exited.wait(timeout)
+    if timed_out:
+        _kill_group(proc.pid)
+        exited.wait()
     seconds = time.monotonic() - start
+    grace = time.monotonic() + _GRACE_SECONDS
+    for reader in (out, err):
+        reader.join(max(0.0, grace - time.monotonic()))
     if out.is_alive() or err.is_alive():
-        # The child exited (or was killed) but something in its group still holds a pipe.
+        # The child is gone but something it started still holds a pipe.
         _kill_group(proc.pid)
         out.join(_DRAIN_SECONDS)
         err.join(_DRAIN_SECONDS)
@@ -158,10 +161,11 @@ def run_command(
         return RunOutcome(
             "overflow", proc.returncode, b"", tail, seconds, f"output exceeds {max_output} bytes"
         )
-    if returncode is None:
+    if timed_out:
         return RunOutcome(
             "timeout", None, b"".join(out.chunks), tail, seconds, f"killed after {timeout:g} s"
         )
+    returncode = proc.returncode
     status: RunStatus = "ok" if returncode == 0 else "failed"
     message = "" if returncode == 0 else _describe_exit(returncode)
     return RunOutcome(status, returncode, b"".join(out.chunks), tail, seconds, message)
