@@ -17,8 +17,10 @@ Every problem found is reported, in source order, in one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -181,36 +183,83 @@ def _grammar_text() -> str:
     return repo.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    """The process-wide Lark parser (built on first use)."""
+def _build_parser(grammar: str, transformer: Any) -> Lark:
     from lark import Lark
 
     return Lark(
-        _grammar_text(),
+        grammar,
         parser="lalr",
         lexer="contextual",
-        transformer=_make_transformer(),
+        transformer=transformer,
         maybe_placeholders=False,
     )
+
+
+def _parser_cache_file(grammar: str) -> Path:
+    import hashlib
+    import sys
+
+    import lark
+
+    from iamrefine.catalog import cache_dir
+
+    ident = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
+    return cache_dir() / f"policy-parser-{digest}.lark"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    """The process-wide Lark parser.
+
+    Building the LALR tables takes about 75 ms, so the built parser is saved in the
+    cache folder (keyed by the grammar text and the Lark and Python versions) and
+    loaded from there, in about 5 ms, by later processes. Any cache problem falls
+    back to building the parser.
+    """
+    from lark import Lark
+
+    grammar = _grammar_text()
+    transformer = _make_transformer()
+    try:
+        target = _parser_cache_file(grammar)
+    except Exception:
+        return _build_parser(grammar, transformer)
+    try:
+        with target.open("rb") as f:
+            return Lark.__new__(Lark)._load(f, transformer=transformer)
+    except Exception:
+        pass
+    parser = _build_parser(grammar, transformer)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as f:
+            parser.save(f, exclude_options=("transformer",))
+        os.replace(partial, target)
+    except Exception:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return parser
 
 
 # ---------------------------------------------------------------------------
 # Messages.
 
 _TERMINAL_WORDS = {
-    "LBRACE": "`{`",
-    "RBRACE": "`}`",
-    "LSQB": "`[`",
-    "RSQB": "`]`",
     "COMMA": "`,`",
+    "RBRACE": "`}`",
+    "RSQB": "`]`",
     "COLON": "`:`",
     "STRING": "a string",
     "NUMBER": "a number",
+    "LBRACE": "`{`",
+    "LSQB": "`[`",
     "TRUE": "`true`",
     "FALSE": "`false`",
     "NULL": "`null`",
     "$END": "end of file",
+    "<END-OF-FILE>": "end of file",
 }
 _VALUE_TERMINALS = {"STRING", "NUMBER", "LBRACE", "LSQB", "TRUE", "FALSE", "NULL"}
 _KEYWORDS = {
@@ -227,7 +276,7 @@ _KEYWORDS = {
     "NOT_RESOURCE",
     "CONDITION",
 }
-_WORD_ORDER = ["a value", *_TERMINAL_WORDS.values()]
+_WORD_ORDER = ["`,`", "`}`", "`]`", "`:`", "a value", *_TERMINAL_WORDS.values()]
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -265,7 +314,7 @@ def _describe(node: _Node) -> str:
 def _case_hint(key: str, names: tuple[str, ...]) -> str:
     for name in names:
         if key.lower() == name.lower():
-            return f" (element names are case-sensitive: did you mean `{name}`?)"
+            return f"; element names are case-sensitive: did you mean `{name}`?"
     return ""
 
 
@@ -367,13 +416,16 @@ def _string_problem(text: str, offset: int) -> tuple[int, str]:
         if ch == '"':
             break
         if ch == "\n" or ch == "\r":
-            return i, "invalid JSON: unterminated string"
+            return offset, "invalid JSON: unterminated string"
         if ch == "\\":
             nxt = text[i + 1 : i + 2]
             if nxt == "u":
                 digits = text[i + 2 : i + 6]
                 if len(digits) < 4 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-                    return i, f"invalid JSON: invalid escape `{_shorten(text[i : i + 6])}`"
+                    return (
+                        i,
+                        f"invalid JSON: invalid escape `{_shorten(text[i : i + 6])}` in string",
+                    )
                 i += 6
                 continue
             if nxt and nxt in '"\\/bfnrt':
@@ -389,6 +441,24 @@ def _string_problem(text: str, offset: int) -> tuple[int, str]:
     if i >= len(text):
         return offset, "invalid JSON: unterminated string"
     return offset, "invalid JSON: invalid string"
+
+
+def _accepted(exc: Any) -> set[str]:
+    """The terminals the parser could really take at the error.
+
+    LALR tables merge lookaheads, so ``exc.expected`` may list tokens that would fail
+    one reduction later (such as `]` after a member value); the interactive parser
+    tries each candidate on a copy of the parser state.
+    """
+    expected: set[str] = set(exc.expected)
+    interactive = getattr(exc, "interactive_parser", None)
+    if interactive is None:
+        return expected
+    try:
+        accepted: set[str] = set(interactive.accepts())
+    except Exception:
+        return expected
+    return accepted or expected
 
 
 def _syntax_diagnostic(exc: Exception, text: str, source: str) -> Diagnostic:
@@ -409,13 +479,20 @@ def _syntax_diagnostic(exc: Exception, text: str, source: str) -> Diagnostic:
             message += f", expected {_expected_words(set(exc.allowed))}"
         return Diagnostic(source, line, column, message)
     if isinstance(exc, UnexpectedToken):
-        expected = _expected_words(set(exc.expected))
+        expected = _expected_words(_accepted(exc))
         if exc.token.type == "$END":
             line, column = _position(text, len(text))
             return Diagnostic(
                 source, line, column, f"invalid JSON: unexpected end of file, expected {expected}"
             )
         found = _shorten(str(exc.token))
+        if found in ("]", "}") and text[: exc.token.start_pos].rstrip(" \t\r\n").endswith(","):
+            return Diagnostic(
+                source,
+                exc.token.line,
+                exc.token.column,
+                f"invalid JSON: trailing comma before `{found}`",
+            )
         return Diagnostic(
             source,
             exc.token.line,
@@ -526,12 +603,10 @@ class _Builder:
             if member.key in names:
                 found.setdefault(member.key, member)
             else:
-                expected = ", ".join(f"`{n}`" for n in names)
-                self.error(
-                    member,
-                    f"unknown element `{_shorten(member.key)}` in {what}"
-                    f"{_case_hint(member.key, names)} (expected one of {expected})",
-                )
+                hint = _case_hint(member.key, names)
+                if not hint:
+                    hint = " (expected one of " + ", ".join(f"`{n}`" for n in names) + ")"
+                self.error(member, f"unknown element `{_shorten(member.key)}` in {what}{hint}")
         return found
 
     def policy(self, root: _Node) -> Policy | None:
@@ -636,7 +711,8 @@ class _Builder:
             later = max(found[one], found[other], key=lambda m: (m.line or 0, m.column or 0))
             self.error(later, f"a statement cannot have both `{one}` and `{other}`")
         elif required and one not in found and other not in found:
-            self.error(node, f"the statement has neither `{one}` nor `{other}`")
+            need = "" if one == "Action" else " (a statement without a principal needs one)"
+            self.error(node, f"the statement has neither `{one}` nor `{other}`{need}")
 
     def effect(self, node: _Node, member: _Member | None) -> Literal["Allow", "Deny"] | None:
         if member is None:
@@ -828,6 +904,18 @@ def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:
 # Public API.
 
 
+def _too_large(source: str, size: int) -> PolicyError:
+    return PolicyError(
+        Diagnostic(
+            source,
+            None,
+            None,
+            f"policy file is {size:,} bytes, larger than the limit of {MAX_POLICY_BYTES:,} "
+            "bytes (AWS's largest policy quota is 10,240 non-whitespace characters)",
+        )
+    )
+
+
 def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     """Parse and validate a policy document.
 
@@ -838,11 +926,7 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     """
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > MAX_POLICY_BYTES:
-        raise PolicyError.at(
-            source,
-            f"policy file is {size:,} bytes, larger than the limit of {MAX_POLICY_BYTES:,} "
-            "bytes (AWS's largest policy quota is 10,240 non-whitespace characters)",
-        )
+        raise _too_large(source, size)
     text = _decode(data, source) if isinstance(data, bytes) else data
     if not text.strip(" \t\r\n"):
         raise PolicyError.at(source, "the policy is empty; expected a JSON object", 1, 1)
@@ -867,9 +951,13 @@ def load_policy(path: str | Path) -> Policy:
     """Read and parse the policy file at ``path``."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            data = f.read(MAX_POLICY_BYTES + 1)
+            size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise PolicyError.at(str(p), f"cannot read policy file: {exc.strerror or exc}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise _too_large(str(p), max(size, len(data)))
     return parse_policy(data, str(p))
 
 
