@@ -80,6 +80,47 @@ def test_golden_multiple_errors_are_all_reported_in_order() -> None:
     assert positions == sorted(positions)
 
 
+def test_cli_parse_prints_the_normalized_policy(tmp_path: Path) -> None:
+    source = tmp_path / "p.json"
+    source.write_text('{"Statement": {"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}}')
+    result = CliRunner().invoke(app, ["parse", str(source)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == source.read_text()
+    example = CliRunner().invoke(app, ["parse", str(EXAMPLE)])
+    assert example.exit_code == 0
+    assert example.stdout == EXAMPLE.read_text()
+
+
+def test_cli_parse_json_report() -> None:
+    result = CliRunner().invoke(app, ["parse", "--json", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["statements"] == 2
+    assert report["version"] == "2012-10-17"
+    assert report["policy"] == json.loads(EXAMPLE.read_text())
+    assert report["non_whitespace_length"] == len("".join(EXAMPLE.read_text().split()))
+
+
+def test_cli_parse_json_report_of_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(GOLDEN)
+    result = CliRunner().invoke(app, ["parse", "--json", "multiple_errors.json"])
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    rendered = [
+        f"{d['file']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']}"
+        for d in report["diagnostics"]
+    ]
+    assert rendered == (GOLDEN / "multiple_errors.stderr").read_text().splitlines()
+
+
+def test_cli_parse_missing_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["parse", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{tmp_path / 'nope.json'}: error: cannot read policy file")
+
+
 # ---------------------------------------------------------------------------
 # The AST.
 
@@ -339,6 +380,11 @@ def test_many_disallowed_characters_are_summarized() -> None:
     assert lines[-1].endswith(
         f"{count - MAX_CHAR_DIAGNOSTICS} more characters outside the allowed range are not shown"
     )
+
+
+def test_text_input_with_lone_surrogates_is_rejected_not_crashed() -> None:
+    lines = _errors('{"Statement": "\ud800"}')
+    assert lines[1].startswith("p.json:1:16: error: character `U+D800` is not allowed")
 
 
 def test_invalid_utf8_reports_every_bad_byte() -> None:

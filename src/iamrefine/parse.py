@@ -509,6 +509,9 @@ def _syntax_diagnostic(exc: Exception, text: str, source: str) -> Diagnostic:
 
 
 def _detect_layout(text: str) -> Layout:
+    """The indent unit is the indentation of the first line after the opening line,
+    relative to the root's own; a tab counts as four spaces. A document on one line
+    has indent None."""
     trailing = text.endswith("\n")
     body = text.strip()
     first_newline = body.find("\n")
@@ -924,13 +927,28 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     order. The returned policy has ``source`` set and ``layout`` detected from the
     text (indent width, or None for a single-line document; trailing newline).
     """
-    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if isinstance(data, bytes):
+        size = len(data)
+    elif len(data) > MAX_POLICY_BYTES:
+        size = len(data)  # a lower bound is enough to reject it
+    else:
+        size = len(data.encode("utf-8", "surrogatepass"))
     if size > MAX_POLICY_BYTES:
         raise _too_large(source, size)
     text = _decode(data, source) if isinstance(data, bytes) else data
     if not text.strip(" \t\r\n"):
         raise PolicyError.at(source, "the policy is empty; expected a JSON object", 1, 1)
     char_diags = _check_characters(text, source)
+    if text.startswith("\ufeff"):
+        # Report the byte order mark once, then parse the rest with columns unchanged.
+        char_diags[0] = Diagnostic(
+            source,
+            1,
+            1,
+            "the file starts with a UTF-8 byte order mark (U+FEFF), a character AWS "
+            "does not allow in a policy; save the file without it",
+        )
+        text = " " + text[1:]
     depth_diag = _check_depth(text, source)
     if depth_diag is not None:
         raise PolicyError(_ordered([*char_diags, depth_diag]))
@@ -940,7 +958,10 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     try:
         root: _Node = _parser().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
-        raise PolicyError(_ordered([*char_diags, _syntax_diagnostic(exc, text, source)])) from None
+        syntax = _syntax_diagnostic(exc, text, source)
+        if any((d.line, d.column) == (syntax.line, syntax.column) for d in char_diags):
+            raise PolicyError(char_diags) from None  # the character already explains it
+        raise PolicyError(_ordered([*char_diags, syntax])) from None
     policy = _finish(_Builder(source), root, char_diags)
     policy.source = source
     policy.layout = _detect_layout(text)
