@@ -201,7 +201,9 @@ def refine_policy(
     else:
         new_policy = None
         action = "DETACH_POLICY"
-    changed = new_policy is None or new_policy != policy
+    changed = len(statements) != len(policy.statements) or any(
+        new is not old for new, old in zip(statements, policy.statements, strict=True)
+    )
     size = None
     if new_policy is not None:
         size = _size_check(new_policy, policy, strategy, refiner)
@@ -225,15 +227,20 @@ def refine_policy(
 
 
 def _size_check(new: Policy, old: Policy, strategy: Strategy, refiner: _Refiner) -> int:
-    from iamrefine.write import dump_policy, non_whitespace_length
+    import json
 
-    size = non_whitespace_length(dump_policy(new))
+    from iamrefine.write import non_whitespace_length, policy_to_json
+
+    # Compact JSON has the same non-whitespace characters as any indented layout and
+    # is written by the C encoder, which matters when refining thousands of policies.
+    compact = json.dumps(policy_to_json(new), separators=(",", ":"), ensure_ascii=False)
+    size = non_whitespace_length(compact)
     if size > MANAGED_POLICY_QUOTA:
         hint = ""
         if strategy == "patterns" and any(
             st.is_allow
             and st.action is not None
-            and any(normalize(v) == "*" for v in st.action.values)
+            and any(_normalize(v) == "*" for v in st.action.values)
             for st in old.statements
         ):
             hint = "; `--strategy notaction` writes statements whose Action is `*` compactly"
@@ -249,6 +256,14 @@ def _size_check(new: Policy, old: Policy, strategy: Strategy, refiner: _Refiner)
             )
         )
     return size
+
+
+def _normalize(pattern: str) -> str:
+    """:func:`iamrefine.glob.normalize`, skipped when no two wildcards are adjacent
+    (the common case, in which normalizing changes nothing)."""
+    if "**" in pattern or "*?" in pattern or "?*" in pattern:
+        return normalize(pattern)
+    return pattern
 
 
 class _Refiner:
@@ -282,7 +297,7 @@ class _Refiner:
         if st.action is None:
             return st
         values = st.action.values
-        if strategy == "notaction" and any(normalize(v) == "*" for v in values):
+        if strategy == "notaction" and any(_normalize(v) == "*" for v in values):
             for vi, value in enumerate(values):
                 self._check_known(st.action, vi, value)
             return self._star_to_not_action(si, st)
@@ -347,7 +362,7 @@ class _Refiner:
         self.warnings.append(Diagnostic(self.source, line, column, message, "warning"))
 
     def _check_known(self, element: ValueList, vi: int, pattern: str) -> None:
-        q = ascii_lower(normalize(pattern))
+        q = ascii_lower(_normalize(pattern))
         if not has_wildcard(q):
             if q not in self.index.position:
                 self._warn(element, vi, _unknown_message(pattern, self.index))
@@ -358,7 +373,7 @@ class _Refiner:
 
     def _pattern(self, si: int, vi: int, pattern: str, element: ValueList) -> list[str] | None:
         """The patterns replacing ``pattern``, or None when it stays as written."""
-        w = normalize(pattern)
+        w = _normalize(pattern)
         q = ascii_lower(w)
         index = self.index
         flags = self.flags

