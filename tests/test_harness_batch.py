@@ -1,0 +1,186 @@
+"""``iamrefine refine-batch``: one result folder per case, a summary by outcome, no
+case lost when another fails, and resumption after an interrupted run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from iamrefine.catalog import load_catalog
+from iamrefine.cli.app import app
+from iamrefine.harness.batch import BatchOptions, refine_batch
+from iamrefine.parse import load_policy
+from iamrefine.refine import refine_policy
+from iamrefine.render import render_policy
+from iamrefine.unused import load_unused
+
+
+def _doc(*actions: str) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+    }
+
+
+CASES: dict[str, tuple[object, object]] = {
+    "refined": (_doc("s3:Get*", "s3:ListBucket"), ["s3:GetObjectAcl", "s3:GetBucketTagging"]),
+    "unchanged": (_doc("s3:GetObject"), ["iam:GetUser"]),
+    "detached": (_doc("iam:GetUser", "iam:ListUsers"), ["iam:GetUser", "iam:ListUsers"]),
+    "bad-policy": ('{"Version": "2012-10-17", "Statement": []}', []),
+    "bad-unused": (_doc("s3:GetObject"), [42]),
+}
+
+
+def _write_corpus(root: Path) -> Path:
+    corpus = root / "corpus"
+    for name, (policy, unused) in CASES.items():
+        folder = corpus / name
+        folder.mkdir(parents=True)
+        text = policy if isinstance(policy, str) else json.dumps(policy, indent=2) + "\n"
+        (folder / "policy.json").write_text(text)
+        (folder / "unused.json").write_text(json.dumps(unused))
+    return corpus
+
+
+def _batch(corpus: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["refine-batch", str(corpus), str(out), *extra])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_batch_writes_every_result_and_reports_failures(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path)
+    out = tmp_path / "out"
+    code, stdout, _ = _batch(corpus, out, "--jobs", "2")
+    assert code == 1
+    assert "5 cases in" in stdout
+    assert "1 refined, 1 detached, 1 unchanged, 2 failed (0 kept from an earlier run)" in stdout
+    assert _files(out / "refined") == ["done", "recommendation.json", "refined.json"]
+    assert _files(out / "unchanged") == ["done", "recommendation.json", "refined.json"]
+    assert _files(out / "detached") == ["done", "recommendation.json"]
+    assert _files(out / "bad-policy") == ["error.json"]
+    assert _files(out / "bad-unused") == ["error.json"]
+
+    catalog = load_catalog()
+    case = corpus / "refined"
+    expected = refine_policy(
+        load_policy(case / "policy.json"), load_unused(case / "unused.json", catalog), catalog
+    )
+    assert (out / "refined" / "refined.json").read_text() == render_policy(expected)
+    rec = json.loads((out / "refined" / "recommendation.json").read_text())
+    step = rec["recommendedSteps"][0]["unusedPermissionsRecommendedStep"]
+    assert step["recommendedAction"] == "CREATE_POLICY"
+    assert step["existingPolicyId"] == "refined"
+    assert "s3:GetObjectAcl" not in step["recommendedPolicy"]
+    detached = json.loads((out / "detached" / "recommendation.json").read_text())
+    detach_step = detached["recommendedSteps"][0]["unusedPermissionsRecommendedStep"]
+    assert detach_step["recommendedAction"] == "DETACH_POLICY"
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["summary"] == {
+        "refined": 1,
+        "detached": 1,
+        "unchanged": 1,
+        "failed": 2,
+        "cases": 5,
+        "resumed": 0,
+    }
+    outcomes = {c["name"]: (c["outcome"], c["verdict"]) for c in summary["cases"]}
+    assert outcomes == {
+        "bad-policy": ("failed", None),
+        "bad-unused": ("failed", None),
+        "detached": ("detached", "PROVED"),
+        "refined": ("refined", "PROVED"),
+        "unchanged": ("unchanged", "PROVED"),
+    }
+    reasons = {c["name"]: c["reason"] for c in summary["cases"] if c["outcome"] == "failed"}
+    bad_policy = corpus / "bad-policy" / "policy.json"
+    assert (
+        reasons["bad-policy"] == f"{bad_policy}:1:40: error: `Statement` must not be an empty list"
+    )
+    bad_unused = corpus / "bad-unused" / "unused.json"
+    assert reasons["bad-unused"] == (
+        f"{bad_unused}: error: `[0]`: expected a `service:Action` string, got `42`"
+    )
+    error = json.loads((out / "bad-unused" / "error.json").read_text())
+    assert error["reason"] == reasons["bad-unused"]
+    assert "bad-policy" in stdout and "Failed cases (2)" in stdout
+
+
+def test_rerun_resumes_and_redoes_what_changed(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path)
+    out = tmp_path / "out"
+    first = refine_batch(corpus, out)
+    assert first.counts == {"refined": 1, "detached": 1, "unchanged": 1, "failed": 2}
+    marker = (out / "refined" / "done").read_bytes()
+
+    second = refine_batch(corpus, out)
+    assert [c.name for c in second.cases if c.resumed] == ["detached", "refined", "unchanged"]
+    assert second.counts == first.counts
+    assert (out / "refined" / "done").read_bytes() == marker
+
+    # An interrupted case (no `done`) and an incomplete one (a file missing) are redone;
+    # a case whose input changed is redone, and its stale refined policy removed.
+    (out / "unchanged" / "done").unlink()
+    (out / "refined" / "recommendation.json").unlink()
+    (corpus / "refined" / "unused.json").write_text(
+        json.dumps([f"s3:{a}" for a in ("GetObject", "ListBucket")])
+    )
+    (corpus / "bad-unused" / "unused.json").write_text("[]")
+    (corpus / "detached" / "unused.json").write_text('["iam:GetUser"]')
+    third = refine_batch(corpus, out, jobs=2)
+    resumed = {c.name for c in third.cases if c.resumed}
+    assert resumed == set()
+    assert {c.name: c.outcome for c in third.cases} == {
+        "bad-policy": "failed",
+        "bad-unused": "unchanged",
+        "detached": "refined",
+        "refined": "refined",
+        "unchanged": "unchanged",
+    }
+    assert _files(out / "bad-unused") == ["done", "recommendation.json", "refined.json"]
+    assert _files(out / "refined") == ["done", "recommendation.json", "refined.json"]
+    (corpus / "detached" / "unused.json").write_text('["iam:GetUser", "iam:ListUsers"]')
+    fourth = refine_batch(corpus, out)
+    assert {c.name for c in fourth.cases if not c.resumed} == {"bad-policy", "detached"}
+    assert _files(out / "detached") == ["done", "recommendation.json"]
+
+
+def test_options_change_what_counts_as_done(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path)
+    out = tmp_path / "out"
+    unproved = refine_batch(corpus, out, options=BatchOptions(prove=False))
+    assert {c.verdict for c in unproved.cases} == {None}
+    proved = refine_batch(corpus, out)
+    assert not any(c.resumed for c in proved.cases)
+    assert {c.verdict for c in proved.cases if c.outcome != "failed"} == {"PROVED"}
+    again = refine_batch(corpus, out, options=BatchOptions(prove=False))
+    assert sorted(c.name for c in again.cases if c.resumed) == ["detached", "refined", "unchanged"]
+
+
+def test_bad_invocations_exit_2(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path)
+    code, _, err = _batch(tmp_path / "missing", tmp_path / "out")
+    assert code == 2 and "no such corpus folder" in err
+    code, _, err = _batch(corpus, corpus / "out")
+    assert code == 2 and "must not be inside the corpus folder" in err
+    assert not (corpus / "out").exists()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("iamrefine.certificate") is not None,
+    reason="iamrefine.certificate exists; certificates are tested with it",
+)
+def test_certificates_without_the_certificate_module_is_a_clear_error(tmp_path: Path) -> None:
+    corpus = _write_corpus(tmp_path)
+    code, _, err = _batch(corpus, tmp_path / "out", "--certificates")
+    assert code == 2
+    assert "proof certificates are not available" in err
+    assert not (tmp_path / "out").exists()

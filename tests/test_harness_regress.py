@@ -1,0 +1,342 @@
+"""Grading refiners with ``iamrefine regress``: iamrefine itself is exact, and each
+deliberately broken refiner in ``tests/fixtures/refiners/`` gets its own verdict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import REPO_DIR, corpus_files, requires_shared
+from iamrefine.catalog import load_catalog
+from iamrefine.cli.app import app
+from iamrefine.errors import PolicyError
+from iamrefine.harness.corpus import list_cases, make_corpus
+from iamrefine.harness.regress import (
+    CommandRefiner,
+    GradeOptions,
+    PythonRefiner,
+    grade_case,
+    read_output,
+)
+
+FIXTURES = REPO_DIR / "tests" / "fixtures" / "refiners"
+PY = sys.executable
+IAMREFINE = f"{PY} -m iamrefine refine {{policy}} --unused {{unused}}"
+
+POLICIES = {
+    "reader": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Read", "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}
+        ],
+    },
+    "mixed": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["iam:Get*", "iam:ListUsers", "ec2:DescribeInstances"],
+                "Resource": "*",
+            },
+            {"Effect": "Deny", "Action": "iam:GetUser", "Resource": "*"},
+        ],
+    },
+    "bucket": {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": "arn:aws:s3:::bucket/*",
+        },
+    },
+}
+
+
+def _make_corpus(tmp: Path, names: list[str] | None = None) -> Path:
+    """A small corpus from the inline policies (30% unused, fixed seed), optionally
+    with its cases renamed to ``NAME-<policy>`` for :mod:`by_case_name`."""
+    src = tmp / "policies"
+    src.mkdir(exist_ok=True)
+    for name, doc in POLICIES.items():
+        (src / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    corpus = tmp / "corpus"
+    make_corpus(src, corpus, unused_ratio=0.3, seed=6, catalog=load_catalog())
+    if names is not None:
+        mixed = tmp / "mixed"
+        mixed.mkdir()
+        for kind in names:
+            shutil.copytree(corpus / "reader", mixed / f"{kind}-reader")
+        return mixed
+    return corpus
+
+
+def _fixture(kind: str) -> str:
+    return f"{PY} {FIXTURES / (kind + '.py')} {{policy}} {{unused}}"
+
+
+def _regress(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["regress", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _make_corpus(tmp_path_factory.mktemp("regress"))
+
+
+def test_iamrefine_itself_is_exact(corpus: Path, tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    junit_path = tmp_path / "junit.xml"
+    code, out, _ = _regress(
+        [
+            str(corpus),
+            "--refiner",
+            IAMREFINE,
+            "--jobs",
+            "2",
+            "--json",
+            str(report_path),
+            "--junit",
+            str(junit_path),
+        ]
+    )
+    report = json.loads(report_path.read_text())
+    assert [(c["name"], c["verdict"]) for c in report["cases"]] == [
+        ("bucket", "exact"),
+        ("mixed", "exact"),
+        ("reader", "exact"),
+    ], json.dumps(report["cases"], indent=1)[:3000]
+    assert code == 0, out
+    assert "3 cases in" in out and "3 exact" in out
+    summary = report["summary"]
+    assert summary["all_exact"] is True
+    assert summary["verdicts"]["exact"] == 3
+    assert summary["pattern_ratio"] == {
+        "cases": 3,
+        "median": 1.0,
+        "worst": 1.0,
+        "worst_case": "reader",
+    }
+    assert summary["char_ratio"]["median"] == 1.0
+    for case in report["cases"]:
+        assert case["sizes"]["patterns"] == case["sizes"]["reference_patterns"]
+        assert case["sizes"]["chars"] == case["sizes"]["reference_chars"]
+        assert [c["verdict"] for c in case["claims"]] == ["PROVED", "PROVED"]
+    suite = ET.parse(junit_path).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "0", "0")
+
+
+EXPECTED = {
+    "exact": "exact",
+    "keep_unused": "over-permissive",
+    "drop_used": "under-permissive",
+    "add_newsvc": "escalation",
+    "garbage": "invalid-output",
+    "non_utf8": "invalid-output",
+    "huge": "invalid-output",
+    "exit_1": "crashed",
+}
+
+
+def test_each_broken_refiner_gets_its_verdict(tmp_path: Path) -> None:
+    corpus = _make_corpus(tmp_path, list(EXPECTED))
+    report_path = tmp_path / "report.json"
+    junit_path = tmp_path / "junit.xml"
+    refiner = f"{PY} {FIXTURES / 'by_case_name.py'} {{policy}} {{unused}}"
+    code, out, _ = _regress(
+        [
+            str(corpus),
+            "--refiner",
+            refiner,
+            "--jobs",
+            "2",
+            "--json",
+            str(report_path),
+            "--junit",
+            str(junit_path),
+        ]
+    )
+    assert code == 1
+    cases = {c["name"].rpartition("-")[0]: c for c in json.loads(report_path.read_text())["cases"]}
+    assert {k: c["verdict"] for k, c in cases.items()} == EXPECTED
+
+    over = cases["keep_unused"]["counterexamples"][0]
+    assert over["claim"] == "exact over the catalog"
+    assert "still allows unused" in over["message"]
+    assert over["decisions"]["refined"]["allowed"] is True
+    under = cases["drop_used"]["counterexamples"][0]
+    assert "no longer allows" in under["message"]
+    assert under["decisions"]["refined"]["allowed"] is False
+    escalation = cases["add_newsvc"]["counterexamples"][0]
+    assert escalation["claim"] == "no escalation for any action string"
+    assert escalation["action"].lower().startswith("newsvc:")
+    assert escalation["in_catalog"] is False
+
+    assert cases["garbage"]["errors"] and ":2:1: error:" in cases["garbage"]["errors"][0]
+    assert cases["non_utf8"]["detail"].startswith("output is not valid UTF-8: byte `0xe9`")
+    assert cases["huge"]["detail"] == f"output exceeds {10 * 1024 * 1024} bytes"
+    assert cases["exit_1"]["exit_status"] == 1
+    assert cases["exit_1"]["stderr_tail"] == "refiner: cannot cope with this policy"
+    assert cases["exit_1"]["detail"] == "exit status 1: refiner: cannot cope with this policy"
+
+    assert (
+        "8 cases in" in out
+        and ": 1 exact, 1 over-permissive, 1 under-permissive, "
+        "1 escalation, 3 invalid-output, 1 crashed; size vs iamrefine"
+        in out
+    ), out
+    suite = ET.parse(junit_path).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "3", "4")
+    kinds = {
+        tc.get("name", "").rpartition("-")[0]: [(child.tag, child.get("type")) for child in tc]
+        for tc in suite.iter("testcase")
+    }
+    assert kinds["exact"] == []
+    assert kinds["drop_used"] == [("failure", "under-permissive")]
+    assert kinds["exit_1"] == [("error", "crashed")]
+
+
+def test_hanging_refiner_is_killed_and_the_run_goes_on(tmp_path: Path) -> None:
+    corpus = _make_corpus(tmp_path, ["sleep", "exact"])
+    report_path = tmp_path / "report.json"
+    refiner = f"{PY} {FIXTURES / 'by_case_name.py'} {{policy}} {{unused}}"
+    start = time.monotonic()
+    code, _, _ = _regress(
+        [str(corpus), "--refiner", refiner, "--timeout", "4", "--json", str(report_path)]
+    )
+    assert time.monotonic() - start < 60
+    assert code == 1
+    cases = json.loads(report_path.read_text())["cases"]
+    assert [(c["name"], c["verdict"]) for c in cases] == [
+        ("exact-reader", "exact"),
+        ("sleep-reader", "timeout"),
+    ]
+    assert cases[1]["detail"] == "killed after 4 s"
+    pid = int((corpus / "sleep-reader" / "sleeper.pid").read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "State:\tZ" in status.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the refiner's child {pid} survived the timeout")
+
+
+def test_python_callable_refiners(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    catalog = load_catalog()
+    case = next(c for c in list_cases(corpus) if c.name == "mixed")
+    options = GradeOptions(timeout=60)
+    verdicts = {
+        spec: grade_case(case, PythonRefiner.parse(spec), catalog, options).verdict
+        for spec in ("exact:refine", "keep_unused:refine", "non_utf8:refine", "exit_1:refine")
+    }
+    assert verdicts == {
+        "exact:refine": "exact",
+        "keep_unused:refine": "over-permissive",
+        "non_utf8:refine": "invalid-output",
+        "exit_1:refine": "crashed",
+    }
+
+
+def test_regress_cli_with_refiner_py(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    code, out, _ = _regress([str(corpus), "--refiner-py", "garbage:refine"])
+    assert code == 1
+    assert "3 invalid-output" in out
+
+
+def test_undecided_checks_are_unknown(corpus: Path) -> None:
+    case = next(c for c in list_cases(corpus) if c.name == "reader")
+    refiner = CommandRefiner.parse(_fixture("exact"))
+    result = grade_case(case, refiner, load_catalog(), GradeOptions(timeout=60, check_timeout=1e-9))
+    assert result.verdict == "unknown"
+    assert "time budget" in result.detail
+
+
+def test_read_output_accepts_recommendations_and_empty_output() -> None:
+    from iamrefine.parse import policy_from_json
+
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    original = policy_from_json(doc)
+    text = json.dumps(doc)
+    assert read_output(text, "<out>", original) == (original, text)
+
+    def recommendation(status: str, step: dict[str, str]) -> str:
+        return json.dumps(
+            {
+                "recommendationType": "UnusedPermissionRecommendation",
+                "status": status,
+                "recommendedSteps": [{"unusedPermissionsRecommendedStep": step}],
+            }
+        )
+
+    create = {"recommendedAction": "CREATE_POLICY", "recommendedPolicy": text}
+    assert read_output(recommendation("SUCCEEDED", create), "<out>", original) == (original, text)
+    detach = {"recommendedAction": "DETACH_POLICY"}
+    assert read_output(recommendation("SUCCEEDED", detach), "<out>", original) == (None, "")
+    failed = json.dumps(
+        {
+            "recommendationType": "UnusedPermissionRecommendation",
+            "status": "FAILED",
+            "error": {"code": "X", "message": "y"},
+        }
+    )
+    kept, kept_text = read_output(failed, "<out>", original)
+    assert kept == original and json.loads(kept_text) == doc
+    assert read_output(" \n", "<out>", original) == (None, "")
+    with pytest.raises(PolicyError, match="is not `CREATE_POLICY`"):
+        read_output(recommendation("SUCCEEDED", {"recommendedAction": "NOPE"}), "<o>", original)
+    with pytest.raises(PolicyError):
+        read_output("[1, 2]", "<out>", original)
+
+
+def test_bad_invocations_exit_2(corpus: Path, tmp_path: Path) -> None:
+    code, _, err = _regress([str(tmp_path / "missing"), "--refiner", IAMREFINE])
+    assert code == 2 and "no such corpus folder" in err
+    code, _, err = _regress([str(corpus)])
+    assert code == 2 and "exactly one of `--refiner` and `--refiner-py`" in err
+    code, _, err = _regress([str(corpus), "--refiner", f"{PY} refine.py {{policy}}"])
+    assert code == 2 and "has no `{unused}`" in err
+    code, _, err = _regress([str(corpus), "--refiner", "no-such-refiner {policy} {unused}"])
+    assert code == 2 and "refiner program `no-such-refiner` not found" in err
+    code, _, err = _regress([str(corpus), "--refiner-py", "no_such_module_h6:refine"])
+    assert code == 2 and "cannot import module `no_such_module_h6`" in err
+    bad = tmp_path / "bad"
+    shutil.copytree(corpus, bad)
+    (bad / "reader" / "policy.json").write_text('{"Version": "2012-10-17"}')
+    code, _, err = _regress([str(bad), "--refiner", IAMREFINE])
+    assert code == 2 and f"{bad / 'reader' / 'policy.json'}" in err
+
+
+@requires_shared
+def test_iamrefine_is_exact_on_managed_policies(tmp_path: Path) -> None:
+    src = tmp_path / "policies"
+    src.mkdir()
+    for path in corpus_files("aws-managed")[100:1600:250]:
+        shutil.copy(path, src / path.name)
+    corpus = tmp_path / "corpus"
+    made = make_corpus(src, corpus, unused_ratio=0.3, seed=2026, catalog=load_catalog())
+    assert len(made.cases) >= 5
+    report_path = tmp_path / "report.json"
+    code, out, _ = _regress(
+        [str(corpus), "--refiner", IAMREFINE, "--jobs", "2", "--json", str(report_path)]
+    )
+    cases = json.loads(report_path.read_text())["cases"]
+    assert {c["name"]: c["verdict"] for c in cases} == dict.fromkeys(made.cases, "exact"), out
+    assert code == 0
