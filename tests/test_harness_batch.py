@@ -184,3 +184,22 @@ def test_certificates_without_the_certificate_module_is_a_clear_error(tmp_path: 
     assert code == 2
     assert "proof certificates are not available" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_certificates_are_written_and_verify(tmp_path: Path) -> None:
+    certificate = pytest.importorskip("iamrefine.certificate")
+    corpus = _write_corpus(tmp_path)
+    out = tmp_path / "out"
+    plain = refine_batch(corpus, out)
+    assert not (out / "refined" / "certificate.json").exists()
+    with_certs = refine_batch(corpus, out, options=BatchOptions(certificates=True))
+    assert not any(c.resumed for c in with_certs.cases)
+    assert with_certs.counts == plain.counts
+    catalog = load_catalog()
+    for name in ("refined", "unchanged", "detached"):
+        assert "certificate.json" in _files(out / name)
+        cert = certificate.load_certificate(out / name / "certificate.json")
+        assert cert.proved
+        assert certificate.check_certificate(cert, catalog).valid, name
+    again = refine_batch(corpus, out, options=BatchOptions(certificates=True))
+    assert sorted(c.name for c in again.cases if c.resumed) == ["detached", "refined", "unchanged"]

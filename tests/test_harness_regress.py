@@ -19,12 +19,16 @@ from iamrefine.cli.app import app
 from iamrefine.errors import PolicyError
 from iamrefine.harness.corpus import list_cases, make_corpus
 from iamrefine.harness.regress import (
+    CaseResult,
     CommandRefiner,
     GradeOptions,
     PythonRefiner,
+    RegressReport,
+    Sizes,
     grade_case,
     read_output,
 )
+from iamrefine.harness.report import regress_json, regress_junit
 
 FIXTURES = REPO_DIR / "tests" / "fixtures" / "refiners"
 PY = sys.executable
@@ -304,6 +308,40 @@ def test_read_output_accepts_recommendations_and_empty_output() -> None:
         read_output(recommendation("SUCCEEDED", {"recommendedAction": "NOPE"}), "<o>", original)
     with pytest.raises(PolicyError):
         read_output("[1, 2]", "<out>", original)
+
+
+def test_deeply_nested_output_is_invalid_not_a_crash() -> None:
+    from iamrefine.parse import policy_from_json
+
+    original = policy_from_json(POLICIES["reader"])
+    text = '{"recommendationType": ' + "[" * 200_000
+    with pytest.raises(PolicyError):
+        read_output(text, "<out>", original)
+
+
+def test_junit_and_json_reports_survive_control_characters() -> None:
+    crashed = CaseResult(
+        "a<&>\x00",
+        "crashed",
+        detail="exit status 1: \x1b[31mred",
+        stderr_tail="\x1b[31mred\x00\ud800",
+        exit_status=1,
+    )
+    exact = CaseResult("b", "exact", sizes=Sizes(3, 30, 2, 20))
+    report = RegressReport("corpus", "refiner", {"digest": "d"}, 5.0, [crashed, exact], 1.5)
+    root = ET.fromstring(regress_junit(report))
+    case = root.find("testsuite/testcase/error")
+    assert case is not None and case.get("type") == "crashed"
+    assert "\ufffd[31mred\ufffd\ufffd" in (case.text or "")
+    data = regress_json(report)
+    assert data["summary"]["verdicts"]["crashed"] == 1
+    assert data["summary"]["pattern_ratio"] == {
+        "cases": 1,
+        "median": 1.5,
+        "worst": 1.5,
+        "worst_case": "b",
+    }
+    assert json.loads(json.dumps(data))["cases"][1]["sizes"]["char_ratio"] == 1.5
 
 
 def test_bad_invocations_exit_2(corpus: Path, tmp_path: Path) -> None:

@@ -252,9 +252,17 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     files.append(RECOMMENDATION_FILE)
     if options.certificates:
         module = certificate_module()
-        certificate = module.build_certificate(original, result, unused, catalog, check)
-        write_atomic(dest / CERTIFICATE_FILE, module.dump_certificate(certificate))
+        certificate = module.build_certificate(
+            result, unused, catalog, report=check, timeout=options.check_timeout
+        )
+        write_atomic(dest / CERTIFICATE_FILE, module.certificate_text(certificate))
         files.append(CERTIFICATE_FILE)
+        warnings.extend(
+            f"the certificate records `{claim.name}` as {claim.verdict}"
+            + (f": {claim.reason}" if claim.reason else "")
+            for claim in certificate.claims
+            if claim.verdict != "PROVED"
+        )
     _remove_outputs(dest, keep=tuple(files))
     if result.policy is None:
         outcome = DETACHED

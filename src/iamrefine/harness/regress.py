@@ -27,6 +27,7 @@ import shutil
 import statistics
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -275,7 +276,14 @@ class _Job:
     options: GradeOptions
 
     def __call__(self, case: Case) -> CaseResult:
-        return grade_case(case, self.refiner, _WORKER["catalog"], self.options)
+        try:
+            return grade_case(case, self.refiner, _WORKER["catalog"], self.options)
+        except Exception as exc:
+            # A bug in iamrefine must not stop the grading of the other cases.
+            result = CaseResult(case.name, UNKNOWN)
+            result.detail = f"internal error while grading: {type(exc).__name__}: {exc}"
+            result.notes = traceback.format_exc().splitlines()[-10:]
+            return result
 
 
 def read_output(text: str, source: str, original: Policy) -> tuple[Policy | None, str]:
@@ -330,7 +338,8 @@ def _recommendation(text: str) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not a recommendation; the policy parser reports what is wrong with it.
         return None
     if not isinstance(data, dict) or not (
         "recommendationType" in data or "recommendedSteps" in data
