@@ -272,7 +272,10 @@ def test_numbers_out_of_range_are_rejected() -> None:
     cond = '"Condition": {"NumericEquals": {"k": 1e400}}'
     text = _stmt('{"Effect": "Allow", "Action": "s3:X", "Resource": "*", ' + cond + "}")
     column = text.index("1e400") + 1
-    assert _errors(text) == [f"p.json:1:{column}: error: number is out of range"]
+    message = "number is out of range (too many digits or too large)"
+    assert _errors(text) == [f"p.json:1:{column}: error: {message}"]
+    huge = text.replace("1e400", "9" * 5000)
+    assert _errors(huge) == [f"p.json:1:{column}: error: {message}"]
 
 
 def test_action_pattern_length_limit() -> None:

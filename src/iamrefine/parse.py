@@ -132,7 +132,12 @@ def _make_transformer() -> Any:
         def number(self, children: list[Token]) -> _Node:
             tok = children[0]
             raw = str(tok)
-            value: int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            value: int | float
+            try:
+                value = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            except ValueError:
+                # int() refuses more than sys.get_int_max_str_digits() digits.
+                value = math.inf
             return span_node("number", value, tok, tok)
 
         def true(self, children: list[Token]) -> _Node:
@@ -585,7 +590,7 @@ class _Builder:
             elif node.kind == "string" and node.escaped:
                 self.check_escaped(node, node.value)
             elif node.kind == "number" and not math.isfinite(node.value):
-                self.error(node, "number is out of range")
+                self.error(node, "number is out of range (too many digits or too large)")
 
     def check_escaped(self, where: _Node | _Member, text: str) -> None:
         match = _BAD_CHAR.search(text)
@@ -945,8 +950,8 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
             source,
             1,
             1,
-            "the file starts with a UTF-8 byte order mark (U+FEFF), a character AWS "
-            "does not allow in a policy; save the file without it",
+            "character `U+FEFF` is not allowed in a policy (the file starts with a UTF-8 "
+            "byte order mark; save it without one)",
         )
         text = " " + text[1:]
     depth_diag = _check_depth(text, source)
