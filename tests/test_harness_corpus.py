@@ -198,6 +198,7 @@ def test_cli_corpus_make(tmp_path: Path) -> None:
 
 
 @requires_shared
+@pytest.mark.corpus
 def test_make_corpus_from_managed_policies(tmp_path: Path) -> None:
     files = corpus_files("aws-managed")[:40:8]
     src = tmp_path / "policies"

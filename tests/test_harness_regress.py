@@ -363,10 +363,11 @@ def test_bad_invocations_exit_2(corpus: Path, tmp_path: Path) -> None:
 
 
 @requires_shared
+@pytest.mark.corpus
 def test_iamrefine_is_exact_on_managed_policies(tmp_path: Path) -> None:
     src = tmp_path / "policies"
     src.mkdir()
-    for path in corpus_files("aws-managed")[100:1600:250]:
+    for path in corpus_files("aws-managed")[100:1600:300]:
         shutil.copy(path, src / path.name)
     corpus = tmp_path / "corpus"
     made = make_corpus(src, corpus, unused_ratio=0.3, seed=2026, catalog=load_catalog())
