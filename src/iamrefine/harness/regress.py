@@ -41,6 +41,7 @@ from iamrefine.harness.pool import run_cases
 from iamrefine.harness.pyrunner import PATH_ENV
 from iamrefine.harness.run import DEFAULT_MAX_OUTPUT, RunOutcome, run_command
 from iamrefine.model import Policy
+from iamrefine.unused import UnusedSet
 
 EXACT = "exact"
 OVER = "over-permissive"
@@ -356,7 +357,7 @@ def count_patterns(policy: Policy | None) -> int:
 
 
 def _reference_sizes(
-    original: Policy, unused: Any, catalog: Catalog, sizes: Sizes, notes: list[str]
+    original: Policy, unused: UnusedSet, catalog: Catalog, sizes: Sizes, notes: list[str]
 ) -> None:
     from iamrefine.refine import refine_policy
     from iamrefine.write import dump_policy, non_whitespace_length
@@ -449,7 +450,7 @@ def _graded_run(outcome: RunOutcome, result: CaseResult) -> bool:
     return True
 
 
-def load_case(case: Case, catalog: Catalog) -> tuple[Policy, Any]:
+def load_case(case: Case, catalog: Catalog) -> tuple[Policy, UnusedSet]:
     """Parse a case's policy and unused actions; raises :class:`InputError`."""
     from iamrefine.parse import load_policy
     from iamrefine.unused import load_unused
@@ -563,7 +564,7 @@ def classify_check(report: Any) -> tuple[str, str, list[dict[str, Any]]]:
 def _check(
     original: Policy,
     refined: Policy | None,
-    unused: Any,
+    unused: UnusedSet,
     catalog: Catalog,
     timeout: float,
     result: CaseResult,
