@@ -1,0 +1,702 @@
+"""Policies as SMT terms: compiled statements, the action-class partition, regexes.
+
+Three layers, each usable on its own:
+
+1. **Compilation** (pure Python, no solver): :func:`compile_policy` turns a policy
+   into :class:`CompiledStatement` records. Action patterns are ASCII-lowercased and
+   normalized (``**`` -> ``*``); everything but the action element forms the
+   statement's :class:`Frame` (resource element, condition block, principal), whose
+   equality is the syntactic identity the decomposition lemma of
+   ``proofs/THEOREMS.md`` relies on.
+2. **The class partition** (pure Python): :func:`build_partition` groups the catalog
+   actions by their *signature*: which statements of each policy match the action by
+   their action element (Action: some pattern matches; NotAction: none does), and
+   whether it is unused. Matching uses the trusted concrete matcher
+   (:mod:`iamrefine.glob`) over a sorted-name index in which the actions of one
+   literal prefix (for instance one service) form one contiguous range, so each
+   pattern scans only the actions of its own prefix.
+3. **Terms** (:class:`Encoder`, inside one ``z3.Context``): the action string, the
+   resource string, the class index and the opaque atoms; IAM globs become regexes
+   (``*`` -> ``re.all``, ``?`` -> ``re.allchar``, literal runs -> ``str.to_re``),
+   with the literal prefixes of a set of patterns factored into a trie, because a
+   flat union of many regexes is slow.
+
+Action patterns are lowered to ASCII lowercase. Over the catalog this is exact
+because catalog names are lowered the same way. Over all action strings it is exact
+although the action variable is left unconstrained: lowered patterns name no ASCII
+uppercase letter, so an uppercase letter in a solver model only ever matches a
+wildcard, and replacing it by a character that no pattern names changes no
+membership (see ``proofs/THEOREMS.md``, Lemma 4).
+
+Condition blocks are opaque Booleans by default (:func:`encode_condition`), keyed by
+:func:`iamrefine.reference.condition_key`; the hook is the ``condition_encoder``
+argument of :class:`Encoder`, paired with :func:`iamrefine.reference.condition_holds`.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import z3
+
+from iamrefine.catalog import Catalog
+from iamrefine.glob import WILDCARDS, ascii_lower, compile_glob, normalize
+from iamrefine.glob import literal_prefix as _glob_literal_prefix
+from iamrefine.model import Condition, Policy
+from iamrefine.reference import (
+    condition_key,
+    is_variable_element,
+    principal_key,
+    resource_variable_key,
+)
+from iamrefine.solver import string_value
+
+# --- compilation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Everything in a statement but its effect and action element.
+
+    ``resource_kind`` is ``Resource``, ``NotResource`` or ``""`` (no resource element:
+    every resource). ``resources`` is the sorted set of elements, each ``("glob", text)``
+    or ``("var", atom key)`` for an element with a policy variable under 2012-10-17.
+    ``condition`` and ``principal`` are atom keys or None.
+    """
+
+    resource_kind: str
+    resources: tuple[tuple[str, str], ...]
+    condition: str | None
+    principal: str | None
+
+
+@dataclass(frozen=True)
+class CompiledStatement:
+    """One statement, ready for encoding. ``index`` is its 0-based position in the policy;
+    ``patterns`` is the sorted set of normalized, ASCII-lowercased action patterns."""
+
+    index: int
+    allow: bool
+    not_action: bool
+    patterns: tuple[str, ...]
+    frame: Frame
+    condition: Condition | None = field(default=None, compare=False, repr=False)
+    version: str = field(default="", compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[bool, bool, tuple[str, ...], Frame]:
+        """The statement's meaning up to pattern case and order: equal keys, equal semantics."""
+        return (self.allow, self.not_action, self.patterns, self.frame)
+
+
+@lru_cache(maxsize=1 << 16)
+def lower_pattern(pattern: str) -> str:
+    """The normalized, ASCII-lowercased form of an action pattern."""
+    return normalize(ascii_lower(pattern))
+
+
+@lru_cache(maxsize=1 << 16)
+def literal_prefix(pattern: str) -> str:
+    """:func:`iamrefine.glob.literal_prefix`, memoized (patterns recur across queries)."""
+    return _glob_literal_prefix(pattern)
+
+
+def compile_policy(policy: Policy | None) -> tuple[CompiledStatement, ...]:
+    """Compile every statement of ``policy`` (None, a detached policy, has none)."""
+    if policy is None:
+        return ()
+    version = policy.effective_version
+    out = []
+    for i, st in enumerate(policy.statements):
+        patterns = tuple(sorted({lower_pattern(p) for p in st.action_element.values}))
+        if st.resource is not None:
+            kind, element = "Resource", st.resource.values
+        elif st.not_resource is not None:
+            kind, element = "NotResource", st.not_resource.values
+        else:
+            kind, element = "", []
+        resources = tuple(
+            sorted(
+                {
+                    ("var", resource_variable_key(v, version))
+                    if is_variable_element(v, version)
+                    else ("glob", normalize(v))
+                    for v in element
+                }
+            )
+        )
+        cond = condition_key(st.condition, version) if st.condition is not None else None
+        frame = Frame(kind, resources, cond, principal_key(st))
+        out.append(
+            CompiledStatement(
+                i, st.is_allow, st.uses_not_action, patterns, frame, st.condition, version
+            )
+        )
+    return tuple(out)
+
+
+def service_key(pattern: str) -> str:
+    """The literal text a pattern's matches all start with, up to and including the first
+    colon (``s3:get*`` -> ``s3:``); the whole literal prefix when it has no colon."""
+    lp = literal_prefix(pattern)
+    colon = lp.find(":")
+    return lp[: colon + 1] if colon >= 0 else lp
+
+
+def compatible(prefix_a: str, prefix_b: str) -> bool:
+    """Can strings starting with ``prefix_a`` also start with ``prefix_b``? (One is a prefix
+    of the other.) When not, the two literal prefixes' patterns match disjoint sets."""
+    n = min(len(prefix_a), len(prefix_b))
+    return prefix_a[:n] == prefix_b[:n]
+
+
+def _common_prefix(texts: Sequence[str]) -> str:
+    """The longest text that every one of ``texts`` starts with ("" for none)."""
+    if not texts:
+        return ""
+    lo, hi = min(texts), max(texts)
+    n = 0
+    while n < len(lo) and lo[n] == hi[n]:
+        n += 1
+    return lo[:n]
+
+
+def literal_suffix(pattern: str) -> str:
+    """The pattern's text after its last wildcard (the whole pattern when it has none)."""
+    for i in range(len(pattern) - 1, -1, -1):
+        if pattern[i] in WILDCARDS:
+            return pattern[i + 1 :]
+    return pattern
+
+
+def common_affixes(patterns: Iterable[str]) -> tuple[str, str]:
+    """The longest literal texts ``(prefix, suffix)`` such that every pattern is
+    ``prefix + middle + suffix`` with a glob ``middle``: the prefix lies in every literal
+    prefix, the suffix in every literal suffix, and they never overlap. Then the
+    pattern's language is ``prefix . L(middle) . suffix`` (Lemma 3 of THEOREMS.md).
+    ``("", "")`` for no patterns."""
+    pats = list(patterns)
+    if not pats:
+        return "", ""
+    prefix = _common_prefix([literal_prefix(p) for p in pats])
+    reversed_suffixes = [literal_suffix(p)[::-1] for p in pats]
+    suffix = _common_prefix(reversed_suffixes)[::-1]
+    room = min((len(p) - len(prefix) for p in pats if literal_prefix(p) == p), default=None)
+    if room is not None and len(suffix) > room:
+        suffix = suffix[len(suffix) - room :]
+    return prefix, suffix
+
+
+def common_literal_prefix(patterns: Iterable[str]) -> str:
+    """The longest literal text that every pattern starts with ("" for no patterns)."""
+    prefixes = [literal_prefix(p) for p in patterns]
+    return _common_prefix(prefixes) if prefixes else ""
+
+
+# --- the class partition ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionClass:
+    """Catalog actions with one signature. ``matches[i]`` holds the indices of the
+    statements of policy ``i`` whose action element matches every member."""
+
+    index: int
+    members: tuple[str, ...]
+    matches: tuple[frozenset[int], ...]
+    unused: bool
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The catalog split into classes of actions that no policy statement tells apart."""
+
+    classes: tuple[ActionClass, ...]
+    labels: tuple[str, ...]
+    catalog_size: int
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @property
+    def width(self) -> int:
+        """Bits of the class index."""
+        return max(1, (len(self.classes) - 1).bit_length())
+
+    def classes_matching(self, policy: int, statement: int) -> list[int]:
+        """Indices of the classes whose members statement ``statement`` of policy
+        ``policy`` matches by its action element."""
+        return [c.index for c in self.classes if statement in c.matches[policy]]
+
+    def to_json(self, catalog: Catalog) -> list[dict[str, Any]]:
+        """Each class's members (catalog spelling) and signature, for certificates."""
+        out = []
+        for c in self.classes:
+            sig: dict[str, Any] = {
+                label: sorted(m) for label, m in zip(self.labels, c.matches, strict=True)
+            }
+            sig["unused"] = c.unused
+            out.append(
+                {
+                    "index": c.index,
+                    "members": [catalog.by_lower.get(m, m) for m in c.members],
+                    "signature": sig,
+                }
+            )
+        return out
+
+
+class CatalogIndex:
+    """Sorted lowercase catalog names; the names under a literal prefix are one range."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.names: tuple[str, ...] = catalog.lower_names
+        self.position = {n: i for i, n in enumerate(self.names)}
+        self._cache: dict[str, list[int]] = {}
+        self._cache_limit = 1 << 16
+
+    def prefix_range(self, prefix: str) -> tuple[int, int]:
+        """The half-open index range of the names that start with ``prefix``."""
+        lo = bisect_left(self.names, prefix)
+        hi = bisect_left(self.names, prefix + "\U0010ffff", lo)
+        return lo, hi
+
+    def matching(self, pattern: str) -> list[int]:
+        """Indices of the names that the lowered pattern matches."""
+        hit = self._cache.get(pattern)
+        if hit is not None:
+            return hit
+        lp = literal_prefix(pattern)
+        if lp == pattern:
+            i = self.position.get(pattern)
+            hit = [] if i is None else [i]
+        else:
+            lo, hi = self.prefix_range(lp)
+            if pattern == lp + "*":
+                hit = list(range(lo, hi))
+            else:
+                rx = compile_glob(pattern, fold_case=False)
+                names = self.names
+                hit = [i for i in range(lo, hi) if rx.fullmatch(names[i])]
+        if len(self._cache) >= self._cache_limit:
+            self._cache.clear()
+        self._cache[pattern] = hit
+        return hit
+
+
+_INDEXES: dict[str, CatalogIndex] = {}
+_INDEX_LIMIT = 4
+
+
+def catalog_index(catalog: Catalog) -> CatalogIndex:
+    """The (cached) index of ``catalog``, keyed by its digest."""
+    found = _INDEXES.get(catalog.digest)
+    if found is None:
+        if len(_INDEXES) >= _INDEX_LIMIT:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        found = _INDEXES[catalog.digest] = CatalogIndex(catalog)
+    return found
+
+
+def build_partition(
+    catalog: Catalog,
+    policies: Sequence[Sequence[CompiledStatement]],
+    labels: Sequence[str],
+    unused: frozenset[str] = frozenset(),
+    *,
+    index: CatalogIndex | None = None,
+) -> Partition:
+    """Group the catalog's actions by signature (statements matched per policy, unused).
+
+    Every catalog action belongs to exactly one class, the actions that no statement
+    matches included. Classes are numbered in catalog order of their first member.
+    """
+    index = index or catalog_index(catalog)
+    names = index.names
+    n = len(names)
+    sig = [0] * n
+    bits: list[tuple[int, int]] = []
+    for pi, stmts in enumerate(policies):
+        for st in stmts:
+            b = 1 << len(bits)
+            bits.append((pi, st.index))
+            hit: set[int] = set()
+            for p in st.patterns:
+                hit.update(index.matching(p))
+            if st.not_action:
+                for i in range(n):
+                    if i not in hit:
+                        sig[i] |= b
+            else:
+                for i in hit:
+                    sig[i] |= b
+    unused_bit = 1 << len(bits)
+    for name in unused:
+        pos = index.position.get(name)
+        if pos is not None:
+            sig[pos] |= unused_bit
+    groups: dict[int, list[int]] = {}
+    for i, s in enumerate(sig):
+        groups.setdefault(s, []).append(i)
+    classes = []
+    for ci, (s, members) in enumerate(groups.items()):
+        matches: list[set[int]] = [set() for _ in policies]
+        for bi, (pi, si) in enumerate(bits):
+            if s >> bi & 1:
+                matches[pi].add(si)
+        classes.append(
+            ActionClass(
+                ci,
+                tuple(names[i] for i in members),
+                tuple(frozenset(m) for m in matches),
+                bool(s & unused_bit),
+            )
+        )
+    return Partition(tuple(classes), tuple(labels), n)
+
+
+# --- terms ------------------------------------------------------------------------------
+
+
+def encode_condition(condition: Condition, version: str, enc: Encoder) -> z3.BoolRef:
+    """The default condition encoding: one opaque Boolean per distinct block (keyed by
+    :func:`iamrefine.reference.condition_key`). Sound when both policies share the block;
+    paired with :func:`iamrefine.reference.condition_holds`."""
+    return enc.atom(condition_key(condition, version), "cond")
+
+
+ConditionEncoder = Callable[[Condition, str, "Encoder"], z3.BoolRef]
+
+
+class Encoder:
+    """Builds the terms of one query inside one ``z3.Context``.
+
+    The free symbols are ``action`` (a String: the action name without the literal
+    ``affixes``, see :meth:`action_regex`), ``resource`` (a String), ``class`` (a
+    bit-vector class index, created by :meth:`class_index`) and one Boolean per opaque
+    atom. With ``opaque_resources`` every resource element other than ``*`` is an opaque
+    Boolean too (a Boolean abstraction of the query: Lemma 5 of THEOREMS.md).
+    """
+
+    def __init__(
+        self,
+        ctx: z3.Context,
+        *,
+        affixes: tuple[str, str] = ("", ""),
+        opaque_resources: bool = False,
+        condition_encoder: ConditionEncoder = encode_condition,
+    ) -> None:
+        self.ctx = ctx
+        self.action_prefix, self.action_suffix = affixes
+        self.opaque_resources = opaque_resources
+        self.condition_encoder = condition_encoder
+        self.re_sort = z3.ReSort(z3.StringSort(ctx))
+        self.action = z3.String("action", ctx)
+        self.resource = z3.String("resource", ctx)
+        self.klass: z3.BitVecRef | None = None
+        self.atoms: dict[str, z3.BoolRef] = {}
+        self.atom_names: dict[str, str] = {}
+        self._all = z3.Full(self.re_sort)
+        self._char = z3.AllChar(self.re_sort)
+        self._regex_cache: dict[tuple[str, ...], z3.ReRef] = {}
+        self._frame_cache: dict[Frame, z3.BoolRef] = {}
+        self._class_eq: dict[int, z3.BoolRef] = {}
+        self._memo: dict[Any, Any] = {}
+        self.true = z3.BoolVal(True, ctx)
+        self.false = z3.BoolVal(False, ctx)
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` once per encoder and ``key`` (queries reuse an encoder's terms)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    # symbols
+
+    def atom(self, key: str, kind: str) -> z3.BoolRef:
+        """The opaque Boolean of atom ``key`` (created on first use, named ``kind_N``)."""
+        found = self.atoms.get(key)
+        if found is None:
+            name = f"{kind}_{len(self.atoms)}"
+            found = z3.Bool(name, self.ctx)
+            self.atoms[key] = found
+            self.atom_names[name] = key
+        return found
+
+    def class_index(self, partition: Partition) -> z3.BitVecRef:
+        """The class-index symbol for ``partition`` (one per encoder)."""
+        if self.klass is None:
+            self.klass = z3.BitVec("class", partition.width, self.ctx)
+        return self.klass
+
+    def symbols(self) -> list[z3.ExprRef]:
+        """Every free symbol a counterexample reads: action, resource, class, atoms."""
+        out: list[z3.ExprRef] = [self.action, self.resource]
+        if self.klass is not None:
+            out.append(self.klass)
+        out.extend(self.atoms.values())
+        return out
+
+    def comments(self) -> list[str]:
+        """SMT-LIB comment lines that say what each atom stands for."""
+        lines = []
+        if self.action_prefix or self.action_suffix:
+            lines.append(
+                f"the action is {json.dumps(self.action_prefix)} ++ `action` ++ "
+                f"{json.dumps(self.action_suffix)}"
+            )
+        lines.extend(f"{name} = {json.dumps(key)}" for name, key in self.atom_names.items())
+        return lines
+
+    # regexes
+
+    def _glob_tail(self, text: str) -> z3.ReRef:
+        """Regex of a glob fragment, read character by character."""
+        parts: list[z3.ReRef] = []
+        run: list[str] = []
+        for ch in text:
+            if ch in WILDCARDS:
+                if run:
+                    parts.append(z3.Re(string_value("".join(run), self.ctx)))
+                    run = []
+                parts.append(self._all if ch == "*" else self._char)
+            else:
+                run.append(ch)
+        if run or not parts:
+            parts.append(z3.Re(string_value("".join(run), self.ctx)))
+        return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+    def _union(self, alts: list[z3.ReRef]) -> z3.ReRef:
+        return alts[0] if len(alts) == 1 else z3.Union(*alts)
+
+    def _trie(self, items: list[tuple[str, str]], depth: int) -> z3.ReRef:
+        """Regex of (literal prefix, rest) pairs sorted by prefix, all sharing
+        ``prefix[:depth]``: one branch per next character, chains compressed."""
+        alts: list[z3.ReRef] = []
+        deeper: list[tuple[str, str]] = []
+        for lp, rest in items:
+            if len(lp) == depth:
+                if rest == "*":
+                    return self._all
+                alts.append(self._glob_tail(rest))
+            else:
+                deeper.append((lp, rest))
+        i = 0
+        while i < len(deeper):
+            ch = deeper[i][0][depth]
+            j = i
+            while j < len(deeper) and deeper[j][0][depth] == ch:
+                j += 1
+            group = deeper[i:j]
+            label = _common_prefix([lp[depth:] for lp, _ in group])
+            label_re = z3.Re(string_value(label, self.ctx))
+            if len(group) == 1 and group[0][1] == "":
+                alts.append(label_re)
+            else:
+                alts.append(z3.Concat(label_re, self._trie(group, depth + len(label))))
+            i = j
+        return self._union(alts)
+
+    def glob_union(self, patterns: Iterable[str]) -> z3.ReRef | None:
+        """The regex of a union of globs (used as given, no case folding) with literal
+        prefixes factored into a trie; None for no patterns."""
+        key = tuple(sorted(set(patterns)))
+        if not key:
+            return None
+        found = self._regex_cache.get(key)
+        if found is None:
+            items = sorted((literal_prefix(p), p[len(literal_prefix(p)) :]) for p in key)
+            found = self._trie(items, 0)
+            self._regex_cache[key] = found
+        return found
+
+    def action_regex(self, patterns: Iterable[str]) -> z3.ReRef | None:
+        """The regex of lowered action patterns, each with the literal affixes removed
+        (every pattern must be ``prefix + middle + suffix`` as in :func:`common_affixes`);
+        None for no patterns."""
+        head, tail = self.action_prefix, self.action_suffix
+        middles = []
+        for p in patterns:
+            lp = literal_prefix(p)
+            fits = lp.startswith(head) and literal_suffix(p).endswith(tail)
+            if not fits or (lp == p and len(p) < len(head) + len(tail)):
+                raise ValueError(f"pattern `{p}` is not `{head}`...`{tail}`")
+            middles.append(p[len(head) : len(p) - len(tail)])
+        return self.glob_union(middles)
+
+    def decode_action(self, middle: str) -> str:
+        """The action name of a model's ``action`` value."""
+        return self.action_prefix + middle + self.action_suffix
+
+    def action_in(self, patterns: Iterable[str]) -> z3.BoolRef:
+        """Does the action match some of the lowered ``patterns``? (False for none.)"""
+        rx = self.action_regex(patterns)
+        return self.false if rx is None else z3.InRe(self.action, rx)
+
+    def statement_action(
+        self, st: CompiledStatement, keep: Callable[[str], bool] | None = None
+    ) -> z3.BoolRef:
+        """The statement's action element over the action string, restricted to the
+        patterns ``keep`` accepts (the caller drops patterns disjoint from the query)."""
+        pats = [p for p in st.patterns if keep is None or keep(p)]
+        hit = self.action_in(pats)
+        return self.not_(hit) if st.not_action else hit
+
+    # frames
+
+    def _resource_element(self, kind: str, text: str) -> z3.BoolRef:
+        if kind == "var":
+            return self.atom(text, "var")
+        r = self.resource
+        if text == "*":
+            return self.true
+        if self.opaque_resources:
+            return self.atom(f"resource-element {text}", "res")
+        lp = literal_prefix(text)
+        if lp == text:
+            return r == string_value(text, self.ctx)
+        if text == lp + "*":
+            return z3.PrefixOf(string_value(lp, self.ctx), r)
+        rx = self.glob_union([text])
+        assert rx is not None
+        return z3.InRe(r, rx)
+
+    def resource_match(self, frame: Frame) -> z3.BoolRef:
+        """The statement's resource element over the resource string."""
+        if not frame.resource_kind:
+            return self.true
+        hit = self.or_([self._resource_element(k, t) for k, t in frame.resources])
+        return self.not_(hit) if frame.resource_kind == "NotResource" else hit
+
+    def frame(self, st: CompiledStatement) -> z3.BoolRef:
+        """Resource element, principal and condition block of ``st``, conjoined."""
+        found = self._frame_cache.get(st.frame)
+        if found is not None:
+            return found
+        parts = [self.resource_match(st.frame)]
+        if st.frame.principal is not None:
+            parts.append(self.atom(st.frame.principal, "principal"))
+        if st.condition is not None:
+            parts.append(self.condition_encoder(st.condition, st.version, self))
+        found = self.and_(parts)
+        self._frame_cache[st.frame] = found
+        return found
+
+    # policies
+
+    def allowed(
+        self,
+        statements: Iterable[CompiledStatement],
+        action_of: Callable[[CompiledStatement], z3.BoolRef],
+    ) -> z3.BoolRef:
+        """The policy decision: some Allow statement matches and no Deny statement does,
+        with each statement's action element given by ``action_of``."""
+        allows: list[z3.BoolRef] = []
+        denies: list[z3.BoolRef] = []
+        for st in statements:
+            act = action_of(st)
+            if act is self.false:
+                continue
+            term = self.and_([act, self.frame(st)])
+            (allows if st.allow else denies).append(term)
+        return self.and_([self.or_(allows), self.not_(self.or_(denies))])
+
+    # Constant folding recognizes this encoder's own ``true`` and ``false`` objects (every
+    # method returns those for constants), which is much cheaper than asking z3.
+
+    def or_(self, terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
+        """Disjunction with constant folding (False for no terms)."""
+        kept = []
+        for t in terms:
+            if t is self.true:
+                return self.true
+            if t is not self.false:
+                kept.append(t)
+        if not kept:
+            return self.false
+        return kept[0] if len(kept) == 1 else self._nary(z3.Z3_mk_or, kept)
+
+    def and_(self, terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
+        """Conjunction with constant folding (True for no terms)."""
+        kept = []
+        for t in terms:
+            if t is self.false:
+                return self.false
+            if t is not self.true:
+                kept.append(t)
+        if not kept:
+            return self.true
+        return kept[0] if len(kept) == 1 else self._nary(z3.Z3_mk_and, kept)
+
+    def _nary(self, make: Callable[..., Any], terms: list[z3.BoolRef]) -> z3.BoolRef:
+        # z3.Or/z3.And coerce every argument in Python; our terms are Booleans of this
+        # context already, so the C API is called directly.
+        arr = (z3.Ast * len(terms))(*(t.as_ast() for t in terms))
+        return z3.BoolRef(make(self.ctx.ref(), len(terms), arr), self.ctx)
+
+    def not_(self, term: z3.BoolRef) -> z3.BoolRef:
+        """Negation with constant folding."""
+        if term is self.true:
+            return self.false
+        if term is self.false:
+            return self.true
+        return z3.Not(term)
+
+    def any_matches(
+        self,
+        statements: Iterable[CompiledStatement],
+        action_of: Callable[[CompiledStatement], z3.BoolRef],
+    ) -> z3.BoolRef:
+        """Does some statement match (action element, frame), whatever its effect?"""
+        terms = []
+        for st in statements:
+            act = action_of(st)
+            if act is not self.false:
+                terms.append(self.and_([act, self.frame(st)]))
+        return self.or_(terms)
+
+    def in_classes(self, partition: Partition, ids: Sequence[int]) -> z3.BoolRef:
+        """Is the class index one of ``ids``? Written over the smaller side."""
+        k = self.class_index(partition)
+        total = len(partition)
+        if not ids:
+            return self.false
+        if len(ids) == total:
+            return self.true
+        if 2 * len(ids) > total:
+            chosen = set(ids)
+            rest = [i for i in range(total) if i not in chosen]
+            return self.not_(self.or_([self._is_class(k, i) for i in rest]))
+        return self.or_([self._is_class(k, i) for i in ids])
+
+    def _is_class(self, k: z3.BitVecRef, i: int) -> z3.BoolRef:
+        found = self._class_eq.get(i)
+        if found is None:
+            found = self._class_eq[i] = k == z3.BitVecVal(i, k.size(), self.ctx)
+        return found
+
+    def class_action(
+        self, partition: Partition, policy: int
+    ) -> Callable[[CompiledStatement], z3.BoolRef]:
+        """The action element of policy ``policy``'s statements over the class index."""
+        members: dict[int, list[int]] = {}
+        for c in partition.classes:
+            for si in c.matches[policy]:
+                members.setdefault(si, []).append(c.index)
+        return lambda st: self.in_classes(partition, members.get(st.index, []))
+
+    def class_domain(self, partition: Partition) -> z3.BoolRef:
+        """The class index names an existing class."""
+        k = self.class_index(partition)
+        if len(partition) == 1 << partition.width:
+            return self.true
+        return z3.ULT(k, z3.BitVecVal(len(partition), partition.width, self.ctx))
+
+    def unused_class(self, partition: Partition) -> z3.BoolRef:
+        """The class index names a class of unused actions."""
+        return self.in_classes(partition, [c.index for c in partition.classes if c.unused])

@@ -1,0 +1,231 @@
+"""The reference evaluator: plain-Python IAM evaluation of one policy, part of the trusted base.
+
+It is deliberately small and shares nothing with the encoder except the names of
+the opaque atoms (the ``*_key`` functions below). It decides one request
+``(action, resource, context)``:
+
+- a statement matches when its action element, its resource element, its
+  principal element and its condition block all hold;
+- the request is allowed iff some Allow statement matches and no Deny statement does.
+
+Actions are matched with :func:`iamrefine.glob.action_matches` (case-insensitive),
+resources with :func:`iamrefine.glob.resource_matches` (case-sensitive). A missing
+Resource/NotResource matches every resource.
+
+Three things are *opaque* and read from the context, a mapping from atom key to bool:
+
+- a condition block, keyed by :func:`condition_key` (its canonical text);
+- a resource element that contains a policy variable (``${...}``) under Version
+  2012-10-17, keyed by :func:`resource_variable_key`; under 2008-10-17 the element
+  is literal text and is matched as a glob;
+- a Principal/NotPrincipal element, keyed by :func:`principal_key`.
+
+A key the context lacks is an error (:class:`KeyError`), never a silent default.
+Condition semantics go through :func:`condition_holds`, the hook that a full
+operator semantics replaces.
+
+The module also holds the enumerating judges used by differential tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from iamrefine.glob import action_matches, ascii_lower, resource_matches
+from iamrefine.model import VERSION_2012, Condition, Policy, Statement
+
+Context = Mapping[str, bool]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one request: allowed or not, and which statements matched (0-based)."""
+
+    allowed: bool
+    matched_allow: list[int] = field(default_factory=list)
+    matched_deny: list[int] = field(default_factory=list)
+
+
+# --- atom keys (shared with the encoder) -------------------------------------
+
+
+def has_policy_variable(text: str) -> bool:
+    """Does ``text`` contain a policy variable (``${``)? Only meaningful under 2012-10-17."""
+    return "${" in text
+
+
+def condition_key(condition: Condition, version: str) -> str:
+    """The atom key of a condition block: its canonical text. A block that contains
+    ``${`` also carries the policy version, because variables are substituted only
+    under 2012-10-17, so the same text means different things under the two versions."""
+    text = condition.canonical()
+    if has_policy_variable(text):
+        return f"{text} @{version}"
+    return text
+
+
+def resource_variable_key(element: str, version: str) -> str:
+    """The atom key of a resource element that holds a policy variable."""
+    return f"resource-variable {version} {element}"
+
+
+def principal_key(statement: Statement) -> str | None:
+    """The atom key of a statement's Principal or NotPrincipal, None when it has neither."""
+    if statement.principal is not None:
+        return "Principal " + json.dumps(statement.principal, sort_keys=True)
+    if statement.not_principal is not None:
+        return "NotPrincipal " + json.dumps(statement.not_principal, sort_keys=True)
+    return None
+
+
+def is_variable_element(element: str, version: str) -> bool:
+    """Is this resource element opaque (a policy variable under 2012-10-17)?"""
+    return version == VERSION_2012 and has_policy_variable(element)
+
+
+# --- evaluation ---------------------------------------------------------------
+
+
+def condition_holds(condition: Condition, version: str, context: Context) -> bool:
+    """Does the condition block hold? Opaque semantics: the context says so by its key."""
+    return context[condition_key(condition, version)]
+
+
+def action_element_matches(statement: Statement, action: str) -> bool:
+    """Action: some pattern matches; NotAction: no pattern matches."""
+    element = statement.action_element
+    hit = any(action_matches(p, action) for p in element.values)
+    return not hit if statement.uses_not_action else hit
+
+
+def resource_element_matches(
+    statement: Statement, resource: str, version: str, context: Context
+) -> bool:
+    """Resource: some element matches; NotResource: none does; neither: every resource."""
+    element = statement.resource if statement.resource is not None else statement.not_resource
+    if element is None:
+        return True
+    hit = False
+    for value in element.values:
+        if is_variable_element(value, version):
+            hit = context[resource_variable_key(value, version)]
+        else:
+            hit = resource_matches(value, resource)
+        if hit:
+            break
+    return not hit if statement.not_resource is not None else hit
+
+
+def statement_matches(
+    statement: Statement, action: str, resource: str, version: str, context: Context
+) -> bool:
+    """Do the action, resource, principal and condition of ``statement`` all hold?"""
+    if not action_element_matches(statement, action):
+        return False
+    if not resource_element_matches(statement, resource, version, context):
+        return False
+    key = principal_key(statement)
+    if key is not None and not context[key]:
+        return False
+    return statement.condition is None or condition_holds(statement.condition, version, context)
+
+
+def evaluate(policy: Policy | None, action: str, resource: str, context: Context) -> Decision:
+    """Evaluate one request against ``policy`` (None: a detached policy, allowing nothing)."""
+    if policy is None:
+        return Decision(False)
+    version = policy.effective_version
+    allows: list[int] = []
+    denies: list[int] = []
+    for i, st in enumerate(policy.statements):
+        if statement_matches(st, action, resource, version, context):
+            (allows if st.is_allow else denies).append(i)
+    return Decision(bool(allows) and not denies, allows, denies)
+
+
+def atom_keys(policy: Policy | None) -> list[str]:
+    """Every context key that evaluating ``policy`` may read, in order of appearance."""
+    if policy is None:
+        return []
+    version = policy.effective_version
+    keys: dict[str, None] = {}
+    for st in policy.statements:
+        element = st.resource if st.resource is not None else st.not_resource
+        for value in element.values if element is not None else []:
+            if is_variable_element(value, version):
+                keys[resource_variable_key(value, version)] = None
+        pk = principal_key(st)
+        if pk is not None:
+            keys[pk] = None
+        if st.condition is not None:
+            keys[condition_key(st.condition, version)] = None
+    return list(keys)
+
+
+# --- enumerating judges (for differential tests) ------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A request on which a judged property fails."""
+
+    kind: str
+    action: str
+    resource: str
+    context: dict[str, bool]
+
+
+def contexts(policies: Iterable[Policy | None]) -> Iterator[dict[str, bool]]:
+    """Every truth assignment of the opaque atoms of ``policies`` (2**n of them)."""
+    keys: dict[str, None] = {}
+    for p in policies:
+        keys.update(dict.fromkeys(atom_keys(p)))
+    names = list(keys)
+    for values in itertools.product((False, True), repeat=len(names)):
+        yield dict(zip(names, values, strict=True))
+
+
+def judge_refinement(
+    original: Policy,
+    refined: Policy | None,
+    unused: Iterable[str],
+    actions: Iterable[str],
+    resources: Sequence[str],
+) -> Violation | None:
+    """Check ``refined(a,r,c) <=> original(a,r,c) and a not in unused`` for every
+    action in ``actions`` x resource in ``resources`` x atom assignment; return the
+    first violation (kind ``over`` or ``under``), or None."""
+    dead = {ascii_lower(a) for a in unused}
+    acts = list(actions)
+    for ctx in contexts([original, refined]):
+        for action in acts:
+            for resource in resources:
+                want = evaluate(original, action, resource, ctx).allowed
+                want = want and ascii_lower(action) not in dead
+                got = evaluate(refined, action, resource, ctx).allowed
+                if got != want:
+                    return Violation("over" if got else "under", action, resource, ctx)
+    return None
+
+
+def judge_containment(
+    sub: Policy | None,
+    sup: Policy | None,
+    actions: Iterable[str],
+    resources: Sequence[str],
+) -> Violation | None:
+    """Check ``sub(a,r,c) => sup(a,r,c)`` over the given actions and resources and every
+    atom assignment; return the first violation (kind ``escalation``), or None."""
+    acts = list(actions)
+    for ctx in contexts([sub, sup]):
+        for action in acts:
+            for resource in resources:
+                if (
+                    evaluate(sub, action, resource, ctx).allowed
+                    and not evaluate(sup, action, resource, ctx).allowed
+                ):
+                    return Violation("escalation", action, resource, ctx)
+    return None

@@ -1,0 +1,292 @@
+"""The solver gateway: the one module that runs Z3 and cvc5.
+
+Everything that decides satisfiability goes through :func:`solve`:
+
+- Z3 is the reference engine. Each query gets its own ``z3.Solver`` with a fixed
+  random seed and a timeout; callers build heavy queries in a fresh context
+  (:func:`new_context`), because Z3's running time depends on the terms built
+  earlier in the same context.
+- cvc5 is the second engine. It reads the query as SMT-LIB text (:func:`smtlib`),
+  the same text a certificate carries, so both engines decide the very same formula.
+- ``engine="auto"`` runs Z3 first on a slice of the time budget and hands the query
+  to cvc5 (when installed) if Z3 has not answered; ``"both"`` runs both engines and
+  raises :class:`~iamrefine.errors.InternalError` when their definite answers differ.
+
+Answers are ``unsat`` (the property holds), ``sat`` (a model is returned as plain
+Python values keyed by symbol name) or ``unknown`` (timeout, resource limit or an
+incomplete engine).
+
+String constants go through :func:`string_value`, and string model values come back
+through :func:`string_of`, both by code point: z3's own ``StringVal`` reads backslash
+escapes in its input and ``as_string`` returns ``\\u{..}`` escapes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from iamrefine.errors import InternalError
+
+DEFAULT_SEED = 0
+ENGINES = ("auto", "z3", "cvc5", "both")
+Z3_SHARE = 0.25
+Z3_FIRST = 2.0
+"""In ``auto`` mode Z3 gets ``max(Z3_FIRST, Z3_SHARE * timeout)`` seconds (at most the
+budget) before cvc5, when installed, takes over for the rest."""
+
+
+@dataclass
+class Answer:
+    """One engine's (or the gateway's) verdict on one query."""
+
+    status: str
+    engine: str
+    seconds: float
+    values: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def new_context() -> z3.Context:
+    """A fresh Z3 context for one obligation."""
+    return z3.Context()
+
+
+def string_value(text: str, ctx: z3.Context) -> z3.SeqRef:
+    """A Z3 string constant with exactly the code points of ``text``."""
+    escaped = "".join(
+        ch if 32 <= ord(ch) < 127 and ch != "\\" else f"\\u{{{ord(ch):x}}}" for ch in text
+    )
+    return z3.SeqRef(z3.Z3_mk_string(ctx.ref(), escaped), ctx)
+
+
+def string_of(value: z3.ExprRef) -> str:
+    """The exact text of a Z3 string value (code points, no escapes)."""
+    ctx = value.ctx_ref()
+    ast = value.as_ast()
+    n = z3.Z3_get_string_length(ctx, ast)
+    buf = (ctypes.c_uint * n)()
+    z3.Z3_get_string_contents(ctx, ast, n, buf)
+    return "".join(chr(c) for c in buf)
+
+
+def smtlib(assertions: Sequence[z3.BoolRef], comments: Sequence[str] = ()) -> str:
+    """Complete SMT-LIB 2 text of the query: logic, declarations, assertions and
+    ``(check-sat)``. ``z3 FILE`` or ``cvc5 FILE`` prints ``unsat`` iff the query is unsat."""
+    if not assertions:
+        raise ValueError("a query needs at least one assertion")
+    s = z3.Solver(ctx=assertions[0].ctx)
+    s.add(*assertions)
+    body = s.to_smt2()
+    head = "".join(f"; {line}\n" for line in comments)
+    return f"{head}(set-logic ALL)\n{body}"
+
+
+def cvc5_available() -> bool:
+    """Is the cvc5 Python module installed?"""
+    try:
+        import cvc5  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _z3_values(model: z3.ModelRef, symbols: Sequence[z3.ExprRef]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for sym in symbols:
+        v = model.eval(sym, model_completion=True)
+        name = sym.decl().name()
+        if z3.is_string_value(v):
+            out[name] = string_of(v)
+        elif z3.is_bv_value(v):
+            out[name] = v.as_long()
+        elif z3.is_true(v) or z3.is_false(v):
+            out[name] = z3.is_true(v)
+        else:
+            raise InternalError(f"z3 model gives `{name}` the non-value `{v}`")
+    return out
+
+
+def solve_z3(
+    assertions: Sequence[z3.BoolRef],
+    symbols: Sequence[z3.ExprRef],
+    *,
+    timeout: float,
+    seed: int = DEFAULT_SEED,
+    session: z3.Solver | None = None,
+) -> Answer:
+    """Decide the conjunction of ``assertions`` with Z3 (fixed seed, ``timeout`` seconds).
+
+    With ``session`` (an incremental solver of the assertions' context) the query is
+    asserted inside a push/pop scope of that solver; otherwise a new solver is made."""
+    if session is None:
+        s = z3.Solver(ctx=assertions[0].ctx)
+        s.set("random_seed", seed)
+    else:
+        s = session
+        s.push()
+    try:
+        s.set("timeout", max(1, int(timeout * 1000)))
+        s.add(*assertions)
+        start = time.perf_counter()
+        result = s.check()
+        seconds = time.perf_counter() - start
+        if result == z3.unsat:
+            return Answer("unsat", "z3", seconds)
+        if result == z3.sat:
+            return Answer("sat", "z3", seconds, _z3_values(s.model(), symbols))
+        return Answer("unknown", "z3", seconds, reason=f"z3: {s.reason_unknown()}")
+    finally:
+        if session is not None:
+            s.pop()
+
+
+def solve_cvc5(
+    text: str, symbols: Sequence[str], *, timeout: float, seed: int = DEFAULT_SEED
+) -> Answer:
+    """Decide SMT-LIB ``text`` with cvc5 (fixed seed, ``timeout`` seconds); on sat, read
+    the values of the declared constants named in ``symbols``."""
+    import cvc5
+
+    tm = cvc5.TermManager()
+    s = cvc5.Solver(tm)
+    s.setOption("produce-models", "true")
+    s.setOption("tlimit-per", str(max(1, int(timeout * 1000))))
+    s.setOption("seed", str(seed))
+    parser = cvc5.InputParser(s)
+    parser.setStringInput(cvc5.InputLanguage.SMT_LIB_2_6, text, "query")
+    sm = parser.getSymbolManager()
+    start = time.perf_counter()
+    out = ""
+    while True:
+        cmd = parser.nextCommand()
+        if cmd.isNull():
+            break
+        out += cmd.invoke(s, sm)
+    seconds = time.perf_counter() - start
+    status = out.strip().splitlines()[-1] if out.strip() else ""
+    if status == "unsat":
+        return Answer("unsat", "cvc5", seconds)
+    if status == "sat":
+        wanted = set(symbols)
+        values: dict[str, Any] = {}
+        for term in sm.getDeclaredTerms():
+            name = term.getSymbol()
+            if name not in wanted:
+                continue
+            v = s.getValue(term)
+            if v.isStringValue():
+                values[name] = v.getStringValue()
+            elif v.isBitVectorValue():
+                values[name] = int(v.getBitVectorValue(10))
+            elif v.isBooleanValue():
+                values[name] = v.getBooleanValue()
+            else:
+                raise InternalError(f"cvc5 model gives `{name}` the non-value `{v}`")
+        return Answer("sat", "cvc5", seconds, values)
+    return Answer("unknown", "cvc5", seconds, reason=f"cvc5: {status or 'no answer'}")
+
+
+def _default_value(sym: z3.ExprRef) -> Any:
+    if z3.is_string(sym):
+        return ""
+    if z3.is_bv(sym):
+        return 0
+    return False
+
+
+def _cvc5(
+    assertions: Sequence[z3.BoolRef],
+    symbols: Sequence[z3.ExprRef],
+    comments: Sequence[str],
+    *,
+    timeout: float,
+    seed: int,
+) -> Answer:
+    names = [s.decl().name() for s in symbols]
+    answer = solve_cvc5(smtlib(assertions, comments), names, timeout=timeout, seed=seed)
+    if answer.status == "sat":
+        # A symbol that no assertion mentions is not declared in the text; any value
+        # satisfies the query, so it gets its sort's default.
+        for sym, name in zip(symbols, names, strict=True):
+            answer.values.setdefault(name, _default_value(sym))
+    return answer
+
+
+def solve(
+    assertions: Sequence[z3.BoolRef],
+    symbols: Sequence[z3.ExprRef],
+    *,
+    timeout: float,
+    engine: str = "auto",
+    seed: int = DEFAULT_SEED,
+    comments: Sequence[str] = (),
+    session: Session | None = None,
+) -> Answer:
+    """Decide the conjunction of ``assertions``: ``unsat`` iff no assignment satisfies it.
+
+    ``symbols`` are the constants whose values a ``sat`` answer reports. ``timeout`` is
+    the total budget in seconds across engines. See the module docstring for ``engine``.
+    With ``session``, Z3 decides the query incrementally in the session's solver.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine `{engine}`; expected one of {', '.join(ENGINES)}")
+    if not assertions:
+        raise ValueError("a query needs at least one assertion")
+    incremental = None if session is None or not session.incremental else session.solver
+
+    def z3_for(budget: float) -> Answer:
+        return solve_z3(assertions, symbols, timeout=budget, seed=seed, session=incremental)
+
+    if engine == "z3":
+        return z3_for(timeout)
+    if engine == "cvc5":
+        return _cvc5(assertions, symbols, comments, timeout=timeout, seed=seed)
+    if engine == "both":
+        first = z3_for(timeout)
+        second = _cvc5(assertions, symbols, comments, timeout=timeout, seed=seed)
+        definite = {a.status for a in (first, second) if a.status != "unknown"}
+        if len(definite) > 1:
+            raise InternalError(
+                f"z3 answers {first.status} and cvc5 answers {second.status} on the same query"
+            )
+        chosen = first if first.status != "unknown" else second
+        return Answer(
+            chosen.status,
+            "z3+cvc5",
+            first.seconds + second.seconds,
+            chosen.values,
+            None if chosen.status != "unknown" else f"{first.reason}; {second.reason}",
+        )
+    # auto: Z3 on its share of the budget, then cvc5 on the rest.
+    has_cvc5 = cvc5_available()
+    first = z3_for(min(timeout, max(Z3_FIRST, timeout * Z3_SHARE)) if has_cvc5 else timeout)
+    if first.status != "unknown" or not has_cvc5:
+        return first
+    left = timeout - first.seconds
+    if left <= 0:
+        return first
+    second = _cvc5(assertions, symbols, comments, timeout=left, seed=seed)
+    second.seconds += first.seconds
+    if second.status == "unknown":
+        second.reason = f"{first.reason}; {second.reason}"
+    return second
+
+
+class Session:
+    """A Z3 context shared by the light queries of one claim: making a context costs
+    more than deciding such a query. With ``incremental``, queries also share one solver,
+    each in its own push/pop scope (so no query sees another's assertions); that suits
+    tiny string queries, while Boolean and bit-vector queries are faster in a new
+    (non-incremental) solver, which Z3 preprocesses more aggressively."""
+
+    def __init__(self, *, incremental: bool, seed: int = DEFAULT_SEED) -> None:
+        self.ctx = new_context()
+        self.incremental = incremental
+        self.solver = z3.Solver(ctx=self.ctx)
+        self.solver.set("random_seed", seed)

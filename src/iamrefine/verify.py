@@ -1,0 +1,997 @@
+"""Verdicts: does a refined policy do what the refinement promises, and are two policies
+equivalent? Each property is split into SMT queries, each *unsat iff its part of the
+property holds*; a property is PROVED only when every one of its queries is unsat.
+
+Stages, kept apart:
+
+1. **compile**: :func:`iamrefine.encode.compile_policy` and the class partition;
+2. **encode**: each query is a builder that writes its assertions into a fresh
+   :class:`~iamrefine.encode.Encoder` (so it can be rebuilt for SMT-LIB export);
+3. **verify**: :func:`iamrefine.solver.solve` decides it;
+4. **decode**: a ``sat`` model becomes a :class:`Counterexample`, which is replayed
+   through :mod:`iamrefine.reference` before anyone sees it. A counterexample that the
+   reference evaluator does not confirm raises :class:`~iamrefine.errors.InternalError`.
+
+The claims (see ``proofs/THEOREMS.md``):
+
+- *exact over the catalog*: for every catalog action ``a``, resource ``r`` and context
+  ``c``, ``refined(a,r,c) <=> original(a,r,c) and a not in unused``; decided over the
+  class partition in two directional queries (``over``: the refined policy allows too
+  much; ``under``: it allows too little);
+- *no escalation for any action string*: ``refined(a,r,c) => original(a,r,c)`` for every
+  string ``a``. For a structure-preserving refinement it follows from per-pattern
+  containment queries (Theorem 2); otherwise, and whenever a containment query is not
+  unsat, one query per refined Allow statement and literal service prefix decides it.
+
+Every time budget is per claim: each query gets what its claim has left.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import z3
+
+from iamrefine import reference, solver
+from iamrefine.catalog import Catalog
+from iamrefine.encode import (
+    CompiledStatement,
+    Encoder,
+    Frame,
+    Partition,
+    build_partition,
+    common_affixes,
+    compatible,
+    compile_policy,
+    literal_prefix,
+    lower_pattern,
+    service_key,
+)
+from iamrefine.errors import InternalError
+from iamrefine.glob import action_matches
+from iamrefine.model import Policy
+from iamrefine.reference import Decision
+from iamrefine.unused import UnusedSet
+
+CATALOG_CLAIM = "exact over the catalog"
+STRINGS_CLAIM = "no escalation for any action string"
+
+
+class Verdict(StrEnum):
+    """PROVED: every query unsat. REFUTED: a replayed counterexample. UNKNOWN: otherwise."""
+
+    PROVED = "PROVED"
+    REFUTED = "REFUTED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass
+class Counterexample:
+    """A request on which a claim fails, confirmed by the reference evaluator.
+
+    ``action`` is a catalog action (for catalog claims: the first member of the class
+    the solver chose, all of which behave alike; ``action_class`` lists them) or any
+    string; ``context`` gives the opaque atoms' values (condition blocks keyed by their
+    canonical text); ``decisions`` maps each policy's label to its decision on the request.
+    """
+
+    claim: str
+    action: str
+    resource: str
+    context: dict[str, bool]
+    decisions: dict[str, Decision]
+    message: str
+    in_catalog: bool
+    action_class: list[str] = field(default_factory=list)
+    relevant: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view (statement indices are 0-based)."""
+        return {
+            "claim": self.claim,
+            "message": self.message,
+            "action": self.action,
+            "in_catalog": self.in_catalog,
+            "action_class": self.action_class,
+            "resource": self.resource,
+            "context": {k: self.context[k] for k in self.relevant},
+            "decisions": {
+                label: {
+                    "allowed": d.allowed,
+                    "matched_allow": d.matched_allow,
+                    "matched_deny": d.matched_deny,
+                }
+                for label, d in self.decisions.items()
+            },
+        }
+
+
+@dataclass
+class ClaimResult:
+    """The verdict on one claim with the time it took and solver statistics
+    (``classes``, ``queries``, ``syntactic``, ``solver``)."""
+
+    name: str
+    verdict: Verdict
+    counterexample: Counterexample | None
+    reason: str | None
+    seconds: float
+    stats: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict.value,
+            "seconds": round(self.seconds, 6),
+            "reason": self.reason,
+            "stats": self.stats,
+            "counterexample": None
+            if self.counterexample is None
+            else self.counterexample.to_json(),
+        }
+
+
+@dataclass
+class Obligation:
+    """One solver query as discharged: its name, claim, kind (``classes``, ``containment``
+    or ``statement``), the solver's status, the premise it relies on (for containment
+    queries: the syntactic facts of Theorem 2), for class queries the partition, and
+    the solving time and engine."""
+
+    name: str
+    claim: str
+    kind: str
+    status: str
+    premise: str | None
+    partition: Partition | None
+    seconds: float
+    engine: str
+    _build: Callable[[], tuple[list[z3.BoolRef], list[str]]] = field(repr=False)
+
+    def smtlib(self) -> str:
+        """The query as complete SMT-LIB 2 text (rebuilt in a fresh context)."""
+        assertions, comments = self._build()
+        head = [f"iamrefine obligation: {self.name}", f"claim: {self.claim}"]
+        if self.premise:
+            head.append(f"premise: {self.premise}")
+        head.append("unsat iff this part of the claim holds")
+        return solver.smtlib(assertions, [*head, *comments])
+
+
+@dataclass
+class CheckReport:
+    """Every claim's result. ``verdict`` is PROVED only if every claim is PROVED,
+    REFUTED if any is REFUTED, and UNKNOWN otherwise."""
+
+    claims: list[ClaimResult]
+    obligations: list[Obligation] = field(default_factory=list, repr=False)
+    catalog: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        verdicts = {c.verdict for c in self.claims}
+        if verdicts <= {Verdict.PROVED}:
+            return Verdict.PROVED
+        if Verdict.REFUTED in verdicts:
+            return Verdict.REFUTED
+        return Verdict.UNKNOWN
+
+    @property
+    def seconds(self) -> float:
+        return sum(c.seconds for c in self.claims)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "seconds": round(self.seconds, 6),
+            "claims": [c.to_json() for c in self.claims],
+            "catalog": self.catalog,
+        }
+
+
+# --- running queries ---------------------------------------------------------------------
+
+
+@dataclass
+class _Query:
+    name: str
+    kind: str
+    build: Callable[[Encoder], list[z3.BoolRef]]
+    affixes: tuple[str, str] = ("", "")
+    partition: Partition | None = None
+    premise: str | None = None
+    fresh: bool = False
+    abstract_first: bool = False
+    budget: float | None = None
+
+
+class _Claim:
+    """Runs the queries of one claim against a shared deadline and keeps statistics."""
+
+    def __init__(self, name: str, timeout: float, engine: str, sink: list[Obligation]) -> None:
+        self.name = name
+        self.engine = engine
+        self.start = time.perf_counter()
+        self.deadline = self.start + timeout
+        self.sink = sink
+        self.queries = 0
+        self.syntactic = 0
+        self.classes: int | None = None
+        self.engines: set[str] = set()
+        self.unknown: list[str] = []
+        self._sessions: dict[bool, solver.Session] = {}
+        self._encoders: dict[tuple[int, bool, tuple[str, str]], Encoder] = {}
+
+    def _session_for(self, q: _Query) -> solver.Session | None:
+        # Light queries of one claim share a context (creating one costs more than
+        # deciding them); heavy queries get a fresh one, because Z3's time depends on
+        # the terms built before them. Only tiny string queries share a solver.
+        if q.fresh:
+            return None
+        incremental = q.kind == "containment"
+        if incremental not in self._sessions:
+            self._sessions[incremental] = solver.Session(incremental=incremental)
+        return self._sessions[incremental]
+
+    def run(self, q: _Query) -> tuple[solver.Answer, Encoder]:
+        """Decide ``q``; with ``abstract_first``, first its Boolean abstraction (resource
+        elements opaque), whose unsat settles the query (Lemma 5); otherwise, or when the
+        abstraction is not unsat, the query itself."""
+        if q.abstract_first:
+            light = _Query(q.name, q.kind, q.build)
+            answer, enc = self._decide(q, opaque=True, session=self._session_for(light))
+            if answer.status == "unsat":
+                return answer, enc
+        return self._decide(q, opaque=False, session=self._session_for(q))
+
+    def _decide(
+        self, q: _Query, *, opaque: bool, session: solver.Session | None
+    ) -> tuple[solver.Answer, Encoder]:
+        if session is None:
+            enc = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
+        else:
+            # Queries in one session reuse an encoder, and so its terms.
+            key = (id(session), opaque, q.affixes)
+            enc = self._encoders.get(key) or Encoder(
+                session.ctx, affixes=q.affixes, opaque_resources=opaque
+            )
+            self._encoders[key] = enc
+        assertions = q.build(enc)
+        left = self.deadline - time.perf_counter()
+        if q.budget is not None:
+            left = min(left, q.budget)
+        self.queries += 1
+        if left <= 0:
+            answer = solver.Answer("unknown", "none", 0.0, reason="the claim's time budget ran out")
+        else:
+            answer = solver.solve(
+                assertions,
+                enc.symbols(),
+                timeout=left,
+                engine=self.engine,
+                comments=enc.comments(),
+                session=session,
+            )
+            self.engines.add(answer.engine)
+        if opaque and answer.status != "unsat":
+            return answer, enc
+        if answer.status == "unknown":
+            self.unknown.append(f"{q.name}: {answer.reason}")
+
+        def rebuild(q: _Query = q) -> tuple[list[z3.BoolRef], list[str]]:
+            e = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
+            return q.build(e), e.comments()
+
+        premise = q.premise
+        if opaque:
+            abstraction = "resource elements abstracted as opaque Booleans (Lemma 5)"
+            premise = f"{premise}; {abstraction}" if premise else abstraction
+        self.sink.append(
+            Obligation(
+                q.name,
+                self.name,
+                q.kind,
+                answer.status,
+                premise,
+                q.partition,
+                answer.seconds,
+                answer.engine,
+                rebuild,
+            )
+        )
+        return answer, enc
+
+    def result(self, verdict: Verdict, cex: Counterexample | None = None) -> ClaimResult:
+        stats: dict[str, Any] = {
+            "queries": self.queries,
+            "syntactic": self.syntactic,
+            "solver": ", ".join(sorted(self.engines)) or "none",
+        }
+        if self.classes is not None:
+            stats["classes"] = self.classes
+        reason = None
+        if verdict is Verdict.UNKNOWN:
+            reason = "; ".join(self.unknown[:3])
+            if len(self.unknown) > 3:
+                reason += f"; and {len(self.unknown) - 3} more"
+        return ClaimResult(self.name, verdict, cex, reason, time.perf_counter() - self.start, stats)
+
+
+@dataclass
+class _Side:
+    """One policy as the claims see it: its label, the policy and its compiled statements."""
+
+    label: str
+    policy: Policy | None
+    stmts: tuple[CompiledStatement, ...]
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+_FILLERS = "#~_0123456789!%&+=@^|"
+
+
+def _filler(sides: Sequence[_Side]) -> str:
+    """A character that no action pattern of ``sides`` names."""
+    used = {ch for s in sides for st in s.stmts for p in st.patterns for ch in p}
+    for ch in _FILLERS:
+        if ch not in used:
+            return ch
+    code = 0x100
+    while chr(code) in used:
+        code += 1
+    return chr(code)
+
+
+def _sanitize_action(text: str, sides: Sequence[_Side]) -> str:
+    """Replace ASCII uppercase letters, which lowered patterns only match by wildcards,
+    by a character no pattern names: memberships are unchanged (Lemma 4) and the
+    request then means the same after IAM's case folding."""
+    if not re.search("[A-Z]", text):
+        return text
+    fill = _filler(sides)
+    return re.sub("[A-Z]", fill, text)
+
+
+_MAX_INSTANCES = 64
+_RESTRICTED_BUDGET = 2.0
+
+
+def _instances(glob: str, fill: str) -> set[str]:
+    """Two strings that ``glob`` matches: its stars empty, and its stars one ``fill``
+    (question marks are ``fill`` in both)."""
+    one = glob.replace("?", fill)
+    return {one.replace("*", ""), one.replace("*", fill)}
+
+
+def _has_uncovered_instance(
+    drive: Sequence[str], sup_action: Sequence[str], sup_not: Sequence[Sequence[str]]
+) -> bool:
+    """Does an instance of a ``drive`` pattern fall outside ``sup_action`` and outside the
+    complement of every ``sup_not`` set? (Then L(drive) is not contained; this only
+    saves asking a query whose answer is sat.)"""
+    for p in drive:
+        for inst in _instances(p, "#"):
+            if any(action_matches(q, inst) for q in sup_action):
+                continue
+            if any(not any(action_matches(q, inst) for q in n) for n in sup_not):
+                continue
+            return True
+    return False
+
+
+def _readable_resource(
+    found: str,
+    action: str,
+    ctx: dict[str, bool],
+    sides: Sequence[_Side],
+    expect: Callable[[dict[str, Decision]], bool],
+) -> str:
+    """A resource for the counterexample that reads well: the first Resource element of
+    the policies (taken as a literal string) on which the request still fails the claim
+    in the reference evaluator, else the solver's own ``found``."""
+    statements = [st for side in sides if side.policy is not None for st in side.policy.statements]
+    # Statements that name the action come first.
+    statements.sort(key=lambda st: not reference.action_element_matches(st, action))
+    seen: set[str] = set()
+    for st in statements:
+        for value in st.resource.values if st.resource is not None else []:
+            if value in seen or len(seen) >= _MAX_INSTANCES:
+                continue
+            seen.add(value)
+            decisions = {s.label: reference.evaluate(s.policy, action, value, ctx) for s in sides}
+            if expect(decisions):
+                return value
+    return found
+
+
+def _context(enc: Encoder, values: dict[str, Any], sides: Sequence[_Side]) -> dict[str, bool]:
+    ctx = {k: False for s in sides for k in reference.atom_keys(s.policy)}
+    for name, key in enc.atom_names.items():
+        ctx[key] = bool(values[name])
+    return ctx
+
+
+def _describe_atom(key: str, value: bool) -> str:
+    if key.startswith("resource-variable "):
+        text = key.split(" ", 2)[2]
+        return f"resource element `{text}` {'matches' if value else 'does not match'}"
+    if key.startswith(("Principal ", "NotPrincipal ")):
+        kind, _, text = key.partition(" ")
+        return f"{kind} `{text}` {'matches' if value else 'does not match'}"
+    return f"condition `{key}` {'holds' if value else 'does not hold'}"
+
+
+def _with_context(message: str, enc: Encoder, ctx: dict[str, bool]) -> str:
+    keys = list(enc.atom_names.values())
+    if not keys:
+        return message
+    return message + " when " + ", ".join(_describe_atom(k, ctx[k]) for k in keys)
+
+
+def _replay(
+    cex_claim: str,
+    action: str,
+    resource: str,
+    ctx: dict[str, bool],
+    sides: Sequence[_Side],
+    expect: Callable[[dict[str, Decision]], bool],
+) -> dict[str, Decision]:
+    decisions = {s.label: reference.evaluate(s.policy, action, resource, ctx) for s in sides}
+    if not expect(decisions):
+        raise InternalError(
+            f"counterexample to `{cex_claim}` does not replay: action `{action}`, resource "
+            f"`{resource}`, context {ctx}; reference decisions "
+            + ", ".join(f"{k}: {v}" for k, v in decisions.items())
+        )
+    return decisions
+
+
+# --- the catalog claim ------------------------------------------------------------------
+
+
+def _catalog_claim(
+    name: str,
+    sides: Sequence[_Side],
+    catalog: Catalog,
+    unused: frozenset[str],
+    directions: Sequence[tuple[str, str]],
+    claim: _Claim,
+) -> ClaimResult:
+    """Directions are ``over``/``under`` (refinement of sides[0] by sides[1]) or
+    ``within`` (sides[0] allows nothing sides[1] does not)."""
+    partition = build_partition(catalog, [s.stmts for s in sides], [s.label for s in sides], unused)
+    claim.classes = len(partition)
+    for qname, direction in directions:
+
+        def build(enc: Encoder, direction: str = direction) -> list[z3.BoolRef]:
+            a, b, dom = enc.memo(
+                ("classes", name),
+                lambda: (
+                    enc.allowed(sides[0].stmts, enc.class_action(partition, 0)),
+                    enc.allowed(sides[1].stmts, enc.class_action(partition, 1)),
+                    enc.class_domain(partition),
+                ),
+            )
+            if direction == "within":
+                return [dom, a, enc.not_(b)]
+            kept = enc.and_([a, enc.not_(enc.unused_class(partition))])
+            if direction == "over":
+                return [dom, b, enc.not_(kept)]
+            return [dom, kept, enc.not_(b)]
+
+        answer, enc = claim.run(
+            _Query(qname, "classes", build, partition=partition, abstract_first=True)
+        )
+        if answer.status == "sat":
+            cex = _decode_class(
+                name, direction, answer.values, enc, partition, sides, catalog, unused
+            )
+            return claim.result(Verdict.REFUTED, cex)
+    return claim.result(Verdict.UNKNOWN if claim.unknown else Verdict.PROVED)
+
+
+def _decode_class(
+    claim_name: str,
+    direction: str,
+    values: dict[str, Any],
+    enc: Encoder,
+    partition: Partition,
+    sides: Sequence[_Side],
+    catalog: Catalog,
+    unused: frozenset[str],
+) -> Counterexample:
+    k = values["class"]
+    if not 0 <= k < len(partition):
+        raise InternalError(f"model picks class {k} of {len(partition)}")
+    cls = partition.classes[k]
+    action = catalog.by_lower[cls.members[0]]
+    resource = values["resource"]
+    ctx = _context(enc, values, sides)
+    a, b = sides[0].label, sides[1].label
+    is_unused = cls.members[0] in unused
+
+    def expect(d: dict[str, Decision]) -> bool:
+        kept = d[a].allowed and not is_unused
+        if direction == "within":
+            return d[a].allowed and not d[b].allowed
+        if direction == "over":
+            return d[b].allowed and not kept
+        return kept and not d[b].allowed
+
+    resource = _readable_resource(resource, action, ctx, sides, expect)
+    decisions = _replay(claim_name, action, resource, ctx, sides, expect)
+    if direction == "within":
+        msg = f"{a} allows `{action}` on `{resource}`, which {b} does not"
+    elif direction == "over" and is_unused:
+        msg = f"the {b} policy still allows unused `{action}` on `{resource}`"
+    elif direction == "over":
+        msg = f"the {b} policy allows `{action}` on `{resource}`, which the {a} policy does not"
+    else:
+        msg = f"the {b} policy no longer allows `{action}` on `{resource}`"
+    if len(cls.members) > 1:
+        msg += f" (and {len(cls.members) - 1} more actions of the same class)"
+    return Counterexample(
+        claim_name,
+        action,
+        resource,
+        ctx,
+        decisions,
+        _with_context(msg, enc, ctx),
+        True,
+        [catalog.by_lower[m] for m in cls.members],
+        list(enc.atom_names.values()),
+    )
+
+
+# --- the all-strings claim ------------------------------------------------------------
+
+
+def _group_patterns(st: CompiledStatement) -> dict[str | None, list[str]]:
+    """An Action statement's patterns by service key; a NotAction statement is one group."""
+    if st.not_action:
+        return {None: list(st.patterns)}
+    groups: dict[str | None, list[str]] = {}
+    for p in st.patterns:
+        groups.setdefault(service_key(p), []).append(p)
+    return groups
+
+
+def _keeper(group: str | None) -> Callable[[str], bool] | None:
+    if group is None:
+        return None
+    return lambda p: compatible(literal_prefix(p), group)
+
+
+class _Containment:
+    """``sub(a,r,c) => sup(a,r,c)`` for every action string: Theorem 2 where its premises
+    hold, the per-(statement, service) query (Theorem 3) otherwise or as the fallback."""
+
+    def __init__(
+        self,
+        name: str,
+        sub: _Side,
+        sup: _Side,
+        claim: _Claim,
+        catalog: Catalog,
+        *,
+        provenance: Sequence[tuple[int, str, str]] | None,
+        statement_origin: Sequence[int] | None,
+        message: Callable[[str, str, bool], str],
+    ) -> None:
+        self.name = name
+        self.sub = sub
+        self.sup = sup
+        self.claim = claim
+        self.catalog = catalog
+        self.message = message
+        self.statement_origin = statement_origin
+        self.prov: dict[tuple[int, str], set[str]] = {}
+        for orig_index, new_pattern, origin in provenance or ():
+            self.prov.setdefault((orig_index, lower_pattern(new_pattern)), set()).add(
+                lower_pattern(origin)
+            )
+        sup_denies = {st.key for st in sup.stmts if not st.allow}
+        sub_denies = {st.key for st in sub.stmts if not st.allow}
+        self.denies_kept = sup_denies <= sub_denies
+        self.peers: dict[Frame, list[CompiledStatement]] = {}
+        for st in sup.stmts:
+            if st.allow:
+                self.peers.setdefault(st.frame, []).append(st)
+
+    def run(self) -> ClaimResult:
+        allows = [st for st in self.sub.stmts if st.allow]
+        if not allows:
+            # Nothing to contain; the query "sub allows some request" is still decided.
+            def build(enc: Encoder) -> list[z3.BoolRef]:
+                return [enc.allowed(self.sub.stmts, lambda st: enc.statement_action(st))]
+
+            answer, _ = self.claim.run(
+                _Query(f"{self.sub.label} allows nothing", "statement", build)
+            )
+            if answer.status == "sat":
+                raise InternalError(f"{self.sub.label} has no Allow statement yet allows a request")
+        for st in allows:
+            groups = _group_patterns(st)
+            if self.denies_kept and self.peers.get(st.frame):
+                groups = self._decompose(st, groups)
+            for group, patterns in groups.items():
+                cex = self._full(st, group, patterns)
+                if cex is not None:
+                    return self.claim.result(Verdict.REFUTED, cex)
+        return self.claim.result(Verdict.UNKNOWN if self.claim.unknown else Verdict.PROVED)
+
+    # Theorem 2
+
+    def _premise(self, st: CompiledStatement, peers: list[CompiledStatement]) -> str:
+        return (
+            f"{self.sub.label} Statement[{st.index}] has the frame of {self.sup.label} "
+            f"Statement{[p.index for p in peers]}, and every Deny statement of "
+            f"{self.sup.label} is a Deny statement of {self.sub.label}"
+        )
+
+    def _origins(
+        self, st: CompiledStatement, peers: list[CompiledStatement]
+    ) -> dict[str, set[str]]:
+        """For each pattern of ``st``, the origin patterns that provenance names for it and
+        that really are patterns of a peer Action statement (provenance is a hint, never
+        trusted: it only chooses which query to ask)."""
+        wanted = None
+        if self.statement_origin is not None and st.index < len(self.statement_origin):
+            wanted = self.statement_origin[st.index]
+        out: dict[str, set[str]] = {}
+        for peer in peers:
+            if peer.not_action or (wanted is not None and peer.index != wanted):
+                continue
+            theirs = set(peer.patterns)
+            for p in st.patterns:
+                named = self.prov.get((peer.index, p))
+                if named:
+                    out.setdefault(p, set()).update(named & theirs)
+        return out
+
+    def _contained(
+        self,
+        qname: str,
+        st: CompiledStatement,
+        drive: list[str],
+        peers: list[CompiledStatement],
+        sup_action: list[str],
+        sup_not: list[list[str]],
+    ) -> bool:
+        """Is the language of ``drive`` (Action, or NotAction when ``st`` is one) inside
+        the union of the languages ``sup_action`` and the complements of ``sup_not``?
+        The query is unsat iff it is."""
+        if not st.not_action and _has_uncovered_instance(drive, sup_action, sup_not):
+            # The query is sat (a concrete instance escapes): do not ask it.
+            return False
+        affixes = ("", "")
+        if not st.not_action:
+            affixes = common_affixes([*drive, *sup_action, *(p for n in sup_not for p in n)])
+
+        def build(enc: Encoder) -> list[z3.BoolRef]:
+            a = enc.action_in(drive)
+            if st.not_action:
+                a = enc.not_(a)
+            covered = [enc.action_in(sup_action), *(enc.not_(enc.action_in(n)) for n in sup_not)]
+            return [a, enc.not_(enc.or_(covered))]
+
+        answer, _ = self.claim.run(
+            _Query(qname, "containment", build, affixes, premise=self._premise(st, peers))
+        )
+        return answer.status == "unsat"
+
+    def _peer_languages(
+        self, peers: list[CompiledStatement], keep: Callable[[str], bool] | None
+    ) -> tuple[list[str], list[list[str]]]:
+        action = sorted(
+            {p for pe in peers if not pe.not_action for p in pe.patterns if keep is None or keep(p)}
+        )
+        nots = [
+            [p for p in pe.patterns if keep is None or keep(p)] for pe in peers if pe.not_action
+        ]
+        return action, nots
+
+    def _decompose(
+        self, st: CompiledStatement, groups: dict[str | None, list[str]]
+    ) -> dict[str | None, list[str]]:
+        """Prove what Theorem 2 can of ``st``; return the groups it could not prove."""
+        peers = self.peers[st.frame]
+        where = f"{self.sub.label} Statement[{st.index}]"
+        if st.not_action:
+            mine = set(st.patterns)
+            if any(pe.not_action and set(pe.patterns) <= mine for pe in peers):
+                self.claim.syntactic += 1
+                return {}
+            action, nots = self._peer_languages(peers, None)
+            if self._contained(
+                f"{where} (NotAction) within its peers", st, list(st.patterns), peers, action, nots
+            ):
+                return {}
+            return groups
+        known = {p for pe in peers if not pe.not_action for p in pe.patterns}
+        pending = {g: [p for p in pats if p not in known] for g, pats in groups.items()}
+        pending = {g: pats for g, pats in pending.items() if pats}
+        self.claim.syntactic += len(st.patterns) - sum(len(v) for v in pending.values())
+        if not pending:
+            return {}
+        # One small query per origin pattern that provenance names, then one query per
+        # service group, against every compatible peer pattern, for what remains.
+        origins = self._origins(st, peers)
+        by_origin: dict[tuple[str, ...], list[str]] = {}
+        rest: dict[str | None, list[str]] = {}
+        for g, pats in pending.items():
+            for p in pats:
+                named = origins.get(p)
+                if named:
+                    by_origin.setdefault(tuple(sorted(named)), []).append(p)
+                else:
+                    rest.setdefault(g, []).append(p)
+        for named_origins, drive in by_origin.items():
+            label = ", ".join(f"`{o}`" for o in named_origins)
+            if not self._contained(
+                f"{where}: {len(drive)} pattern(s) within {label}",
+                st,
+                drive,
+                peers,
+                list(named_origins),
+                [],
+            ):
+                for p in drive:
+                    rest.setdefault(service_key(p), []).append(p)
+        left: dict[str | None, list[str]] = {}
+        for g, pats in rest.items():
+            action, nots = self._peer_languages(peers, _keeper(g))
+            if not self._contained(
+                f"{where}: {len(pats)} `{g}` pattern(s) within the peers' patterns",
+                st,
+                pats,
+                peers,
+                action,
+                nots,
+            ):
+                left[g] = groups[g]
+        return left
+
+    # Theorem 3
+
+    def _full(
+        self, st: CompiledStatement, group: str | None, patterns: list[str]
+    ) -> Counterexample | None:
+        keep = _keeper(group)
+        sub_denies = [d for d in self.sub.stmts if not d.allow]
+        others = [*sub_denies, *self.sup.stmts]
+        affixes = ("", "")
+        if not st.not_action:
+            kept = [p for o in others for p in o.patterns if keep is None or keep(p)]
+            affixes = common_affixes([*patterns, *kept])
+
+        def build(enc: Encoder) -> list[z3.BoolRef]:
+            def act(s: CompiledStatement) -> z3.BoolRef:
+                return enc.statement_action(s, keep)
+
+            mine = enc.action_in(patterns)
+            if st.not_action:
+                mine = enc.not_(mine)
+            return [
+                mine,
+                enc.frame(st),
+                enc.not_(enc.any_matches(sub_denies, act)),
+                enc.not_(enc.allowed(self.sup.stmts, act)),
+            ]
+
+        where = f"{self.sub.label} Statement[{st.index}]"
+        qname = f"{where} within {self.sup.label}" + (f" for `{group}`" if group else "")
+        sides = [self.sub, self.sup]
+        answer: solver.Answer | None = None
+        if not st.not_action:
+            # A model, when there is one, usually has the action of an instance of the
+            # statement's own patterns. With the action fixed to one such string, Z3's
+            # rewriter decides every action regex at once, so the restricted query (one
+            # disjunct per string) is quick. Its models are models of the query itself;
+            # any other answer leaves the question to the unrestricted query.
+            fill = _filler(sides)
+            head, tail = affixes
+            middles = sorted(
+                {m for p in patterns for m in _instances(p[len(head) : len(p) - len(tail)], fill)}
+            )[:_MAX_INSTANCES]
+
+            def restricted(enc: Encoder) -> list[z3.BoolRef]:
+                whole = enc.and_(build(enc))
+                picks = []
+                for m in middles:
+                    value = solver.string_value(m, enc.ctx)
+                    fixed = z3.simplify(z3.substitute(whole, (enc.action, value)))
+                    if not z3.is_false(fixed):
+                        picks.append(enc.and_([enc.action == value, fixed]))
+                return [enc.or_(picks)]
+
+            answer, enc = self.claim.run(
+                _Query(
+                    f"{qname} (action among instances of its patterns)",
+                    "statement",
+                    restricted,
+                    affixes,
+                    fresh=True,
+                    budget=_RESTRICTED_BUDGET,
+                )
+            )
+            if answer.status != "sat":
+                answer = None
+        if answer is None:
+            answer, enc = self.claim.run(
+                _Query(qname, "statement", build, affixes, fresh=True, abstract_first=True)
+            )
+        if answer.status != "sat":
+            return None
+        action = _sanitize_action(enc.decode_action(answer.values["action"]), sides)
+        ctx = _context(enc, answer.values, sides)
+        a, b = self.sub.label, self.sup.label
+
+        def expect(d: dict[str, Decision]) -> bool:
+            return d[a].allowed and not d[b].allowed
+
+        resource = _readable_resource(answer.values["resource"], action, ctx, sides, expect)
+        decisions = _replay(self.name, action, resource, ctx, sides, expect)
+        in_catalog = action in self.catalog
+        shown = self.catalog.canonical(action) or action
+        msg = self.message(shown, resource, in_catalog)
+        return Counterexample(
+            self.name,
+            shown,
+            resource,
+            ctx,
+            decisions,
+            _with_context(msg, enc, ctx),
+            in_catalog,
+            [],
+            list(enc.atom_names.values()),
+        )
+
+
+# --- public API ---------------------------------------------------------------------------
+
+
+def _escalation_message(sub: str, sup: str) -> Callable[[str, str, bool], str]:
+    def message(action: str, resource: str, known: bool) -> str:
+        tail = "" if known else " (not a catalog action)"
+        return f"{sub} allows `{action}` on `{resource}`, which {sup} does not{tail}"
+
+    return message
+
+
+def _unused_names(unused: UnusedSet | Iterable[str]) -> frozenset[str]:
+    if isinstance(unused, UnusedSet):
+        return unused.actions
+    return frozenset(lower_pattern(a) for a in unused)
+
+
+def verify_refinement(
+    original: Policy,
+    refined: Policy | None,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    provenance: list[tuple[int, str, str]] | None = None,
+    statement_origin: list[int] | None = None,
+    timeout: float = 30.0,
+    engine: str = "auto",
+) -> CheckReport:
+    """Check that ``refined`` is the exact refinement of ``original`` without ``unused``.
+
+    Two claims, each made of queries that are *unsat iff the property holds*:
+
+    - exact over the catalog: for every catalog action, resource and context,
+      ``refined`` allows the request iff ``original`` does and the action is not unused;
+    - no escalation for any action string: ``refined`` allows nothing ``original`` does not.
+
+    ``refined`` None means the policy is detached (allows nothing). ``provenance``
+    ((original statement index, new pattern, origin pattern) triples) and
+    ``statement_origin`` (each refined statement's original index) only steer which
+    containment queries are asked; they are checked against the policies, never trusted.
+    ``timeout`` is each claim's budget in seconds; ``engine`` is passed to
+    :func:`iamrefine.solver.solve`.
+    """
+    orig = _Side("original", original, compile_policy(original))
+    new = _Side("refined", refined, compile_policy(refined))
+    sink: list[Obligation] = []
+    claims = [
+        _catalog_claim(
+            CATALOG_CLAIM,
+            [orig, new],
+            catalog,
+            _unused_names(unused),
+            [
+                ("over-permissive: refined allows what it must not", "over"),
+                ("under-permissive: refined misses a kept action", "under"),
+            ],
+            _Claim(CATALOG_CLAIM, timeout, engine, sink),
+        ),
+        _Containment(
+            STRINGS_CLAIM,
+            new,
+            orig,
+            _Claim(STRINGS_CLAIM, timeout, engine, sink),
+            catalog,
+            provenance=provenance,
+            statement_origin=statement_origin,
+            message=_escalation_message("the refined policy", "the original policy"),
+        ).run(),
+    ]
+    return CheckReport(claims, sink, catalog.info())
+
+
+def verify_equivalence(
+    a: Policy,
+    b: Policy,
+    catalog: Catalog,
+    *,
+    subset: bool = False,
+    timeout: float = 30.0,
+    engine: str = "auto",
+    labels: tuple[str, str] = ("A", "B"),
+) -> CheckReport:
+    """Check that ``a`` and ``b`` allow the same requests (with ``subset``: that ``a``
+    allows nothing ``b`` does not), both over the catalog's actions and over every action
+    string. Every query is *unsat iff its property holds*; ``timeout`` is each claim's
+    budget in seconds."""
+    sa = _Side(labels[0], a, compile_policy(a))
+    sb = _Side(labels[1], b, compile_policy(b))
+    sink: list[Obligation] = []
+    claims = []
+    pairs = [(sa, sb)] if subset else [(sa, sb), (sb, sa)]
+    for x, y in pairs:
+        name = f"{x.label} within {y.label} over the catalog"
+        claims.append(
+            _catalog_claim(
+                name,
+                [x, y],
+                catalog,
+                frozenset(),
+                [(f"{x.label} allows a catalog request {y.label} does not", "within")],
+                _Claim(name, timeout, engine, sink),
+            )
+        )
+        name = f"{x.label} within {y.label} for any action string"
+        claims.append(
+            _Containment(
+                name,
+                x,
+                y,
+                _Claim(name, timeout, engine, sink),
+                catalog,
+                provenance=None,
+                statement_origin=None,
+                message=_escalation_message(x.label, y.label),
+            ).run()
+        )
+    return CheckReport(claims, sink, catalog.info())
+
+
+def obligations(
+    original: Policy,
+    refined: Policy | None,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    provenance: list[tuple[int, str, str]] | None = None,
+    statement_origin: list[int] | None = None,
+    timeout: float = 30.0,
+) -> list[Obligation]:
+    """The queries that :func:`verify_refinement` discharges, in order, each with its
+    status; a certificate holds when each one's :meth:`Obligation.smtlib` text is unsat."""
+    report = verify_refinement(
+        original,
+        refined,
+        unused,
+        catalog,
+        provenance=provenance,
+        statement_origin=statement_origin,
+        timeout=timeout,
+    )
+    return report.obligations
