@@ -33,8 +33,9 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from iamrefine.glob import action_matches, ascii_lower, resource_matches
+from iamrefine.glob import action_matches, ascii_lower, literal_prefix, resource_matches
 from iamrefine.model import VERSION_2012, Condition, Policy, Statement
 
 Context = Mapping[str, bool]
@@ -94,10 +95,23 @@ def condition_holds(condition: Condition, version: str, context: Context) -> boo
     return context[condition_key(condition, version)]
 
 
+@lru_cache(maxsize=1 << 16)
+def _lowered_prefix(pattern: str) -> str:
+    return ascii_lower(literal_prefix(pattern))
+
+
+def _action_matches(pattern: str, action: str) -> bool:
+    # A glob matches only strings that start with its literal prefix; checking that
+    # first spares compiling most patterns of a large policy.
+    if not ascii_lower(action).startswith(_lowered_prefix(pattern)):
+        return False
+    return action_matches(pattern, action)
+
+
 def action_element_matches(statement: Statement, action: str) -> bool:
     """Action: some pattern matches; NotAction: no pattern matches."""
     element = statement.action_element
-    hit = any(action_matches(p, action) for p in element.values)
+    hit = any(_action_matches(p, action) for p in element.values)
     return not hit if statement.uses_not_action else hit
 
 

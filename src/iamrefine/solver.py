@@ -8,9 +8,11 @@ Everything that decides satisfiability goes through :func:`solve`:
   earlier in the same context.
 - cvc5 is the second engine. It reads the query as SMT-LIB text (:func:`smtlib`),
   the same text a certificate carries, so both engines decide the very same formula.
-- ``engine="auto"`` runs Z3 first on a slice of the time budget and hands the query
-  to cvc5 (when installed) if Z3 has not answered; ``"both"`` runs both engines and
-  raises :class:`~iamrefine.errors.InternalError` when their definite answers differ.
+- ``engine="auto"`` runs Z3 first on a slice of the time budget, then cvc5 (when
+  installed) on half of what is left, then Z3 again on the rest: each engine has
+  queries the other is slow on. ``"z3"`` and ``"cvc5"`` use one engine; ``"both"``
+  runs both and raises :class:`~iamrefine.errors.InternalError` when their definite
+  answers differ.
 
 Answers are ``unsat`` (the property holds), ``sat`` (a model is returned as plain
 Python values keyed by symbol name) or ``unknown`` (timeout, resource limit or an
@@ -35,10 +37,10 @@ from iamrefine.errors import InternalError
 
 DEFAULT_SEED = 0
 ENGINES = ("auto", "z3", "cvc5", "both")
-Z3_SHARE = 0.25
-Z3_FIRST = 2.0
-"""In ``auto`` mode Z3 gets ``max(Z3_FIRST, Z3_SHARE * timeout)`` seconds (at most the
-budget) before cvc5, when installed, takes over for the rest."""
+Z3_SHARE = 0.1
+Z3_FIRST = 1.0
+"""In ``auto`` mode Z3 first gets ``max(Z3_FIRST, Z3_SHARE * timeout)`` seconds (at most
+the budget); then cvc5, when installed, gets half of what is left, and Z3 the rest."""
 
 
 @dataclass
@@ -263,19 +265,31 @@ def solve(
             chosen.values,
             None if chosen.status != "unknown" else f"{first.reason}; {second.reason}",
         )
-    # auto: Z3 on its share of the budget, then cvc5 on the rest.
-    has_cvc5 = cvc5_available()
-    first = z3_for(min(timeout, max(Z3_FIRST, timeout * Z3_SHARE)) if has_cvc5 else timeout)
-    if first.status != "unknown" or not has_cvc5:
+    # auto: Z3 on a first slice, then cvc5 on half of what is left, then Z3 again.
+    if not cvc5_available():
+        return z3_for(timeout)
+    start = time.perf_counter()
+    first = z3_for(min(timeout, max(Z3_FIRST, Z3_SHARE * timeout)))
+    if first.status != "unknown":
         return first
-    left = timeout - first.seconds
-    if left <= 0:
-        return first
-    second = _cvc5(assertions, symbols, comments, timeout=left, seed=seed)
-    second.seconds += first.seconds
-    if second.status == "unknown":
-        second.reason = f"{first.reason}; {second.reason}"
-    return second
+    reasons = [first.reason]
+    left = timeout - (time.perf_counter() - start)
+    if left > 0:
+        second = _cvc5(assertions, symbols, comments, timeout=left / 2, seed=seed)
+        if second.status != "unknown":
+            second.seconds = time.perf_counter() - start
+            return second
+        reasons.append(second.reason)
+        left = timeout - (time.perf_counter() - start)
+        if left > 0:
+            third = z3_for(left)
+            if third.status != "unknown":
+                third.seconds = time.perf_counter() - start
+                return third
+            reasons.append(third.reason)
+    return Answer(
+        "unknown", "z3+cvc5", time.perf_counter() - start, reason="; ".join(map(str, reasons))
+    )
 
 
 class Session:

@@ -54,7 +54,7 @@ from iamrefine.encode import (
 )
 from iamrefine.errors import InternalError
 from iamrefine.glob import action_matches
-from iamrefine.model import Policy
+from iamrefine.model import Policy, Statement
 from iamrefine.reference import Decision
 from iamrefine.unused import UnusedSet
 
@@ -208,6 +208,7 @@ class _Query:
     fresh: bool = False
     abstract_first: bool = False
     budget: float | None = None
+    auxiliary: bool = False
 
 
 class _Claim:
@@ -227,7 +228,7 @@ class _Claim:
         self._sessions: dict[bool, solver.Session] = {}
         self._encoders: dict[tuple[int, bool, tuple[str, str]], Encoder] = {}
 
-    def _session_for(self, q: _Query) -> solver.Session | None:
+    def session_for(self, q: _Query) -> solver.Session | None:
         # Light queries of one claim share a context (creating one costs more than
         # deciding them); heavy queries get a fresh one, because Z3's time depends on
         # the terms built before them. Only tiny string queries share a solver.
@@ -244,14 +245,17 @@ class _Claim:
         abstraction is not unsat, the query itself."""
         if q.abstract_first:
             light = _Query(q.name, q.kind, q.build)
-            answer, enc = self._decide(q, opaque=True, session=self._session_for(light))
+            answer, enc = self.decide(q, opaque=True, session=self.session_for(light))
             if answer.status == "unsat":
                 return answer, enc
-        return self._decide(q, opaque=False, session=self._session_for(q))
+        return self.decide(q, opaque=False, session=self.session_for(q))
 
-    def _decide(
+    def decide(
         self, q: _Query, *, opaque: bool, session: solver.Session | None
     ) -> tuple[solver.Answer, Encoder]:
+        """Decide ``q`` once (resource elements opaque or not) and record the obligation.
+        An unknown answer makes the claim UNKNOWN unless the query is auxiliary (asked
+        only to find a model sooner) or an abstraction."""
         if session is None:
             enc = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
         else:
@@ -280,7 +284,7 @@ class _Claim:
             self.engines.add(answer.engine)
         if opaque and answer.status != "unsat":
             return answer, enc
-        if answer.status == "unknown":
+        if answer.status == "unknown" and not q.auxiliary:
             self.unknown.append(f"{q.name}: {answer.reason}")
 
         def rebuild(q: _Query = q) -> tuple[list[z3.BoolRef], list[str]]:
@@ -377,12 +381,21 @@ def _has_uncovered_instance(
     saves asking a query whose answer is sat.)"""
     for p in drive:
         for inst in _instances(p, "#"):
-            if any(action_matches(q, inst) for q in sup_action):
+            if any(_hit(q, inst) for q in sup_action):
                 continue
-            if any(not any(action_matches(q, inst) for q in n) for n in sup_not):
+            if any(not any(_hit(q, inst) for q in n) for n in sup_not):
                 continue
             return True
     return False
+
+
+def _hit(pattern: str, action: str) -> bool:
+    """``action_matches`` for a lowered pattern and action, without compiling the pattern
+    when its literal prefix already decides."""
+    lp = literal_prefix(pattern)
+    if not action.startswith(lp):
+        return False
+    return lp == action if lp == pattern else action_matches(pattern, action)
 
 
 def _readable_resource(
@@ -392,12 +405,22 @@ def _readable_resource(
     sides: Sequence[_Side],
     expect: Callable[[dict[str, Decision]], bool],
 ) -> str:
-    """A resource for the counterexample that reads well: the first Resource element of
-    the policies (taken as a literal string) on which the request still fails the claim
-    in the reference evaluator, else the solver's own ``found``."""
-    statements = [st for side in sides if side.policy is not None for st in side.policy.statements]
-    # Statements that name the action come first.
-    statements.sort(key=lambda st: not reference.action_element_matches(st, action))
+    """A resource for the counterexample that reads well: the first Resource element (taken
+    as a literal string) on which the request still fails the claim in the reference
+    evaluator, trying first the statements that match the request with ``found``; else
+    the solver's own ``found``."""
+    statements: list[Statement] = []
+    for side in sides:
+        if side.policy is None:
+            continue
+        decision = reference.evaluate(side.policy, action, found, ctx)
+        statements.extend(side.policy.statements[i] for i in decision.matched_allow)
+        statements.extend(side.policy.statements[i] for i in decision.matched_deny)
+    for side in sides:
+        if side.policy is not None:
+            statements.extend(
+                st for st in side.policy.statements if st.action is not None and st.is_allow
+            )
     seen: set[str] = set()
     for st in statements:
         for value in st.resource.values if st.resource is not None else []:
@@ -427,11 +450,39 @@ def _describe_atom(key: str, value: bool) -> str:
     return f"condition `{key}` {'holds' if value else 'does not hold'}"
 
 
-def _with_context(message: str, enc: Encoder, ctx: dict[str, bool]) -> str:
-    keys = list(enc.atom_names.values())
-    if not keys:
+def _relevant_atoms(
+    action: str, resource: str, ctx: dict[str, bool], sides: Sequence[_Side]
+) -> list[str]:
+    """The atoms that can change the decisions on this request: those of the statements
+    whose action and resource elements match it (their condition, principal and resource
+    variables), in policy order."""
+    keys: dict[str, None] = {}
+    for side in sides:
+        policy = side.policy
+        if policy is None:
+            continue
+        version = policy.effective_version
+        for st in policy.statements:
+            if not reference.action_element_matches(st, action):
+                continue
+            if not reference.resource_element_matches(st, resource, version, ctx):
+                continue
+            element = st.resource if st.resource is not None else st.not_resource
+            for value in element.values if element is not None else []:
+                if reference.is_variable_element(value, version):
+                    keys[reference.resource_variable_key(value, version)] = None
+            principal = reference.principal_key(st)
+            if principal is not None:
+                keys[principal] = None
+            if st.condition is not None:
+                keys[reference.condition_key(st.condition, version)] = None
+    return list(keys)
+
+
+def _with_context(message: str, relevant: list[str], ctx: dict[str, bool]) -> str:
+    if not relevant:
         return message
-    return message + " when " + ", ".join(_describe_atom(k, ctx[k]) for k in keys)
+    return message + " when " + ", ".join(_describe_atom(k, ctx[k]) for k in relevant)
 
 
 def _replay(
@@ -485,15 +536,81 @@ def _catalog_claim(
                 return [dom, b, enc.not_(kept)]
             return [dom, kept, enc.not_(b)]
 
-        answer, enc = claim.run(
-            _Query(qname, "classes", build, partition=partition, abstract_first=True)
-        )
+        answer, enc = _decide_classes(claim, qname, build, partition)
         if answer.status == "sat":
             cex = _decode_class(
                 name, direction, answer.values, enc, partition, sides, catalog, unused
             )
             return claim.result(Verdict.REFUTED, cex)
     return claim.result(Verdict.UNKNOWN if claim.unknown else Verdict.PROVED)
+
+
+_CLASS_PROBES = 8
+
+
+def _decide_classes(
+    claim: _Claim,
+    qname: str,
+    build: Callable[[Encoder], list[z3.BoolRef]],
+    partition: Partition,
+) -> tuple[solver.Answer, Encoder]:
+    """Decide a class query. Its Boolean abstraction comes first (Lemma 5); while that
+    is sat, the class of its model is checked concretely on its own (the query with
+    the class index fixed, which Z3's rewriter shrinks to that class's statements). A
+    sat class is a counterexample; an unsat class is excluded from the abstraction,
+    which is asked again. The query is unsat when the abstraction without the excluded
+    classes is unsat and each excluded class was unsat (Lemma 6). After a few probes,
+    or an unknown, the concrete query decides."""
+    light = claim.session_for(_Query(qname, "classes", build))
+    excluded: tuple[int, ...] = ()
+    for _ in range(_CLASS_PROBES):
+
+        def abstract(enc: Encoder, excluded: tuple[int, ...] = excluded) -> list[z3.BoolRef]:
+            return [*build(enc), enc.not_(enc.in_classes(partition, excluded))]
+
+        name = qname if not excluded else f"{qname}, classes {list(excluded)} excluded"
+        premise = None
+        if excluded:
+            premise = f"classes {list(excluded)} are unsat on their own (Lemma 6)"
+        answer, enc = claim.decide(
+            _Query(name, "classes", abstract, partition=partition, premise=premise),
+            opaque=True,
+            session=light,
+        )
+        if answer.status != "sat":
+            if answer.status == "unsat":
+                return answer, enc
+            break
+        chosen = int(answer.values["class"])
+
+        def fixed(enc: Encoder, chosen: int = chosen) -> list[z3.BoolRef]:
+            k = enc.class_index(partition)
+            value = z3.BitVecVal(chosen, partition.width, enc.ctx)
+            whole = z3.simplify(z3.substitute(enc.and_(build(enc)), (k, value)))
+            return [k == value, whole]
+
+        answer, enc = claim.decide(
+            _Query(
+                f"{qname}, class {chosen} alone",
+                "classes",
+                fixed,
+                partition=partition,
+                budget=_RESTRICTED_BUDGET,
+                auxiliary=True,
+            ),
+            opaque=False,
+            session=light,
+        )
+        if answer.status == "sat":
+            return answer, enc
+        if answer.status != "unsat":
+            break
+        excluded = (*excluded, chosen)
+    return claim.decide(
+        _Query(qname, "classes", build, partition=partition, fresh=True),
+        opaque=False,
+        session=None,
+    )
 
 
 def _decode_class(
@@ -526,6 +643,7 @@ def _decode_class(
 
     resource = _readable_resource(resource, action, ctx, sides, expect)
     decisions = _replay(claim_name, action, resource, ctx, sides, expect)
+    relevant = _relevant_atoms(action, resource, ctx, sides)
     if direction == "within":
         msg = f"{a} allows `{action}` on `{resource}`, which {b} does not"
     elif direction == "over" and is_unused:
@@ -542,10 +660,10 @@ def _decode_class(
         resource,
         ctx,
         decisions,
-        _with_context(msg, enc, ctx),
+        _with_context(msg, relevant, ctx),
         True,
         [catalog.by_lower[m] for m in cls.members],
-        list(enc.atom_names.values()),
+        relevant,
     )
 
 
@@ -600,6 +718,8 @@ class _Containment:
         sub_denies = {st.key for st in sub.stmts if not st.allow}
         self.denies_kept = sup_denies <= sub_denies
         self.peers: dict[Frame, list[CompiledStatement]] = {}
+        self._buckets: dict[Frame, dict[str, set[str]]] = {}
+        self._languages: dict[tuple[Frame, str | None], tuple[list[str], list[list[str]]]] = {}
         for st in sup.stmts:
             if st.allow:
                 self.peers.setdefault(st.frame, []).append(st)
@@ -687,15 +807,39 @@ class _Containment:
         return answer.status == "unsat"
 
     def _peer_languages(
-        self, peers: list[CompiledStatement], keep: Callable[[str], bool] | None
+        self, frame: Frame, group: str | None
     ) -> tuple[list[str], list[list[str]]]:
-        action = sorted(
-            {p for pe in peers if not pe.not_action for p in pe.patterns if keep is None or keep(p)}
-        )
+        """The peers' Action patterns and NotAction sets, keeping only patterns whose literal
+        prefix is compatible with ``group`` (the others match none of its strings)."""
+        key = (frame, group)
+        found = self._languages.get(key)
+        if found is not None:
+            return found
+        peers = self.peers[frame]
+        buckets = self._buckets.get(frame)
+        if buckets is None:
+            buckets = {}
+            for pe in peers:
+                if not pe.not_action:
+                    for p in pe.patterns:
+                        buckets.setdefault(service_key(p), set()).add(p)
+            self._buckets[frame] = buckets
+        keep = _keeper(group)
+        if group is None or keep is None:
+            action = sorted({p for pats in buckets.values() for p in pats})
+        else:
+            action = sorted(
+                p
+                for bucket, pats in buckets.items()
+                if compatible(bucket, group)
+                for p in pats
+                if keep(p)
+            )
         nots = [
             [p for p in pe.patterns if keep is None or keep(p)] for pe in peers if pe.not_action
         ]
-        return action, nots
+        found = self._languages[key] = (action, nots)
+        return found
 
     def _decompose(
         self, st: CompiledStatement, groups: dict[str | None, list[str]]
@@ -708,7 +852,7 @@ class _Containment:
             if any(pe.not_action and set(pe.patterns) <= mine for pe in peers):
                 self.claim.syntactic += 1
                 return {}
-            action, nots = self._peer_languages(peers, None)
+            action, nots = self._peer_languages(st.frame, None)
             if self._contained(
                 f"{where} (NotAction) within its peers", st, list(st.patterns), peers, action, nots
             ):
@@ -746,7 +890,7 @@ class _Containment:
                     rest.setdefault(service_key(p), []).append(p)
         left: dict[str | None, list[str]] = {}
         for g, pats in rest.items():
-            action, nots = self._peer_languages(peers, _keeper(g))
+            action, nots = self._peer_languages(st.frame, g)
             if not self._contained(
                 f"{where}: {len(pats)} `{g}` pattern(s) within the peers' patterns",
                 st,
@@ -819,6 +963,7 @@ class _Containment:
                     affixes,
                     fresh=True,
                     budget=_RESTRICTED_BUDGET,
+                    auxiliary=True,
                 )
             )
             if answer.status != "sat":
@@ -838,6 +983,7 @@ class _Containment:
 
         resource = _readable_resource(answer.values["resource"], action, ctx, sides, expect)
         decisions = _replay(self.name, action, resource, ctx, sides, expect)
+        relevant = _relevant_atoms(action, resource, ctx, sides)
         in_catalog = action in self.catalog
         shown = self.catalog.canonical(action) or action
         msg = self.message(shown, resource, in_catalog)
@@ -847,10 +993,10 @@ class _Containment:
             resource,
             ctx,
             decisions,
-            _with_context(msg, enc, ctx),
+            _with_context(msg, relevant, ctx),
             in_catalog,
             [],
-            list(enc.atom_names.values()),
+            relevant,
         )
 
 
