@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -179,6 +180,8 @@ def _read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise CatalogError.at(str(path), f"invalid JSON in catalog: {exc.msg}", exc.lineno,
                               exc.colno) from None
+    except RecursionError:
+        raise CatalogError.at(str(path), "catalog JSON is nested too deeply") from None
 
 
 def _load_file(path: Path) -> Catalog:
@@ -208,10 +211,12 @@ def _load_file(path: Path) -> Catalog:
     raise CatalogError.at(str(path), "catalog must be a JSON list or object")
 
 
+_ACTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def _checked(path: Path, names: list[str], kind: str) -> Catalog:
     for n in names:
-        service, colon, action = n.partition(":")
-        if not colon or not service or not action or any(c in "*? \t\r\n" for c in n):
+        if not _ACTION_NAME.fullmatch(n):
             raise CatalogError.at(str(path), f"invalid action name `{n}` in catalog")
     if not names:
         raise CatalogError.at(str(path), "catalog holds no actions")

@@ -60,6 +60,7 @@ class _Reader:
         self.actions: set[str] = set()
         self.warnings: list[Diagnostic] = []
         self.errors: list[Diagnostic] = []
+        self.seen: set[str] = set()
 
     def warn(self, message: str, line: int | None = None) -> None:
         self.warnings.append(Diagnostic(self.source, line, None, message, "warning"))
@@ -85,6 +86,11 @@ class _Reader:
             self.error(f"`{where}`: expected a `service:Action` string, got `{json.dumps(name)}`",
                        line)
             return
+        # A repeated name adds nothing; skipping it keeps huge repetitive inputs fast
+        # and reports each problem once.
+        if name in self.seen:
+            return
+        self.seen.add(name)
         service, colon, action = name.strip().partition(":")
         if not colon or not service:
             self.error(f"`{where}`: `{name}` has no service prefix", line)
@@ -161,6 +167,8 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
                                   exc.colno) from None
     except ValueError as exc:
         raise UnusedInputError.at(source, str(exc)) from None
+    except RecursionError:
+        raise UnusedInputError.at(source, "JSON is nested too deeply") from None
     if isinstance(data, list):
         for i, item in enumerate(data):
             if isinstance(item, dict):
