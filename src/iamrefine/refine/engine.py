@@ -308,11 +308,9 @@ class _Refiner:
         for vi, value in enumerate(values):
             out = self._pattern(si, vi, value, st.action)
             if out is None:
-                new_values.append(value)
-                seen.add(ascii_lower(value))
-                table.setdefault(value, value)
-                continue
-            replaced = True
+                out = [value]
+            else:
+                replaced = True
             for p in out:
                 key = ascii_lower(p)
                 if key in seen:
