@@ -194,6 +194,35 @@ def solve_cvc5(
     return Answer("unknown", "cvc5", seconds, reason=f"cvc5: {status or 'no answer'}")
 
 
+def solve_smtlib(text: str, engine: str, *, timeout: float, seed: int = DEFAULT_SEED) -> Answer:
+    """Decide SMT-LIB ``text`` read on its own, as ``z3 FILE`` or ``cvc5 FILE`` would:
+    Z3 in a fresh context, or a fresh cvc5 solver (``engine`` is ``z3`` or ``cvc5``).
+    No model is read. Text that the engine cannot read is ``unknown``, with the reason."""
+    if engine == "cvc5":
+        try:
+            return solve_cvc5(text, (), timeout=timeout, seed=seed)
+        except RuntimeError as exc:
+            return Answer("unknown", "cvc5", 0.0, reason=f"cvc5 cannot read the text: {exc}")
+    if engine != "z3":
+        raise ValueError(f"unknown engine `{engine}`; expected `z3` or `cvc5`")
+    s = z3.Solver(ctx=new_context())
+    s.set("random_seed", seed)
+    s.set("timeout", max(1, int(timeout * 1000)))
+    try:
+        s.from_string(text)
+    except z3.Z3Exception as exc:
+        detail = exc.value.decode() if isinstance(exc.value, bytes) else str(exc.value)
+        return Answer("unknown", "z3", 0.0, reason=f"z3 cannot read the text: {detail.strip()}")
+    start = time.perf_counter()
+    result = s.check()
+    seconds = time.perf_counter() - start
+    if result == z3.unsat:
+        return Answer("unsat", "z3", seconds)
+    if result == z3.sat:
+        return Answer("sat", "z3", seconds)
+    return Answer("unknown", "z3", seconds, reason=f"z3: {s.reason_unknown()}")
+
+
 def _default_value(sym: z3.ExprRef) -> Any:
     if z3.is_string(sym):
         return ""
