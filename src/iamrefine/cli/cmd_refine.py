@@ -193,6 +193,22 @@ def deliver(text: str, out: Path | None) -> None:
         atomic_write(out, text)
 
 
+def _write_certificate(run: RefineRun, path: Path) -> None:
+    """Prove the run's result and write its certificate to ``path`` atomically; warn on
+    stderr when a claim is not PROVED."""
+    from iamrefine.certificate import build_certificate, certificate_text
+
+    cert = build_certificate(run.result, run.unused, run.catalog)
+    atomic_write(path, certificate_text(cert))
+    for claim in cert.claims:
+        if claim.verdict != "PROVED":
+            print(
+                f"iamrefine: warning: the certificate records `{claim.name}` as "
+                f"{claim.verdict}" + (f": {claim.reason}" if claim.reason else ""),
+                file=sys.stderr,
+            )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("refine")
     @guarded
@@ -219,16 +235,27 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Allow `-o` to overwrite an input file.")
         ] = False,
+        certificate: Annotated[
+            Path | None,
+            typer.Option(
+                "--certificate",
+                help="Also prove the result and write a proof certificate here (atomically); "
+                "check it with `iamrefine verify`.",
+            ),
+        ] = None,
     ) -> None:
         """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe.
 
         Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE.
         """
         check_output(output, [policy, unused], force=force)
+        check_output(certificate, [policy, unused], force=force)
         run = refine_command_core(
             policy, unused, catalog, granularity=granularity.value, strategy=strategy.value
         )
         emit(run.warnings)
+        if certificate is not None:
+            _write_certificate(run, certificate)
         text = render_run(run, fmt.value, policy_id)
         if text is None:
             print(

@@ -1,0 +1,442 @@
+"""Certificates of the worked example: building, self-contained SMT-LIB, verifying, and
+tamper evidence (every tampered part must fail for its own reason)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iamrefine.catalog import Catalog, load_catalog
+from iamrefine.certificate import (
+    LEAST_GENERAL_CLAIM,
+    Certificate,
+    CertificateReport,
+    build_certificate,
+    canonical_json,
+    certificate_text,
+    check_certificate,
+    parse_certificate,
+    sha256_text,
+)
+from iamrefine.errors import CertificateError
+from iamrefine.parse import load_policy
+from iamrefine.refine import refine_policy
+from iamrefine.unused import UnusedSet, load_unused
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "access-analyzer-blog"
+VENV_BIN = Path(sys.executable).parent
+
+Json = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def example(catalog: Catalog) -> tuple[Any, UnusedSet]:
+    policy = load_policy(EXAMPLE / "policy.json")
+    unused = load_unused(EXAMPLE / "unused.json", catalog)
+    return refine_policy(policy, unused, catalog), unused
+
+
+@pytest.fixture(scope="module")
+def cert(example: tuple[Any, UnusedSet], catalog: Catalog) -> Certificate:
+    result, unused = example
+    return build_certificate(result, unused, catalog)
+
+
+@pytest.fixture(scope="module")
+def cert_json(cert: Certificate) -> Json:
+    data: Json = json.loads(certificate_text(cert))
+    return data
+
+
+def _check(data: Json, catalog: Catalog, solvers: tuple[str, ...] = ("z3",)) -> CertificateReport:
+    return check_certificate(parse_certificate(json.dumps(data)), catalog, solvers=solvers)
+
+
+def _rehash_policy(data: Json, which: str) -> None:
+    emb = data["inputs"][which]
+    emb["sha256"] = sha256_text(canonical_json(emb["document"]))
+
+
+def _rehash_unused(data: Json) -> None:
+    emb = data["inputs"]["unused"]
+    emb["actions"].sort(key=lambda n: (n.lower(), n))
+    emb["sha256"] = sha256_text(canonical_json(emb["actions"]))
+
+
+def _messages(report: CertificateReport, part: str) -> str:
+    return "\n".join(f.message for f in report.failures if f.part == part)
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def test_example_certificate_proves_all_claims(cert: Certificate) -> None:
+    assert cert.proved
+    assert [c.name for c in cert.claims] == [
+        "exact over the catalog",
+        "no escalation for any action string",
+        LEAST_GENERAL_CLAIM,
+    ]
+    assert all(o.status == "unsat" for o in cert.obligations)
+    assert cert.inputs.refined is not None
+    assert cert.catalog.actions == len(load_catalog())
+    assert len(cert.inputs.unused.actions) == 30
+    # Both catalog obligations use the one partition, which covers the whole catalog.
+    assert {o.partition for o in cert.obligations if o.kind == "classes"} == {0}
+    members = [m for c in cert.partitions[0].classes for m in c.members]
+    assert len(members) == len(set(members)) == cert.catalog.actions
+
+
+def test_example_witnesses(cert: Certificate) -> None:
+    got = {(w.pattern, w.parent, w.witness, w.reason) for w in cert.least_general}
+    assert ("s3:GetAccess*", "s3:Get*", "s3:GetAccelerateConfiguration", "unused") in got
+    assert ("s3:GetBucketAbac", "s3:GetBucket*", "s3:GetBucketAcl", "unused") in got
+    doc = cert.inputs.refined.document if cert.inputs.refined else {}
+    generated = [p for p in doc["Statement"][1]["Action"] if p != "s3:List*"]
+    assert sorted(w.pattern for w in cert.least_general) == sorted(generated)
+
+
+def test_embedded_inputs_are_canonical_and_hashed(cert: Certificate) -> None:
+    for emb in (cert.inputs.original, cert.inputs.refined):
+        assert emb is not None
+        assert emb.sha256 == sha256_text(canonical_json(emb.document))
+    unused = cert.inputs.unused
+    assert unused.actions == sorted(unused.actions, key=lambda n: (n.lower(), n))
+    assert unused.sha256 == sha256_text(canonical_json(unused.actions))
+
+
+def test_certificate_text_round_trips(cert: Certificate) -> None:
+    assert parse_certificate(certificate_text(cert)) == cert
+
+
+# --- the SMT-LIB text is self-contained ---------------------------------------------------------
+
+
+def test_smtlib_is_unsat_for_z3_api(cert: Certificate) -> None:
+    import z3
+
+    for ob in cert.obligations:
+        s = z3.Solver(ctx=z3.Context())
+        s.from_string(ob.smtlib)
+        assert s.check() == z3.unsat, ob.name
+
+
+def test_smtlib_is_unsat_for_cvc5_api(cert: Certificate) -> None:
+    cvc5 = pytest.importorskip("cvc5")
+    for ob in cert.obligations:
+        tm = cvc5.TermManager()
+        s = cvc5.Solver(tm)
+        parser = cvc5.InputParser(s)
+        parser.setStringInput(cvc5.InputLanguage.SMT_LIB_2_6, ob.smtlib, "obligation")
+        sm = parser.getSymbolManager()
+        out = ""
+        while True:
+            cmd = parser.nextCommand()
+            if cmd.isNull():
+                break
+            out += cmd.invoke(s, sm)
+        assert out.strip() == "unsat", ob.name
+
+
+@pytest.mark.parametrize("binary", ["z3", "cvc5"])
+def test_smtlib_is_unsat_for_the_binaries(cert: Certificate, binary: str, tmp_path: Path) -> None:
+    exe = VENV_BIN / binary
+    if not exe.exists():
+        pytest.skip(f"no `{binary}` binary in {VENV_BIN}")
+    for ob in cert.obligations:
+        path = tmp_path / f"{ob.index:02d}.smt2"
+        path.write_text(ob.smtlib, encoding="utf-8")
+        run = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=60)
+        assert run.stdout.strip() == "unsat", (ob.name, run.stdout, run.stderr)
+
+
+# --- verifying ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solvers", [("z3",), ("cvc5",), ("z3", "cvc5")])
+def test_example_certificate_verifies(
+    cert_json: Json, catalog: Catalog, solvers: tuple[str, ...]
+) -> None:
+    if "cvc5" in solvers:
+        pytest.importorskip("cvc5")
+    report = _check(cert_json, catalog, solvers)
+    assert report.status == "VALID", report.render()
+    assert report.claims == {
+        "exact over the catalog": "PROVED",
+        "no escalation for any action string": "PROVED",
+        LEAST_GENERAL_CLAIM: "PROVED",
+    }
+    parts = {f.part for f in report.findings}
+    for part in (
+        "catalog",
+        "original policy",
+        "unused set",
+        "refined policy",
+        "obligations",
+        "class partition",
+        "least generality",
+        "claims",
+    ):
+        assert part in parts
+    for name in solvers:
+        assert f"solver {name}" in parts
+
+
+# --- tamper evidence ---------------------------------------------------------------------------
+
+
+def _refined_s3(data: Json) -> list[str]:
+    actions: list[str] = data["inputs"]["refined"]["document"]["Statement"][1]["Action"]
+    return actions
+
+
+def _class_with(data: Json, member: str) -> Json:
+    for cls in data["partitions"][0]["classes"]:
+        if member in cls["members"]:
+            return cls  # type: ignore[no-any-return]
+    raise AssertionError(member)
+
+
+def t_refined_action(d: Json) -> None:
+    acts = _refined_s3(d)
+    acts[acts.index("s3:GetDataAccess")] = "s3:GetBucketAcl"
+
+
+def t_refined_action_rehashed(d: Json) -> None:
+    t_refined_action(d)
+    _rehash_policy(d, "refined")
+
+
+def t_unused_action(d: Json) -> None:
+    acts = d["inputs"]["unused"]["actions"]
+    acts[acts.index("s3:GetBucketAcl")] = "s3:GetObject"
+
+
+def t_unused_action_rehashed(d: Json) -> None:
+    t_unused_action(d)
+    _rehash_unused(d)
+
+
+def t_resource(d: Json) -> None:
+    st = d["inputs"]["refined"]["document"]["Statement"][0]
+    st["Resource"] = "arn:aws:lambda:us-east-1:123456789012:function:other"
+
+
+def t_resource_rehashed(d: Json) -> None:
+    t_resource(d)
+    _rehash_policy(d, "refined")
+
+
+def t_original_resource_rehashed(d: Json) -> None:
+    st = d["inputs"]["original"]["document"]["Statement"][1]
+    st["Resource"] = "arn:aws:s3:::bucket/*"
+    _rehash_policy(d, "original")
+
+
+def t_catalog_digest(d: Json) -> None:
+    d["catalog"]["digest"] = "sha256:" + "0" * 64
+
+
+def t_policy_digest(d: Json) -> None:
+    d["inputs"]["original"]["sha256"] = "sha256:" + "1" * 64
+
+
+def t_unused_digest(d: Json) -> None:
+    d["inputs"]["unused"]["sha256"] = "sha256:" + "2" * 64
+
+
+def t_smtlib_text(d: Json) -> None:
+    ob = d["obligations"][-1]
+    ob["smtlib"] = ob["smtlib"].replace("(check-sat)", "(assert false)\n(check-sat)")
+
+
+def t_smtlib_sat(d: Json) -> None:
+    d["obligations"][0]["smtlib"] = "(declare-fun x () Int)\n(assert (> x 0))\n(check-sat)\n"
+
+
+def t_class_members_moved(d: Json) -> None:
+    _class_with(d, "s3:GetObject")["members"].append("ec2:RunInstances")
+    _class_with(d, "ec2:RunInstances")["members"].remove("ec2:RunInstances")
+
+
+def t_class_member_dropped(d: Json) -> None:
+    _class_with(d, "ec2:RunInstances")["members"].remove("ec2:RunInstances")
+
+
+def t_class_member_doubled(d: Json) -> None:
+    _class_with(d, "s3:GetObject")["members"].append("s3:GetObjectAcl")
+
+
+def t_witness_kept_action(d: Json) -> None:
+    d["least_general"][0]["witness"] = "s3:GetObject"
+
+
+def t_witness_not_under_parent(d: Json) -> None:
+    d["least_general"][0]["witness"] = "s3:ListBucket"
+
+
+def t_witness_unknown_action(d: Json) -> None:
+    d["least_general"][0]["witness"] = "s3:GetNothingAtAll"
+
+
+def t_witness_parent(d: Json) -> None:
+    w = d["least_general"][0]
+    w["parent"] = w["pattern"]
+
+
+def t_witness_dropped(d: Json) -> None:
+    del d["least_general"][0]
+
+
+def t_witness_reason(d: Json) -> None:
+    d["least_general"][0]["reason"] = "not allowed"
+
+
+def t_claim_verdict(d: Json) -> None:
+    d["claims"][0]["verdict"] = "UNKNOWN"
+
+
+TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
+    (t_refined_action, "refined policy", "sha256 of the embedded policy"),
+    (t_refined_action_rehashed, "claims", "`exact over the catalog` does not hold"),
+    (t_refined_action_rehashed, "obligations", "obligation 0 `over-permissive"),
+    (t_refined_action_rehashed, "least generality", "`s3:GetBucketAcl` of refined Statement[1]"),
+    (t_unused_action, "unused set", "sha256 of the embedded unused set"),
+    (t_unused_action_rehashed, "claims", "`exact over the catalog` does not hold"),
+    (t_unused_action_rehashed, "class partition", "do not have its signature"),
+    (t_resource, "refined policy", "sha256 of the embedded policy"),
+    (t_resource_rehashed, "claims", "`exact over the catalog` does not hold"),
+    (t_resource_rehashed, "least generality", "differs from original Statement[0]"),
+    (t_original_resource_rehashed, "claims", "`no escalation for any action string`"),
+    (t_catalog_digest, "catalog", "differs from the certificate's"),
+    (t_policy_digest, "original policy", "the certificate records `sha256:1111"),
+    (t_unused_digest, "unused set", "the certificate records `sha256:2222"),
+    (t_smtlib_text, "obligations", "the stored SMT-LIB text differs"),
+    (t_smtlib_sat, "solver z3", "obligation 0 `over-permissive"),
+    (t_smtlib_sat, "obligations", "obligation 0 `over-permissive"),
+    (t_class_members_moved, "class partition", "`ec2:RunInstances` has original"),
+    (t_class_members_moved, "class partition", "differs from the partition re-derived"),
+    (t_class_member_dropped, "class partition", "catalog action(s) are in no class"),
+    (t_class_member_doubled, "class partition", "`s3:GetObjectAcl` is in class"),
+    (t_witness_kept_action, "least generality", "neither unused nor outside"),
+    (t_witness_not_under_parent, "least generality", "does not match `s3:ListBucket`"),
+    (t_witness_unknown_action, "least generality", "is not a catalog action"),
+    (t_witness_parent, "least generality", "is no more general than the pattern"),
+    (t_witness_dropped, "least generality", "has no least-generality witness"),
+    (t_witness_reason, "least generality", "the recorded reason is `not allowed`"),
+    (t_claim_verdict, "claims", "records `exact over the catalog` as UNKNOWN"),
+]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "part", "reason"),
+    TAMPERS,
+    ids=[f"{t.__name__[2:]}-{part}" for t, part, _ in TAMPERS],
+)
+def test_tampering_fails_for_the_right_reason(
+    cert_json: Json, catalog: Catalog, tamper: Callable[[Json], None], part: str, reason: str
+) -> None:
+    data = copy.deepcopy(cert_json)
+    tamper(data)
+    report = _check(data, catalog)
+    assert report.status == "INVALID"
+    assert part in report.failed_parts, report.render()
+    assert reason in _messages(report, part), report.render()
+
+
+def test_untouched_parts_still_pass_when_one_is_tampered(cert_json: Json, catalog: Catalog) -> None:
+    data = copy.deepcopy(cert_json)
+    t_witness_kept_action(data)
+    report = _check(data, catalog)
+    assert report.failed_parts == ["least generality"], report.render()
+
+
+def test_a_witness_outside_the_original_pattern_is_accepted(
+    cert_json: Json, catalog: Catalog
+) -> None:
+    # `s3:*` is more general than `s3:GetAccess*` and matches `s3:PutObject`, which the
+    # original `s3:Get*` never allowed: a valid reason why that parent could not be used.
+    data = copy.deepcopy(cert_json)
+    w = next(w for w in data["least_general"] if w["pattern"] == "s3:GetAccess*")
+    w.update(parent="s3:*", witness="s3:PutObject", reason="not allowed")
+    report = _check(data, catalog)
+    assert report.status == "VALID", report.render()
+
+
+def test_a_newer_catalog_is_reported_with_its_differences(
+    cert_json: Json, catalog: Catalog
+) -> None:
+    newer = Catalog.from_names(
+        [*catalog.actions, "s3:GetObjectBrandNew", "s3:PutBrandNew"], source="newer", version="2"
+    )
+    report = _check(cert_json, newer)
+    assert report.failed_parts == ["catalog"], report.render()
+    text = _messages(report, "catalog")
+    assert "2 action(s) added" in text
+    assert "`s3:GetObjectBrandNew`" in text
+    assert "match 1 of the added actions (`s3:GetObjectBrandNew`)" in text
+    assert "re-run `iamrefine refine`" in text
+    # Everything else is checked against the certificate's own catalog and holds.
+    assert all(v == "PROVED" for v in report.claims.values())
+
+
+# --- malformed certificates ----------------------------------------------------------------------
+
+
+def test_malformed_json_is_a_certificate_error() -> None:
+    with pytest.raises(CertificateError, match="invalid JSON"):
+        parse_certificate("{not json", "c.json")
+
+
+def test_duplicate_keys_are_rejected(cert_json: Json) -> None:
+    text = json.dumps(cert_json)
+    text = text.replace('"format": ', '"format": "x", "format": ', 1)
+    with pytest.raises(CertificateError, match="duplicate key `format`"):
+        parse_certificate(text)
+
+
+def test_unknown_schema_version_is_rejected(cert_json: Json) -> None:
+    data = dict(cert_json, schema_version=2)
+    with pytest.raises(CertificateError, match="unsupported certificate schema version `2`"):
+        parse_certificate(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        (lambda d: d.pop("obligations"), "`obligations`: field required"),
+        (lambda d: d.update(extra=1), "`extra`: extra inputs are not permitted"),
+        (lambda d: d["catalog"].update(digest="md5:0"), "`catalog.digest`"),
+        (lambda d: d["obligations"][0].update(status="maybe"), "`obligations[0].status`"),
+    ],
+)
+def test_schema_violations_are_certificate_errors(
+    cert_json: Json, edit: Callable[[Json], Any], where: str
+) -> None:
+    data = copy.deepcopy(cert_json)
+    edit(data)
+    with pytest.raises(CertificateError) as info:
+        parse_certificate(json.dumps(data), "c.json")
+    assert where in str(info.value)
+
+
+def test_an_embedded_policy_that_does_not_parse_is_malformed(
+    cert_json: Json, catalog: Catalog
+) -> None:
+    data = copy.deepcopy(cert_json)
+    data["inputs"]["refined"]["document"]["Statement"][0]["Effect"] = "Maybe"
+    _rehash_policy(data, "refined")
+    with pytest.raises(CertificateError, match="refined policy"):
+        _check(data, catalog)
