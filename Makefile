@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/access-analyzer-blog
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean certificates
 
 $(BIN)/iamrefine: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,3 +28,7 @@ clean:
 bench: $(BIN)/iamrefine
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
+
+# Regenerate proofs/schema/ and proofs/certificates/ (see proofs/README.md).
+certificates: $(BIN)/iamrefine
+	$(BIN)/python scripts/make_proofs.py
