@@ -136,7 +136,8 @@ _CHOSEN_LINE = "#1b3a1d"
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def explain_dot(result: RefineResult) -> str:
