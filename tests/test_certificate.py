@@ -308,6 +308,10 @@ def t_claim_verdict(d: Json) -> None:
     d["claims"][0]["verdict"] = "UNKNOWN"
 
 
+def t_claim_dropped(d: Json) -> None:
+    del d["claims"][2]
+
+
 TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_refined_action, "refined policy", "sha256 of the embedded policy"),
     (t_refined_action_rehashed, "claims", "`exact over the catalog` does not hold"),
@@ -337,6 +341,7 @@ TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_witness_dropped, "least generality", "has no least-generality witness"),
     (t_witness_reason, "least generality", "the recorded reason is `not allowed`"),
     (t_claim_verdict, "claims", "records `exact over the catalog` as UNKNOWN"),
+    (t_claim_dropped, "claims", "the certificate's claims are"),
 ]
 
 

@@ -382,3 +382,21 @@ def test_corpus_certificates_verify(shared_dir: Path, default_catalog: Catalog, 
     assert cert.proved
     report = check_certificate(parse_certificate(certificate_text(cert)), default_catalog)
     assert report.status == "VALID", report.render()
+
+
+# --- the solver gateway on text -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["z3", "cvc5"])
+def test_solve_smtlib_reads_text_on_its_own(engine: str) -> None:
+    from iamrefine.solver import solve_smtlib
+
+    if engine == "cvc5":
+        pytest.importorskip("cvc5")
+    head = "(set-logic ALL)\n(declare-fun x () Int)\n"
+    assert solve_smtlib(head + "(assert (> x 0))\n(check-sat)\n", engine, timeout=5).status == "sat"
+    unsat = head + "(assert (> x 0))\n(assert (< x 0))\n(check-sat)\n"
+    assert solve_smtlib(unsat, engine, timeout=5).status == "unsat"
+    unread = solve_smtlib("(set-logic ALL)\n(assert (> y 0))\n(check-sat)\n", engine, timeout=5)
+    assert unread.status == "unknown"
+    assert unread.reason is not None and "cannot read the text" in unread.reason
