@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from iamrefine.model import Policy
     from iamrefine.refine import RefineResult
     from iamrefine.unused import UnusedSet
+    from iamrefine.verify import CheckReport
 
 
 class Format(StrEnum):
@@ -193,12 +194,29 @@ def deliver(text: str, out: Path | None) -> None:
         atomic_write(out, text)
 
 
-def _write_certificate(run: RefineRun, path: Path) -> None:
-    """Prove the run's result and write its certificate to ``path`` atomically; warn on
-    stderr when a claim is not PROVED."""
+def prove_run(run: RefineRun, *, timeout: float) -> CheckReport:
+    """Prove the run's result: both claims of :func:`iamrefine.verify.verify_refinement`,
+    steered (never trusted) by the refiner's provenance."""
+    from iamrefine.verify import verify_refinement
+
+    return verify_refinement(
+        run.policy,
+        run.result.policy,
+        run.unused,
+        run.catalog,
+        provenance=run.result.pattern_origins,
+        statement_origin=run.result.statement_origin,
+        timeout=timeout,
+    )
+
+
+def _write_certificate(run: RefineRun, path: Path, report: CheckReport | None) -> None:
+    """Write the certificate of the run's result to ``path`` atomically, reusing the
+    proof ``report`` when the result was already proved; warn on stderr about any claim
+    the certificate does not record as PROVED."""
     from iamrefine.certificate import build_certificate, certificate_text
 
-    cert = build_certificate(run.result, run.unused, run.catalog)
+    cert = build_certificate(run.result, run.unused, run.catalog, report=report)
     atomic_write(path, certificate_text(cert))
     for claim in cert.claims:
         if claim.verdict != "PROVED":
@@ -239,23 +257,78 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--certificate",
-                help="Also prove the result and write a proof certificate here (atomically); "
+                help="Also write a proof certificate here (atomically); "
                 "check it with `iamrefine verify`.",
             ),
         ] = None,
+        prove: Annotated[
+            bool,
+            typer.Option(
+                "--prove/--no-prove",
+                help="Prove the result before printing it (the default). A REFUTED proof "
+                "prints no policy and exits 1; an UNKNOWN one exits 3.",
+            ),
+        ] = True,
+        allow_unproved: Annotated[
+            bool,
+            typer.Option(
+                "--allow-unproved",
+                help="When the proof is UNKNOWN (e.g. a timeout), still write the policy; "
+                "the exit code stays 3.",
+            ),
+        ] = False,
+        timeout: Annotated[
+            float,
+            typer.Option("--timeout", min=0.001, help="Time budget of each claim, in seconds."),
+        ] = 30.0,
     ) -> None:
-        """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe.
+        """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe,
+        and prove the result.
 
-        Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE.
+        Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE. The proof's verdict goes
+        to stderr; exit codes: 0 proved (or `--no-prove`), 1 refuted, 2 bad input,
+        3 unknown.
         """
+        from iamrefine.cli.app import EXIT_REFUTED, EXIT_UNKNOWN
+
         check_output(output, [policy, unused], force=force)
         check_output(certificate, [policy, unused], force=force)
         run = refine_command_core(
             policy, unused, catalog, granularity=granularity.value, strategy=strategy.value
         )
         emit(run.warnings)
+        exit_code = 0
+        report = None
+        if prove:
+            from iamrefine.cli.cmd_check import render as render_report
+            from iamrefine.verify import Verdict
+
+            report = prove_run(run, timeout=timeout)
+            if report.verdict is Verdict.PROVED:
+                print(
+                    f"iamrefine: PROVED in {report.seconds:.2f} s: "
+                    + "; ".join(c.name for c in report.claims),
+                    file=sys.stderr,
+                )
+            else:
+                print(render_report(report), file=sys.stderr)
+                if report.verdict is Verdict.REFUTED:
+                    print(
+                        "iamrefine: the refinement was REFUTED; this is a bug in iamrefine's "
+                        "refiner; no policy written",
+                        file=sys.stderr,
+                    )
+                    raise typer.Exit(EXIT_REFUTED)
+                exit_code = EXIT_UNKNOWN
+                if not allow_unproved:
+                    print(
+                        "iamrefine: the proof is UNKNOWN; no policy written "
+                        "(pass `--allow-unproved` to write it anyway)",
+                        file=sys.stderr,
+                    )
+                    raise typer.Exit(EXIT_UNKNOWN)
         if certificate is not None:
-            _write_certificate(run, certificate)
+            _write_certificate(run, certificate, report)
         text = render_run(run, fmt.value, policy_id)
         if text is None:
             print(
@@ -263,8 +336,10 @@ def register(app: typer.Typer) -> None:
                 "(see `--format recommendation`); nothing written",
                 file=sys.stderr,
             )
-            return
-        deliver(text, output)
+        else:
+            deliver(text, output)
+        if exit_code:
+            raise typer.Exit(exit_code)
 
     @app.command("explain")
     @guarded
