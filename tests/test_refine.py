@@ -87,7 +87,7 @@ def test_node_covers_names_that_do_not_break_there() -> None:
     cat = _catalog("s3:GetAccessPoint", "s3:GetAccessible", "s3:GetAcl")
     index = catalog_index(cat, "word")
     lo, hi = index.range_of("s3:get")
-    kids = [(c.cut, c.hi - c.lo) for c in index.children(lo, hi, len("s3:get"))]
+    kids = [(cut, end - start) for cut, start, end in index.children(lo, hi, len("s3:get"))]
     # `s3:getaccess` is a node (from GetAccessPoint) and covers GetAccessible too.
     assert kids == [(len("s3:getaccess"), 2), (len("s3:getacl"), 1)] or kids == [
         (len("s3:getaccess"), 2),

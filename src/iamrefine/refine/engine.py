@@ -523,8 +523,7 @@ class _Refiner:
         stack = [(len(lit), lo, hi, parent)]
         while stack:
             plen, lo, hi, pid = stack.pop()
-            for child in index.children(lo, hi, plen):
-                clo, chi, cut = child.lo, child.hi, child.cut
+            for cut, clo, chi in index.children(lo, hi, plen):
                 n = chi - clo
                 if cut is None:
                     text = canon[clo]

@@ -20,8 +20,6 @@ Indexes are built once per catalog digest and granularity and cached in memory.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Literal
 
 from iamrefine.catalog import Catalog
@@ -34,14 +32,9 @@ _CACHE: dict[tuple[str, str], CatalogIndex] = {}
 _CACHE_LIMIT = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
-    """A child of a trie node: ``cut`` is the child's prefix length (None for the exact
-    leaf of the single action ``lo``); its actions are the index range ``[lo, hi)``."""
-
-    cut: int | None
-    lo: int
-    hi: int
+Child = tuple[int | None, int, int]
+"""A child of a trie node: ``(cut, lo, hi)``. ``cut`` is the child's prefix length, or
+None for the exact leaf of the single action ``lo``; its actions are ``[lo, hi)``."""
 
 
 class CatalogIndex:
@@ -111,24 +104,41 @@ class CatalogIndex:
         j = bisect_right(cuts, plen)
         return cuts[j] if j < len(cuts) else None
 
-    def children(self, lo: int, hi: int, plen: int) -> Iterator[Child]:
+    def children(self, lo: int, hi: int, plen: int) -> list[Child]:
         """The children of the node of length ``plen`` whose actions are ``[lo, hi)``.
 
         Every action in the range must start with the node's prefix. Children come
         in name order and partition the range.
         """
         names = self.names
+        out: list[Child] = []
         i = lo
+        if self.granularity == "word":
+            cuts = self._cuts
+            while i < hi:
+                mine = cuts[i]
+                j = bisect_right(mine, plen)
+                if j == len(mine):
+                    out.append((None, i, i + 1))
+                    i += 1
+                    continue
+                cut = mine[j]
+                prefix = names[i][:cut]
+                end = bisect_left(names, prefix[:-1] + chr(ord(prefix[-1]) + 1), i, hi)
+                out.append((cut, i, end))
+                i = end
+            return out
         while i < hi:
-            cut = self.next_cut(i, plen)
-            if cut is None:
-                yield Child(None, i, i + 1)
+            next_cut = self.next_cut(i, plen)
+            if next_cut is None:
+                out.append((None, i, i + 1))
                 i += 1
                 continue
-            prefix = names[i][:cut]
+            prefix = names[i][:next_cut]
             end = bisect_left(names, prefix[:-1] + chr(ord(prefix[-1]) + 1), i, hi)
-            yield Child(cut, i, end)
+            out.append((next_cut, i, end))
             i = end
+        return out
 
     def services(self) -> dict[str, tuple[int, int]]:
         """Lowercase service prefix to its index range."""
