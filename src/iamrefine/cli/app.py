@@ -70,16 +70,9 @@ def guarded(fn: F) -> F:
 
 
 def _register() -> None:
-    from iamrefine.cli import cmd_catalog
+    from iamrefine.cli import cmd_catalog, cmd_check, cmd_corpus, cmd_parse, cmd_refine, cmd_verify
 
-    cmd_catalog.register(app)
-    for name in ("cmd_parse", "cmd_refine", "cmd_check", "cmd_verify", "cmd_corpus"):
-        try:
-            module = __import__(f"iamrefine.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"iamrefine.cli.{name}":
-                raise
-            continue
+    for module in (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog):
         module.register(app)
 
 
