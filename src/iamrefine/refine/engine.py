@@ -20,8 +20,9 @@ Per statement (see ``docs/IAM-SEMANTICS.md`` §4 and ``proofs/REFINEMENT.md``):
     c that catalog actions have at that position, each refined recursively.
 
   A safe node that matches a single catalog action is written as that action's
-  exact name, in the catalog's casing. A statement left without actions is removed;
-  a policy left without statements is to be detached.
+  exact name, in the catalog's casing. In a statement that changes, a pattern equal
+  (ignoring case) to one written earlier in it is not repeated. A statement left
+  without actions is removed; a policy left without statements is to be detached.
 
 With ``strategy="notaction"``, an Allow statement whose Action contains ``*`` (alone)
 is written as ``NotAction`` of the unused actions instead; for any other pattern a
