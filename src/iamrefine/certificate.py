@@ -42,9 +42,11 @@ import hashlib
 import json
 import sys
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -300,6 +302,7 @@ def _unused_names(unused: UnusedSet, catalog: Catalog) -> list[str]:
 # --- glob inclusion -----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def _tokens(pattern: str) -> str:
     return normalize(ascii_lower(pattern))
 
@@ -340,16 +343,21 @@ def glob_counterexample(sub: str, sup: str) -> str | None:
     a, b = _tokens(sub), _tokens(sup)
     if not any(ch in WILDCARDS for ch in a):
         return None if action_matches(b, a) else a
-    lit = literal_prefix(b)
-    if b == lit + "*":
-        # L(sub) is inside L(L*) iff every string sub matches starts with L, that is iff
-        # sub's literal prefix does; otherwise a character neither names, put at sub's
-        # first wildcard, makes a string that does not start with L.
-        head = literal_prefix(a)
-        if head.startswith(lit):
-            return None
     named = sorted({ch for ch in a + b if ch not in WILDCARDS})
     fresh = next(chr(c) for c in range(0x21, 0x30000) if chr(c) not in named)
+    if not any(ch in WILDCARDS for ch in b):
+        # sup matches one string, which names no fresh character.
+        return "".join(fresh if ch in WILDCARDS else ch for ch in a)
+    if b == literal_prefix(b) + "*":
+        # L(sub) is inside L(L*) iff every string sub matches starts with L, that is iff
+        # sub's literal prefix does. Otherwise sub's first wildcard taking the fresh
+        # character (and every later `*` the empty run, every later `?` the fresh one)
+        # gives a string that sub matches and that does not start with L.
+        if literal_prefix(a).startswith(b[:-1]):
+            return None
+        cut = len(literal_prefix(a))
+        rest = "".join("" if ch == "*" else (fresh if ch == "?" else ch) for ch in a[cut + 1 :])
+        return a[:cut] + fresh + rest
     alphabet = [*named, fresh]
     start = (_closure(a, [0]), _closure(b, [0]))
     seen = {start: ""}
@@ -908,6 +916,21 @@ def _statement_frame(st: Any) -> dict[str, Any]:
     return body
 
 
+def _expand(catalog: Catalog, pattern: str) -> list[str]:
+    """:meth:`Catalog.expand`, answered from the sorted names for an exact name or a
+    ``prefix*`` pattern (the patterns the refiner emits)."""
+    q = _tokens(pattern)
+    lit = literal_prefix(q)
+    if lit == q:
+        return [q] if q in catalog.by_lower else []
+    if q == lit + "*":
+        names = catalog.lower_names
+        lo = bisect_left(names, lit)
+        hi = bisect_left(names, lit + "\U0010ffff", lo)
+        return list(names[lo:hi])
+    return catalog.expand(pattern)
+
+
 def _check_least_general(
     witnesses: Sequence[Witness],
     original: Policy,
@@ -934,6 +957,7 @@ def _check_least_general(
             f"{len(statement_origin)} statement origins for {len(new_stmts)} refined statements"
         ]
     refined_of: dict[int, set[str]] = {}
+    witnessed = {(w.statement, ascii_lower(w.pattern)) for w in witnesses}
     broken: set[int] = set()
     previous = -1
     for j, (i, st) in enumerate(zip(statement_origin, new_stmts, strict=True)):
@@ -959,9 +983,7 @@ def _check_least_general(
         for p in st.action.values:
             if p in kept:
                 continue
-            if not any(
-                w.statement == i and ascii_lower(w.pattern) == ascii_lower(p) for w in witnesses
-            ):
+            if (i, ascii_lower(p)) not in witnessed:
                 problems.append(
                     f"generated pattern `{p}` of refined Statement[{j}] has no "
                     f"least-generality witness"
@@ -992,7 +1014,9 @@ def _check_least_general(
                 f"{where}: the pattern is not contained in `{w.original}` (it matches `{escape}`)"
             )
         bad = [
-            a for a in catalog.expand(w.pattern) if a in unused or not action_matches(w.original, a)
+            a
+            for a in _expand(catalog, w.pattern)
+            if a in unused or not action_matches(w.original, a)
         ]
         if bad:
             problems.append(
