@@ -1381,7 +1381,9 @@ def check_certificate(
             report.undecided("claims", f"`{result.name}`: {result.reason}")
     report.claims[LEAST_GENERAL_CLAIM] = "REFUTED" if problems else "PROVED"
     if not report.failures and all(v == "PROVED" for v in report.claims.values()):
-        report.ok("claims", "; ".join(f"`{k}` PROVED" for k in report.claims))
+        report.ok(
+            "claims", f"the {len(report.claims)} claims are recorded and re-derived as PROVED"
+        )
     report.seconds = time.perf_counter() - start
     return report
 
