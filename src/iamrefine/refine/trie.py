@@ -51,37 +51,46 @@ class CatalogIndex:
         self.position: dict[str, int] = {n: i for i, n in enumerate(self.names)}
         self.size = len(self.names)
         self._services: dict[str, tuple[int, int]] | None = None
-        if granularity == "word":
-            self._cuts: list[list[int]] = self._word_cuts()
-        else:
+        # Word cuts are filled one service at a time, on first use: every node holds its
+        # action's `service:` word, so an action's cuts depend on its own service only,
+        # and a CLI run that touches two services need not split 20,000 names.
+        self._cuts: list[list[int] | None] = [None] * self.size
+        if granularity == "char":
             self._cuts = []
             self._prefix_of_next = [
                 i + 1 < self.size and self.names[i + 1].startswith(self.names[i])
                 for i in range(self.size)
             ]
 
-    def _word_cuts(self) -> list[list[int]]:
-        """For each action, the lengths of the global word nodes that are its prefixes.
+    def _word_cuts(self, i: int) -> list[int]:
+        """The lengths of the word nodes that are prefixes of action ``i``, computed (with
+        those of every action of the same service) on first use.
 
-        One sweep over the nodes and names merged in sorted order: a node sorts before
-        every name it prefixes, so the stack holds exactly the nodes that prefix the
-        current item, shortest first.
+        One sweep over the service's nodes and names merged in sorted order: a node
+        sorts before every name it prefixes, so the stack holds exactly the nodes that
+        prefix the current item, shortest first.
         """
+        cached = self._cuts[i]
+        if cached is not None:
+            return cached
+        lo, hi = self.range_of(self.names[i].partition(":")[0] + ":")
         nodes: set[str] = set()
-        for lower, canon in zip(self.names, self.canon, strict=True):
-            for cut in word_boundaries(canon):
+        for k in range(lo, hi):
+            lower = self.names[k]
+            for cut in word_boundaries(self.canon[k]):
                 nodes.add(lower[:cut])
-        items = sorted([(n, -1) for n in nodes] + [(n, i) for i, n in enumerate(self.names)])
-        cuts: list[list[int]] = [[] for _ in range(self.size)]
+        items = sorted([(n, -1) for n in nodes] + [(self.names[k], k) for k in range(lo, hi)])
         stack: list[str] = []
-        for text, i in items:
+        for text, k in items:
             while stack and not text.startswith(stack[-1]):
                 stack.pop()
-            if i < 0:
+            if k < 0:
                 stack.append(text)
             else:
-                cuts[i] = [len(node) for node in stack]
-        return cuts
+                self._cuts[k] = [len(node) for node in stack]
+        result = self._cuts[i]
+        assert result is not None
+        return result
 
     def range_of(self, prefix: str) -> tuple[int, int]:
         """The index range of the actions whose lowercase name starts with ``prefix``
@@ -100,7 +109,7 @@ class CatalogIndex:
             if plen + 1 < n or (plen + 1 == n and self._prefix_of_next[i]):
                 return plen + 1
             return None
-        cuts = self._cuts[i]
+        cuts = self._word_cuts(i)
         j = bisect_right(cuts, plen)
         return cuts[j] if j < len(cuts) else None
 
@@ -117,6 +126,8 @@ class CatalogIndex:
             cuts = self._cuts
             while i < hi:
                 mine = cuts[i]
+                if mine is None:
+                    mine = self._word_cuts(i)
                 j = bisect_right(mine, plen)
                 if j == len(mine):
                     out.append((None, i, i + 1))
