@@ -806,9 +806,7 @@ class _Containment:
         )
         return answer.status == "unsat"
 
-    def _peer_languages(
-        self, frame: Frame, group: str | None
-    ) -> tuple[list[str], list[list[str]]]:
+    def _peer_languages(self, frame: Frame, group: str | None) -> tuple[list[str], list[list[str]]]:
         """The peers' Action patterns and NotAction sets, keeping only patterns whose literal
         prefix is compatible with ``group`` (the others match none of its strings)."""
         key = (frame, group)
