@@ -138,14 +138,23 @@ class ClaimResult:
 
 @dataclass
 class Obligation:
-    """One solver query as discharged: its name, claim, kind (``classes``, ``containment``
-    or ``statement``), the solver's status, the premise it relies on (for containment
-    queries: the syntactic facts of Theorem 2), for class queries the partition, and
-    the solving time and engine."""
+    """One solver query as asked: its name, claim, kind (``classes``, ``containment`` or
+    ``statement``), role, the solver's status, the premise it relies on (for
+    containment queries: the syntactic facts of Theorem 2; for abstractions and class
+    exclusions: Lemmas 5 and 6), for class queries the partition, and the solving time
+    and engine.
+
+    ``role`` is ``proof`` when the query's unsat answer is part of a claim's proof, and
+    ``search`` when the query only restricts another one to find a model sooner (its
+    models are models of that query; its unsat answer proves nothing). A PROVED claim
+    rests on its ``proof`` obligations whose status is ``unsat``: those not superseded by
+    a fallback (a containment query that is not unsat is followed by a statement query
+    for the same patterns)."""
 
     name: str
     claim: str
     kind: str
+    role: str
     status: str
     premise: str | None
     partition: Partition | None
@@ -209,6 +218,7 @@ class _Query:
     abstract_first: bool = False
     budget: float | None = None
     auxiliary: bool = False
+    search_only: bool = False
 
 
 class _Claim:
@@ -254,8 +264,8 @@ class _Claim:
         self, q: _Query, *, opaque: bool, session: solver.Session | None
     ) -> tuple[solver.Answer, Encoder]:
         """Decide ``q`` once (resource elements opaque or not) and record the obligation.
-        An unknown answer makes the claim UNKNOWN unless the query is auxiliary (asked
-        only to find a model sooner) or an abstraction."""
+        An unknown answer makes the claim UNKNOWN unless the query is auxiliary (another
+        query follows it) or an abstraction."""
         if session is None:
             enc = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
         else:
@@ -300,6 +310,7 @@ class _Claim:
                 q.name,
                 self.name,
                 q.kind,
+                "search" if q.search_only else "proof",
                 answer.status,
                 premise,
                 q.partition,
@@ -962,6 +973,7 @@ class _Containment:
                     fresh=True,
                     budget=_RESTRICTED_BUDGET,
                     auxiliary=True,
+                    search_only=True,
                 )
             )
             if answer.status != "sat":
