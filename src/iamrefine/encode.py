@@ -534,9 +534,14 @@ class Encoder:
         return self.action_prefix + middle + self.action_suffix
 
     def action_in(self, patterns: Iterable[str]) -> z3.BoolRef:
-        """Does the action match some of the lowered ``patterns``? (False for none.)"""
+        """Does the action match some of the lowered ``patterns``? (False for none; true
+        when the union is ``re.all``, which every string is in.)"""
         rx = self.action_regex(patterns)
-        return self.false if rx is None else z3.InRe(self.action, rx)
+        if rx is None:
+            return self.false
+        if rx is self._all:
+            return self.true
+        return z3.InRe(self.action, rx)
 
     def statement_action(
         self, st: CompiledStatement, keep: Callable[[str], bool] | None = None

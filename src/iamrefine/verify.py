@@ -806,11 +806,15 @@ class _Containment:
             affixes = common_affixes([*drive, *sup_action, *(p for n in sup_not for p in n)])
 
         def build(enc: Encoder) -> list[z3.BoolRef]:
+            covered = [enc.action_in(sup_action), *(enc.not_(enc.action_in(n)) for n in sup_not)]
+            escapes = enc.not_(enc.or_(covered))
+            if escapes is enc.false:
+                # The union accepts every string: the query is `false` whatever `D` is.
+                return [escapes]
             a = enc.action_in(drive)
             if st.not_action:
                 a = enc.not_(a)
-            covered = [enc.action_in(sup_action), *(enc.not_(enc.action_in(n)) for n in sup_not)]
-            return [a, enc.not_(enc.or_(covered))]
+            return [a, escapes]
 
         answer, _ = self.claim.run(
             _Query(qname, "containment", build, affixes, premise=self._premise(st, peers))
