@@ -266,6 +266,14 @@ def t_smtlib_sat(d: Json) -> None:
     d["obligations"][0]["smtlib"] = "(declare-fun x () Int)\n(assert (> x 0))\n(check-sat)\n"
 
 
+def t_obligation_role(d: Json) -> None:
+    d["obligations"][-1]["role"] = "search"
+
+
+def t_obligation_status(d: Json) -> None:
+    d["obligations"][-1]["status"] = "unknown"
+
+
 def t_class_members_moved(d: Json) -> None:
     _class_with(d, "s3:GetObject")["members"].append("ec2:RunInstances")
     _class_with(d, "ec2:RunInstances")["members"].remove("ec2:RunInstances")
@@ -330,6 +338,8 @@ TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_smtlib_text, "obligations", "the stored SMT-LIB text differs"),
     (t_smtlib_sat, "solver z3", "obligation 0 `over-permissive"),
     (t_smtlib_sat, "obligations", "obligation 0 `over-permissive"),
+    (t_obligation_role, "obligations", "role `search` where the inputs give `proof`"),
+    (t_obligation_status, "obligations", "status `unknown` where the inputs give `unsat`"),
     (t_class_members_moved, "class partition", "`ec2:RunInstances` has original"),
     (t_class_members_moved, "class partition", "differs from the partition re-derived"),
     (t_class_member_dropped, "class partition", "catalog action(s) are in no class"),

@@ -228,12 +228,16 @@ class ObligationRecord(_Record):
     name: str
     claim: str
     kind: str
+    role: Literal["proof", "search"] = Field(
+        description="proof: the query's unsat answer is part of its claim's proof; "
+        "search: the query only restricts another one to find a model sooner"
+    )
     premise: str | None = None
     partition: int | None = Field(default=None, ge=0)
     status: Status = Field(
-        description="the answer when the certificate was made; only unsat obligations "
-        "are part of the proof, the others record a query whose answer led the checker "
-        "to ask another"
+        description="the answer when the certificate was made; a claim rests on its "
+        "proof obligations that are unsat (one that is not was superseded by a fallback "
+        "query)"
     )
     engine: str
     seconds: float = Field(ge=0)
@@ -387,19 +391,13 @@ def glob_included(sub: str, sup: str) -> bool:
 
 
 def _versions(cvc5_used: bool) -> Tools:
-    from importlib.metadata import PackageNotFoundError, version
+    from iamrefine import __version__, solver
 
-    from iamrefine import __version__
-
-    def dist(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "unknown"
-
-    z3_version = dist("z3-solver")
-    z3_version = ".".join(z3_version.split(".")[:3])
-    return Tools(iamrefine=__version__, z3=z3_version, cvc5=dist("cvc5") if cvc5_used else None)
+    return Tools(
+        iamrefine=__version__,
+        z3=solver.engine_version("z3"),
+        cvc5=solver.engine_version("cvc5") if cvc5_used else None,
+    )
 
 
 def _partition_record(partition: Partition, catalog: Catalog) -> PartitionRecord:
@@ -488,6 +486,7 @@ def build_certificate(
                 name=ob.name,
                 claim=ob.claim,
                 kind=ob.kind,
+                role=ob.role,  # type: ignore[arg-type]
                 premise=ob.premise,
                 partition=pidx,
                 status=ob.status,  # type: ignore[arg-type]
@@ -1139,12 +1138,12 @@ def _check_partition(
 def _solve_texts(
     cert: Certificate, solvers: Sequence[str], timeout: float, report: CertificateReport
 ) -> dict[int, bool | None]:
-    """Run the stored text of every proof obligation (those recorded as unsat) through
-    each solver; map each such obligation's index to True (every solver answers unsat),
-    False (some solver answers sat) or None (undecided)."""
+    """Run the stored text of every obligation the proof rests on (role ``proof``,
+    recorded as unsat) through each solver; map each such obligation's index to True
+    (every solver answers unsat), False (some solver answers sat) or None (undecided)."""
     from iamrefine import solver
 
-    proof = [ob for ob in cert.obligations if ob.status == "unsat"]
+    proof = [ob for ob in cert.obligations if ob.role == "proof" and ob.status == "unsat"]
     answers: dict[str, dict[int, str]] = {}
     for name in solvers:
         start = time.perf_counter()
@@ -1202,13 +1201,16 @@ def _compare_obligations(
                 ("name", theirs.name),
                 ("claim", theirs.claim),
                 ("kind", theirs.kind),
+                ("role", theirs.role),
                 ("premise", theirs.premise),
             )
             if getattr(mine, key) != value
         ]
         if mine.index != k:
             diffs.append(f"number {mine.index}")
-        if {mine.status, theirs.status} == {"sat", "unsat"}:
+        # An answer the verifier's solver could not reach is not a difference: it leaves
+        # the re-derived claim undecided instead.
+        if mine.status != theirs.status and theirs.status != "unknown":
             diffs.append(f"status `{mine.status}` where the inputs give `{theirs.status}`")
         if (mine.partition is None) != (theirs.partition is None):
             diffs.append(

@@ -89,6 +89,17 @@ def smtlib(assertions: Sequence[z3.BoolRef], comments: Sequence[str] = ()) -> st
     return f"{head}(set-logic ALL)\n{body}"
 
 
+def engine_version(engine: str) -> str:
+    """The version that engine ``z3`` or ``cvc5`` reports of itself."""
+    if engine == "z3":
+        return str(z3.get_version_string())
+    if engine == "cvc5":
+        import cvc5
+
+        return str(cvc5.__version__)
+    raise ValueError(f"unknown engine `{engine}`; expected `z3` or `cvc5`")
+
+
 def cvc5_available() -> bool:
     """Is the cvc5 Python module installed?"""
     try:
