@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -45,7 +46,7 @@ from typing import Any
 import z3
 
 from iamrefine.catalog import Catalog
-from iamrefine.glob import WILDCARDS, ascii_lower, compile_glob, normalize
+from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, compile_glob, normalize
 from iamrefine.glob import literal_prefix as _glob_literal_prefix
 from iamrefine.model import Condition, Policy
 from iamrefine.reference import (
@@ -164,6 +165,15 @@ def _common_prefix(texts: Sequence[str]) -> str:
     while n < len(lo) and lo[n] == hi[n]:
         n += 1
     return lo[:n]
+
+
+def matches_lowered(pattern: str, action: str) -> bool:
+    """:func:`iamrefine.glob.action_matches` for a lowered pattern and a lowercase action,
+    without compiling the pattern when its literal prefix already decides."""
+    lp = literal_prefix(pattern)
+    if not action.startswith(lp):
+        return False
+    return lp == action if lp == pattern else action_matches(pattern, action)
 
 
 def literal_suffix(pattern: str) -> str:
@@ -399,6 +409,7 @@ class Encoder:
         self.action = z3.String("action", ctx)
         self.resource = z3.String("resource", ctx)
         self.klass: z3.BitVecRef | None = None
+        self.fixed_action: str | None = None
         self.atoms: dict[str, z3.BoolRef] = {}
         self.atom_names: dict[str, str] = {}
         self._all = z3.Full(self.re_sort)
@@ -455,6 +466,25 @@ class Encoder:
 
     # regexes
 
+    # Regex terms go through the C API: the trie of a large policy makes tens of
+    # thousands of them, and z3's Python wrappers coerce every argument.
+
+    def _lit(self, text: str) -> z3.ReRef:
+        seq = string_value(text, self.ctx)
+        return z3.ReRef(z3.Z3_mk_seq_to_re(self.ctx.ref(), seq.as_ast()), self.ctx)
+
+    def _concat(self, parts: list[z3.ReRef]) -> z3.ReRef:
+        if len(parts) == 1:
+            return parts[0]
+        arr = (z3.Ast * len(parts))(*(p.as_ast() for p in parts))
+        return z3.ReRef(z3.Z3_mk_re_concat(self.ctx.ref(), len(parts), arr), self.ctx)
+
+    def _union(self, alts: list[z3.ReRef]) -> z3.ReRef:
+        if len(alts) == 1:
+            return alts[0]
+        arr = (z3.Ast * len(alts))(*(a.as_ast() for a in alts))
+        return z3.ReRef(z3.Z3_mk_re_union(self.ctx.ref(), len(alts), arr), self.ctx)
+
     def _glob_tail(self, text: str) -> z3.ReRef:
         """Regex of a glob fragment, read character by character."""
         parts: list[z3.ReRef] = []
@@ -462,17 +492,14 @@ class Encoder:
         for ch in text:
             if ch in WILDCARDS:
                 if run:
-                    parts.append(z3.Re(string_value("".join(run), self.ctx)))
+                    parts.append(self._lit("".join(run)))
                     run = []
                 parts.append(self._all if ch == "*" else self._char)
             else:
                 run.append(ch)
         if run or not parts:
-            parts.append(z3.Re(string_value("".join(run), self.ctx)))
-        return parts[0] if len(parts) == 1 else z3.Concat(*parts)
-
-    def _union(self, alts: list[z3.ReRef]) -> z3.ReRef:
-        return alts[0] if len(alts) == 1 else z3.Union(*alts)
+            parts.append(self._lit("".join(run)))
+        return self._concat(parts)
 
     def _trie(self, items: list[tuple[str, str]], depth: int) -> z3.ReRef:
         """Regex of (literal prefix, rest) pairs sorted by prefix, all sharing
@@ -494,11 +521,11 @@ class Encoder:
                 j += 1
             group = deeper[i:j]
             label = _common_prefix([lp[depth:] for lp, _ in group])
-            label_re = z3.Re(string_value(label, self.ctx))
+            label_re = self._lit(label)
             if len(group) == 1 and group[0][1] == "":
                 alts.append(label_re)
             else:
-                alts.append(z3.Concat(label_re, self._trie(group, depth + len(label))))
+                alts.append(self._concat([label_re, self._trie(group, depth + len(label))]))
             i = j
         return self._union(alts)
 
@@ -536,12 +563,27 @@ class Encoder:
     def action_in(self, patterns: Iterable[str]) -> z3.BoolRef:
         """Does the action match some of the lowered ``patterns``? (False for none; true
         when the union is ``re.all``, which every string is in.)"""
+        if self.fixed_action is not None:
+            hit = any(matches_lowered(p, self.fixed_action) for p in patterns)
+            return self.true if hit else self.false
         rx = self.action_regex(patterns)
         if rx is None:
             return self.false
         if rx is self._all:
             return self.true
         return z3.InRe(self.action, rx)
+
+    @contextmanager
+    def fixing_action(self, action: str) -> Iterator[None]:
+        """Within the block, action elements are decided by the concrete matcher for the
+        action name ``action``, so terms hold no action regex. Only for search queries,
+        whose models are replayed through the reference evaluator."""
+        previous = self.fixed_action
+        self.fixed_action = action
+        try:
+            yield
+        finally:
+            self.fixed_action = previous
 
     def statement_action(
         self, st: CompiledStatement, keep: Callable[[str], bool] | None = None

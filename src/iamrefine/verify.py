@@ -50,10 +50,10 @@ from iamrefine.encode import (
     compile_policy,
     literal_prefix,
     lower_pattern,
+    matches_lowered,
     service_key,
 )
 from iamrefine.errors import InternalError
-from iamrefine.glob import action_matches
 from iamrefine.model import Policy, Statement
 from iamrefine.reference import Decision
 from iamrefine.unused import UnusedSet
@@ -385,28 +385,26 @@ def _instances(glob: str, fill: str) -> set[str]:
 
 
 def _has_uncovered_instance(
-    drive: Sequence[str], sup_action: Sequence[str], sup_not: Sequence[Sequence[str]]
+    drive: Sequence[str],
+    not_action: bool,
+    sup_action: Sequence[str],
+    sup_not: Sequence[Sequence[str]],
 ) -> bool:
-    """Does an instance of a ``drive`` pattern fall outside ``sup_action`` and outside the
-    complement of every ``sup_not`` set? (Then L(drive) is not contained; this only
-    saves asking a query whose answer is sat.)"""
-    for p in drive:
-        for inst in _instances(p, "#"):
-            if any(_hit(q, inst) for q in sup_action):
-                continue
-            if any(not any(_hit(q, inst) for q in n) for n in sup_not):
-                continue
-            return True
+    """Does a string of the drive's language fall outside ``sup_action`` and outside the
+    complement of every ``sup_not`` set? Tried: instances of the drive's patterns, or,
+    for a NotAction drive, two strings it names none of. (Then the language is not
+    contained; this only saves asking a query whose answer is sat.)"""
+    if not_action:
+        tries = [c for c in ("#", "#:#") if not any(matches_lowered(p, c) for p in drive)]
+    else:
+        tries = [inst for p in drive for inst in _instances(p, "#")]
+    for inst in tries:
+        if any(matches_lowered(q, inst) for q in sup_action):
+            continue
+        if any(not any(matches_lowered(q, inst) for q in n) for n in sup_not):
+            continue
+        return True
     return False
-
-
-def _hit(pattern: str, action: str) -> bool:
-    """``action_matches`` for a lowered pattern and action, without compiling the pattern
-    when its literal prefix already decides."""
-    lp = literal_prefix(pattern)
-    if not action.startswith(lp):
-        return False
-    return lp == action if lp == pattern else action_matches(pattern, action)
 
 
 def _readable_resource(
@@ -798,7 +796,7 @@ class _Containment:
         """Is the language of ``drive`` (Action, or NotAction when ``st`` is one) inside
         the union of the languages ``sup_action`` and the complements of ``sup_not``?
         The query is unsat iff it is."""
-        if not st.not_action and _has_uncovered_instance(drive, sup_action, sup_not):
+        if _has_uncovered_instance(drive, st.not_action, sup_action, sup_not):
             # The query is sat (a concrete instance escapes): do not ask it.
             return False
         affixes = ("", "")
@@ -945,26 +943,34 @@ class _Containment:
         where = f"{self.sub.label} Statement[{st.index}]"
         qname = f"{where} within {self.sup.label}" + (f" for `{group}`" if group else "")
         sides = [self.sub, self.sup]
-        answer: solver.Answer | None = None
-        if not st.not_action:
-            # A model, when there is one, usually has the action of an instance of the
-            # statement's own patterns. With the action fixed to one such string, Z3's
-            # rewriter decides every action regex at once, so the restricted query (one
-            # disjunct per string) is quick. Its models are models of the query itself;
-            # any other answer leaves the question to the unrestricted query.
-            fill = _filler(sides)
-            head, tail = affixes
+        # A model, when there is one, usually has for its action an instance of the
+        # statement's own patterns (for NotAction: a string no pattern names, or an
+        # instance of another statement's pattern). With the action fixed to one such
+        # string, the concrete matcher decides every action element, so the restricted
+        # query (one disjunct per string) holds no regex and is quick. Its models are
+        # replayed like any other; any other answer leaves the question to the
+        # unrestricted query.
+        fill = _filler(sides)
+        head, tail = affixes
+        if st.not_action:
+            sources = [p for o in others for p in o.patterns if keep is None or keep(p)]
+            middles = sorted({fill, f"{fill}:{fill}"})
+            middles += sorted({m for p in sources for m in _instances(p, fill)} - set(middles))
+        else:
             middles = sorted(
                 {m for p in patterns for m in _instances(p[len(head) : len(p) - len(tail)], fill)}
-            )[:_MAX_INSTANCES]
+            )
+        middles = middles[:_MAX_INSTANCES]
+        answer: solver.Answer | None = None
+        if middles:
 
             def restricted(enc: Encoder) -> list[z3.BoolRef]:
-                whole = enc.and_(build(enc))
                 picks = []
                 for m in middles:
-                    value = solver.string_value(m, enc.ctx)
-                    fixed = z3.simplify(z3.substitute(whole, (enc.action, value)))
-                    if not z3.is_false(fixed):
+                    with enc.fixing_action(head + m + tail):
+                        fixed = enc.and_(build(enc))
+                    if fixed is not enc.false:
+                        value = solver.string_value(m, enc.ctx)
                         picks.append(enc.and_([enc.action == value, fixed]))
                 return [enc.or_(picks)]
 
