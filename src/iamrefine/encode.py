@@ -542,10 +542,7 @@ class Encoder:
             self._regex_cache[key] = found
         return found
 
-    def action_regex(self, patterns: Iterable[str]) -> z3.ReRef | None:
-        """The regex of lowered action patterns, each with the literal affixes removed
-        (every pattern must be ``prefix + middle + suffix`` as in :func:`common_affixes`);
-        None for no patterns."""
+    def _middles(self, patterns: Iterable[str]) -> list[str]:
         head, tail = self.action_prefix, self.action_suffix
         middles = []
         for p in patterns:
@@ -554,7 +551,13 @@ class Encoder:
             if not fits or (lp == p and len(p) < len(head) + len(tail)):
                 raise ValueError(f"pattern `{p}` is not `{head}`...`{tail}`")
             middles.append(p[len(head) : len(p) - len(tail)])
-        return self.glob_union(middles)
+        return middles
+
+    def action_regex(self, patterns: Iterable[str]) -> z3.ReRef | None:
+        """The regex of lowered action patterns, each with the literal affixes removed
+        (every pattern must be ``prefix + middle + suffix`` as in :func:`common_affixes`);
+        None for no patterns."""
+        return self.glob_union(self._middles(patterns))
 
     def decode_action(self, middle: str) -> str:
         """The action name of a model's ``action`` value."""

@@ -77,7 +77,9 @@ class Counterexample:
     ``action`` is a catalog action (for catalog claims: the first member of the class
     the solver chose, all of which behave alike; ``action_class`` lists them) or any
     string; ``context`` gives the opaque atoms' values (condition blocks keyed by their
-    canonical text); ``decisions`` maps each policy's label to its decision on the request.
+    canonical text); ``relevant`` lists the atoms of the statements whose action and
+    resource elements match the request (the ones the message names); ``decisions`` maps
+    each policy's label to its decision on the request.
     """
 
     claim: str
@@ -374,6 +376,7 @@ def _sanitize_action(text: str, sides: Sequence[_Side]) -> str:
 
 
 _MAX_INSTANCES = 64
+_FINITE_CHUNK = 256
 _RESTRICTED_BUDGET = 2.0
 
 
@@ -943,26 +946,11 @@ class _Containment:
         where = f"{self.sub.label} Statement[{st.index}]"
         qname = f"{where} within {self.sup.label}" + (f" for `{group}`" if group else "")
         sides = [self.sub, self.sup]
-        # A model, when there is one, usually has for its action an instance of the
-        # statement's own patterns (for NotAction: a string no pattern names, or an
-        # instance of another statement's pattern). With the action fixed to one such
-        # string, the concrete matcher decides every action element, so the restricted
-        # query (one disjunct per string) holds no regex and is quick. Its models are
-        # replayed like any other; any other answer leaves the question to the
-        # unrestricted query.
-        fill = _filler(sides)
         head, tail = affixes
-        if st.not_action:
-            sources = [p for o in others for p in o.patterns if keep is None or keep(p)]
-            middles = sorted({fill, f"{fill}:{fill}"})
-            middles += sorted({m for p in sources for m in _instances(p, fill)} - set(middles))
-        else:
-            middles = sorted(
-                {m for p in patterns for m in _instances(p[len(head) : len(p) - len(tail)], fill)}
-            )
-        middles = middles[:_MAX_INSTANCES]
-        answer: solver.Answer | None = None
-        if middles:
+
+        def fixed_to(middles: list[str]) -> Callable[[Encoder], list[z3.BoolRef]]:
+            """The query with the action fixed to one of ``middles`` (one disjunct each),
+            every action element decided by the concrete matcher: no regex is left."""
 
             def restricted(enc: Encoder) -> list[z3.BoolRef]:
                 picks = []
@@ -974,26 +962,68 @@ class _Containment:
                         picks.append(enc.and_([enc.action == value, fixed]))
                 return [enc.or_(picks)]
 
-            answer, enc = self.claim.run(
-                _Query(
-                    f"{qname} (action among instances of its patterns)",
-                    "statement",
-                    restricted,
-                    affixes,
-                    fresh=True,
-                    budget=_RESTRICTED_BUDGET,
-                    auxiliary=True,
-                    search_only=True,
+            return restricted
+
+        if not st.not_action and all(literal_prefix(p) == p for p in patterns):
+            # Lemma 8: the patterns are action names, so the action ranges over them and
+            # the query is the disjunction of the query with the action fixed to each.
+            # Chunks split the names; the query is unsat when every chunk is.
+            names = sorted({p[len(head) : len(p) - len(tail)] for p in patterns})
+            proved = True
+            for i in range(0, len(names), _FINITE_CHUNK):
+                chunk = names[i : i + _FINITE_CHUNK]
+                answer, enc = self.claim.run(
+                    _Query(
+                        f"{qname} (its {len(names)} action names, from {i})",
+                        "statement",
+                        fixed_to(chunk),
+                        affixes,
+                        premise="the patterns are action names (Lemma 8)",
+                        fresh=True,
+                        abstract_first=True,
+                        auxiliary=True,
+                    )
                 )
+                if answer.status == "sat":
+                    return self._decode(answer, enc, sides)
+                proved = proved and answer.status == "unsat"
+            if proved:
+                return None
+        # Otherwise a model, when there is one, usually has for its action an instance
+        # of the statement's own patterns (for NotAction: a string no pattern names, or
+        # an instance of another statement's pattern). The search query fixes the action
+        # to a few such strings: its models are replayed like any other, and any other
+        # answer leaves the question to the query itself.
+        fill = _filler(sides)
+        if st.not_action:
+            sources = [p for o in others for p in o.patterns if keep is None or keep(p)]
+            middles = sorted({fill, f"{fill}:{fill}"})
+            middles += sorted({m for p in sources for m in _instances(p, fill)} - set(middles))
+        else:
+            middles = sorted(
+                {m for p in patterns for m in _instances(p[len(head) : len(p) - len(tail)], fill)}
             )
-            if answer.status != "sat":
-                answer = None
-        if answer is None:
+        answer, enc = self.claim.run(
+            _Query(
+                f"{qname} (action among instances of its patterns)",
+                "statement",
+                fixed_to(middles[:_MAX_INSTANCES]),
+                affixes,
+                fresh=True,
+                budget=_RESTRICTED_BUDGET,
+                auxiliary=True,
+                search_only=True,
+            )
+        )
+        if answer.status != "sat":
             answer, enc = self.claim.run(
                 _Query(qname, "statement", build, affixes, fresh=True, abstract_first=True)
             )
         if answer.status != "sat":
             return None
+        return self._decode(answer, enc, sides)
+
+    def _decode(self, answer: solver.Answer, enc: Encoder, sides: list[_Side]) -> Counterexample:
         action = _sanitize_action(enc.decode_action(answer.values["action"]), sides)
         ctx = _context(enc, answer.values, sides)
         a, b = self.sub.label, self.sup.label
