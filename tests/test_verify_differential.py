@@ -28,7 +28,13 @@ from iamrefine.glob import action_matches
 from iamrefine.model import Policy
 from iamrefine.parse import policy_from_json
 from iamrefine.unused import UnusedSet
-from iamrefine.verify import CATALOG_CLAIM, STRINGS_CLAIM, Verdict, verify_refinement
+from iamrefine.verify import (
+    CATALOG_CLAIM,
+    STRINGS_CLAIM,
+    Verdict,
+    verify_equivalence,
+    verify_refinement,
+)
 
 NAMES = ["a:x", "a:xy", "a:yx", "a:Y", "a:xx", "b:x", "b:yy", "ab:x"]
 CATALOG = Catalog.from_names(NAMES, source="differential")
@@ -273,3 +279,27 @@ def test_mutations_are_exercised() -> None:
         )
         expected = Verdict.PROVED if mutation is change_case else Verdict.REFUTED
         assert report.verdict is expected, (mutation.__name__, report.to_json())
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(cases())
+def test_subset_verdicts_match_the_judge(
+    case: tuple[dict[str, Any], frozenset[str], int, int],
+) -> None:
+    doc, unused_names, mutation, where = case
+    orig, new = build(doc, unused_names, mutation, where)
+    if new is None:
+        return
+    report = verify_equivalence(new, orig, CATALOG, subset=True, engine="z3", timeout=60)
+    catalog_claim, strings_claim = report.claims
+    assert catalog_claim.name == "A within B over the catalog"
+    for claim, actions, resources in (
+        (catalog_claim, list(CATALOG.lower_names), RESOURCES),
+        (strings_claim, list(ACTION_STRINGS), [*RESOURCES[:8], VARIABLE]),
+    ):
+        assert claim.verdict is not Verdict.UNKNOWN, claim.reason
+        if claim.counterexample is not None:
+            actions = [*actions, claim.counterexample.action]
+            resources = [*resources, claim.counterexample.resource]
+        found = reference.judge_containment(new, orig, actions, resources)
+        assert (claim.verdict is Verdict.REFUTED) == (found is not None), (claim, found)
