@@ -28,6 +28,7 @@ Every time budget is per claim: each query gets what its claim has left.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -657,13 +658,16 @@ def _decode_class(
     decisions = _replay(claim_name, action, resource, ctx, sides, expect)
     relevant = _relevant_atoms(action, resource, ctx, sides)
     if direction == "within":
-        msg = f"{a} allows `{action}` on `{resource}`, which {b} does not"
+        msg = f"{a} allows `{action}` on `{_show(resource)}`, which {b} does not"
     elif direction == "over" and is_unused:
-        msg = f"the {b} policy still allows unused `{action}` on `{resource}`"
+        msg = f"the {b} policy still allows unused `{action}` on `{_show(resource)}`"
     elif direction == "over":
-        msg = f"the {b} policy allows `{action}` on `{resource}`, which the {a} policy does not"
+        msg = (
+            f"the {b} policy allows `{action}` on `{_show(resource)}`, "
+            f"which the {a} policy does not"
+        )
     else:
-        msg = f"the {b} policy no longer allows `{action}` on `{resource}`"
+        msg = f"the {b} policy no longer allows `{action}` on `{_show(resource)}`"
     if len(cls.members) > 1:
         msg += f" (and {len(cls.members) - 1} more actions of the same class)"
     return Counterexample(
@@ -1053,10 +1057,16 @@ class _Containment:
 # --- public API ---------------------------------------------------------------------------
 
 
+def _show(text: str) -> str:
+    """``text`` for a message: as is when printable, else with JSON escapes."""
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
+
+
 def _escalation_message(sub: str, sup: str) -> Callable[[str, str, bool], str]:
     def message(action: str, resource: str, known: bool) -> str:
         tail = "" if known else " (not a catalog action)"
-        return f"{sub} allows `{action}` on `{resource}`, which {sup} does not{tail}"
+        shown = f"`{_show(action)}` on `{_show(resource)}`"
+        return f"{sub} allows {shown}, which {sup} does not{tail}"
 
     return message
 
