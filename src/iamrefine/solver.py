@@ -37,8 +37,8 @@ from iamrefine.errors import InternalError
 
 DEFAULT_SEED = 0
 ENGINES = ("auto", "z3", "cvc5", "both")
-Z3_SHARE = 0.1
-Z3_FIRST = 1.0
+Z3_SHARE = 0.02
+Z3_FIRST = 0.5
 """In ``auto`` mode Z3 first gets ``max(Z3_FIRST, Z3_SHARE * timeout)`` seconds (at most
 the budget); then cvc5, when installed, gets half of what is left, and Z3 the rest."""
 
