@@ -49,7 +49,7 @@ MANIFEST = SUITE / "MANIFEST.json"
 
 TIME_LIMIT = 30.0
 MEMORY_LIMIT = 2 * 1024**3
-_DIAGNOSTIC = re.compile(r"^.+?(?::\d+){0,2}: (error|warning): \S")
+_DIAGNOSTIC = re.compile(r"^.+?(?::\d+){0,2}: (error|warning|note): \S")
 _LAUNCH = "import sys; sys.argv[0] = 'iamrefine'; from iamrefine.cli import main; main()"
 
 

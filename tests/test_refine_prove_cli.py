@@ -26,7 +26,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
 def test_refine_proves_by_default() -> None:
     code, out, err = _invoke()
     assert code == 0, err
-    assert "iamrefine: PROVED" in err
+    assert f"{POLICY}: note: PROVED" in err
     assert "exact over the catalog" in err and "no escalation" in err
     assert "s3:GetObject*" in json.loads(out)["Statement"][1]["Action"]
 

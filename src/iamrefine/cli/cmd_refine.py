@@ -306,7 +306,7 @@ def register(app: typer.Typer) -> None:
             report = prove_run(run, timeout=timeout)
             if report.verdict is Verdict.PROVED:
                 print(
-                    f"iamrefine: PROVED in {report.seconds:.2f} s: "
+                    f"{policy}: note: PROVED in {report.seconds:.2f} s: "
                     + "; ".join(c.name for c in report.claims),
                     file=sys.stderr,
                 )
