@@ -453,23 +453,23 @@ def _context(enc: Encoder, values: dict[str, Any], sides: Sequence[_Side]) -> di
     return ctx
 
 
-def _describe_atom(key: str, value: bool) -> str:
+def _describe_atom(key: str, shown: str, value: bool) -> str:
     if key.startswith("resource-variable "):
-        text = key.split(" ", 2)[2]
-        return f"resource element `{text}` {'matches' if value else 'does not match'}"
+        return f"resource element `{shown}` {'matches' if value else 'does not match'}"
     if key.startswith(("Principal ", "NotPrincipal ")):
         kind, _, text = key.partition(" ")
         return f"{kind} `{text}` {'matches' if value else 'does not match'}"
-    return f"condition `{key}` {'holds' if value else 'does not hold'}"
+    return f"condition `{shown}` {'holds' if value else 'does not hold'}"
 
 
 def _relevant_atoms(
     action: str, resource: str, ctx: dict[str, bool], sides: Sequence[_Side]
-) -> list[str]:
+) -> dict[str, str]:
     """The atoms that can change the decisions on this request: those of the statements
     whose action and resource elements match it (their condition, principal and resource
-    variables), in policy order."""
-    keys: dict[str, None] = {}
+    variables), in policy order, each with the text that shows it (a condition block as
+    written in the first statement that has it)."""
+    keys: dict[str, str] = {}
     for side in sides:
         policy = side.policy
         if policy is None:
@@ -483,19 +483,21 @@ def _relevant_atoms(
             element = st.resource if st.resource is not None else st.not_resource
             for value in element.values if element is not None else []:
                 if reference.is_variable_element(value, version):
-                    keys[reference.resource_variable_key(value, version)] = None
+                    keys.setdefault(reference.resource_variable_key(value, version), value)
             principal = reference.principal_key(st)
             if principal is not None:
-                keys[principal] = None
+                keys.setdefault(principal, principal)
             if st.condition is not None:
-                keys[reference.condition_key(st.condition, version)] = None
-    return list(keys)
+                shown = json.dumps(st.condition.to_json(), ensure_ascii=False)
+                keys.setdefault(reference.condition_key(st.condition, version), shown)
+    return keys
 
 
-def _with_context(message: str, relevant: list[str], ctx: dict[str, bool]) -> str:
+def _with_context(message: str, relevant: dict[str, str], ctx: dict[str, bool]) -> str:
     if not relevant:
         return message
-    return message + " when " + ", ".join(_describe_atom(k, ctx[k]) for k in relevant)
+    described = (_describe_atom(k, shown, ctx[k]) for k, shown in relevant.items())
+    return message + " when " + ", ".join(described)
 
 
 def _replay(
@@ -679,7 +681,7 @@ def _decode_class(
         _with_context(msg, relevant, ctx),
         True,
         [catalog.by_lower[m] for m in cls.members],
-        relevant,
+        list(relevant),
     )
 
 
@@ -1050,7 +1052,7 @@ class _Containment:
             _with_context(msg, relevant, ctx),
             in_catalog,
             [],
-            relevant,
+            list(relevant),
         )
 
 
