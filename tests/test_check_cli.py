@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cases import worked_refined_json
 from iamrefine.cli.app import app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "access-analyzer-blog"
@@ -158,31 +159,7 @@ def test_check_unknown_exits_3(files: dict[str, Path]) -> None:
 
 
 def test_check_worked_example_with_the_default_catalog(tmp_path: Path) -> None:
-    refined = write(
-        tmp_path / "refined.json",
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                allow(
-                    ["lambda:Invoke*"], "arn:aws:lambda:us-east-1:123456789012:function:my-lambda"
-                ),
-                allow(
-                    [
-                        "s3:GetAccess*",
-                        "s3:GetAccountPublicAccessBlock",
-                        "s3:GetBucketAbac",
-                        "s3:GetBucketMetadataTableConfiguration",
-                        "s3:GetDataAccess",
-                        "s3:GetJobTagging",
-                        "s3:GetMulti*",
-                        "s3:GetObject*",
-                        "s3:GetStorage*",
-                        "s3:List*",
-                    ]
-                ),
-            ],
-        },
-    )
+    refined = write(tmp_path / "refined.json", worked_refined_json())
     result = run("check", EXAMPLE / "policy.json", refined, "-u", EXAMPLE / "unused.json")
     assert result.exit_code == 0, result.output
 

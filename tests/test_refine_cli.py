@@ -10,23 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cases import WORKED, WORKED_S3_EXPECTED
 from iamrefine.cli import cmd_refine
 from iamrefine.cli.app import app
 from iamrefine.errors import InputError
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "access-analyzer-blog"
-S3_EXPECTED = [
-    "s3:GetAccess*",
-    "s3:GetAccountPublicAccessBlock",
-    "s3:GetBucketAbac",
-    "s3:GetBucketMetadataTableConfiguration",
-    "s3:GetDataAccess",
-    "s3:GetJobTagging",
-    "s3:GetMulti*",
-    "s3:GetObject*",
-    "s3:GetStorage*",
-    "s3:List*",
-]
+EXAMPLE = WORKED
+S3_EXPECTED = WORKED_S3_EXPECTED
 
 
 @pytest.fixture
@@ -51,7 +41,9 @@ def test_refine_prints_the_refined_policy(work: Path) -> None:
     assert doc["Statement"][1]["Action"] == S3_EXPECTED
     assert out.startswith('{\n  "Version": "2012-10-17"')
     # Only the proof's verdict goes to stderr: there is no warning.
-    assert [ln.split(" in ")[0] for ln in err.splitlines()] == ["iamrefine: PROVED"]
+    assert [ln.split(" in ")[0] for ln in err.splitlines()] == [
+        f"{work / 'policy.json'}: note: PROVED"
+    ]
 
 
 def test_refine_diff_and_recommendation(work: Path) -> None:

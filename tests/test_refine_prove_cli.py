@@ -48,7 +48,8 @@ def test_refuted_result_prints_no_policy(monkeypatch: pytest.MonkeyPatch) -> Non
         st = result.policy.statements[1]
         broken = st.with_actions([*st.action_element.values, "s3:GetBucketAcl"])
         result.policy = result.policy.model_copy(
-            update={"statements": [result.policy.statements[0], broken]})
+            update={"statements": [result.policy.statements[0], broken]}
+        )
         return result
 
     monkeypatch.setattr(refine_module, "refine_policy", keeps_an_unused_action)
@@ -61,8 +62,18 @@ def test_refuted_result_prints_no_policy(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def _unknown_report(*_args: object, **_kw: object) -> CheckReport:
-    return CheckReport([ClaimResult("exact over the catalog", Verdict.UNKNOWN, None,
-                                    "the claim's time budget ran out", 0.0, {"queries": 1})])
+    return CheckReport(
+        [
+            ClaimResult(
+                "exact over the catalog",
+                Verdict.UNKNOWN,
+                None,
+                "the claim's time budget ran out",
+                0.0,
+                {"queries": 1},
+            )
+        ]
+    )
 
 
 def test_unknown_writes_nothing_without_allow_unproved(
@@ -70,7 +81,7 @@ def test_unknown_writes_nothing_without_allow_unproved(
 ) -> None:
     monkeypatch.setattr(cmd_refine, "prove_run", _unknown_report)
     out_file = tmp_path / "out.json"
-    code, out, err = _invoke("-o", str(out_file))
+    code, _out, err = _invoke("-o", str(out_file))
     assert code == 3
     assert not out_file.exists()
     assert "UNKNOWN" in err and "--allow-unproved" in err

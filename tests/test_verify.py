@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import z3
 
+from cases import WORKED, worked_refined_json
 from iamrefine import reference, verify
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import InternalError
@@ -28,35 +29,10 @@ from iamrefine.verify import (
     verify_refinement,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "access-analyzer-blog"
+EXAMPLE = WORKED
 
 # §5 of IAM-SEMANTICS.md: the refinement of the worked example.
-BLOG_REFINED = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": ["lambda:Invoke*"],
-            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:my-lambda",
-        },
-        {
-            "Effect": "Allow",
-            "Action": [
-                "s3:GetAccess*",
-                "s3:GetAccountPublicAccessBlock",
-                "s3:GetBucketAbac",
-                "s3:GetBucketMetadataTableConfiguration",
-                "s3:GetDataAccess",
-                "s3:GetJobTagging",
-                "s3:GetMulti*",
-                "s3:GetObject*",
-                "s3:GetStorage*",
-                "s3:List*",
-            ],
-            "Resource": "*",
-        },
-    ],
-}
+BLOG_REFINED = worked_refined_json()
 
 NAMES = [
     "s3:GetObject",

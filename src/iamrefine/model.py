@@ -21,8 +21,26 @@ KNOWN_VERSIONS = (VERSION_2012, VERSION_2008)
 
 Scalar = str | bool | int | float
 
+TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")
+"""The elements of a policy document, in their canonical order."""
+
+STATEMENT_ELEMENTS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+"""The elements of a statement, in their canonical order."""
+
 __all__ = [
     "KNOWN_VERSIONS",
+    "STATEMENT_ELEMENTS",
+    "TOP_LEVEL_ELEMENTS",
     "VERSION_2008",
     "VERSION_2012",
     "Condition",
@@ -105,9 +123,7 @@ class Condition(Node):
     def to_json(self) -> dict[str, dict[str, Any]]:
         """The block as JSON, in source order and source form."""
         return {
-            c.operator: {
-                e.key: (list(e.values) if e.is_list else e.values[0]) for e in c.entries
-            }
+            c.operator: {e.key: (list(e.values) if e.is_list else e.values[0]) for e in c.entries}
             for c in self.clauses
         }
 

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from iamrefine.errors import Diagnostic, PolicyError
 from iamrefine.model import (
     KNOWN_VERSIONS,
+    STATEMENT_ELEMENTS,
+    TOP_LEVEL_ELEMENTS,
     Condition,
     ConditionClause,
     ConditionEntry,
@@ -57,19 +59,6 @@ MAX_ACTION_LENGTH = 10_240
 
 MAX_CHAR_DIAGNOSTICS = 100
 """How many disallowed characters are reported one by one before a summary."""
-
-TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")
-STATEMENT_ELEMENTS = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-)
 
 _BAD_CHAR = re.compile(r"[^\t\n\r\x20-\xff]")
 _STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"?|[\[\]{}]')

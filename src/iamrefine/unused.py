@@ -76,15 +76,17 @@ class _Reader:
         if name in self.catalog.by_lower:
             self.actions.add(name)
         elif ascii_lower(service) not in self.catalog.services:
-            self.warn(f"unknown service `{service}` in unused action `{service}:{action}`; ignored",
-                      line)
+            self.warn(
+                f"unknown service `{service}` in unused action `{service}:{action}`; ignored", line
+            )
         else:
             self.warn(f"unknown action `{service}:{action}` (not in the catalog); ignored", line)
 
     def add_prefixed(self, name: Any, where: str, line: int | None = None) -> None:
         if not isinstance(name, str):
-            self.error(f"`{where}`: expected a `service:Action` string, got `{json.dumps(name)}`",
-                       line)
+            self.error(
+                f"`{where}`: expected a `service:Action` string, got `{json.dumps(name)}`", line
+            )
             return
         # A repeated name adds nothing; skipping it keeps huge repetitive inputs fast
         # and reports each problem once.
@@ -163,8 +165,9 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as exc:
-        raise UnusedInputError.at(source, f"invalid JSON: {exc.msg}", exc.lineno,
-                                  exc.colno) from None
+        raise UnusedInputError.at(
+            source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno
+        ) from None
     except ValueError as exc:
         raise UnusedInputError.at(source, str(exc)) from None
     except RecursionError:
@@ -197,7 +200,9 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
             "response with `findingDetails`",
         )
     else:
-        raise UnusedInputError.at(source, f"unrecognized unused-actions value `{json.dumps(data)[:40]}`")
+        raise UnusedInputError.at(
+            source, f"unrecognized unused-actions value `{json.dumps(data)[:40]}`"
+        )
     return reader.result()
 
 
@@ -213,6 +218,7 @@ def load_unused(path: str | Path, catalog: Catalog) -> UnusedSet:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise UnusedInputError.at(str(p), f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`",
-                                  line, col) from None
+        raise UnusedInputError.at(
+            str(p), f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`", line, col
+        ) from None
     return parse_unused(text, catalog, str(p))

@@ -11,20 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from iamrefine.model import Layout, Policy, Statement, ValueList
-
-_STATEMENT_ORDER = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
+from iamrefine.model import (
+    STATEMENT_ELEMENTS,
+    TOP_LEVEL_ELEMENTS,
+    Layout,
+    Policy,
+    Statement,
+    ValueList,
 )
-_POLICY_ORDER = ("Version", "Id", "Statement")
 
 
 def _values(element: ValueList) -> str | list[str]:
@@ -66,7 +60,7 @@ def _ordered(present: dict[str, Any], keys: list[str], default: tuple[str, ...])
 
 def statement_to_json(statement: Statement) -> dict[str, Any]:
     """One statement as an ordered JSON object."""
-    return _ordered(_statement_elements(statement), statement.keys, _STATEMENT_ORDER)
+    return _ordered(_statement_elements(statement), statement.keys, STATEMENT_ELEMENTS)
 
 
 def policy_to_json(policy: Policy) -> dict[str, Any]:
@@ -81,7 +75,7 @@ def policy_to_json(policy: Policy) -> dict[str, Any]:
         present["Statement"] = statements
     else:
         present["Statement"] = statements[0]
-    return _ordered(present, policy.keys, _POLICY_ORDER)
+    return _ordered(present, policy.keys, TOP_LEVEL_ELEMENTS)
 
 
 def dump_policy(policy: Policy, layout: Layout | None = None) -> str:
