@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import groupby
@@ -310,13 +310,13 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
-def _load_cached(path: Path, build: Any, *, use_cache: bool) -> Catalog:
+def _load_cached(path: Path, build: Callable[[], Catalog], *, use_cache: bool) -> Catalog:
     if not use_cache:
-        return build()  # type: ignore[no-any-return]
+        return build()
     try:
         target = cache_dir() / f"catalog-{_cache_key(path)}.json"
     except OSError:
-        return build()  # type: ignore[no-any-return]
+        return build()
     try:
         data = json.loads(target.read_text("utf-8"))
         catalog = Catalog(
@@ -345,4 +345,4 @@ def _load_cached(path: Path, build: Any, *, use_cache: bool) -> Catalog:
         os.replace(tmp, target)
     except OSError:
         pass
-    return catalog  # type: ignore[no-any-return]
+    return catalog
