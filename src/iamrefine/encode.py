@@ -31,6 +31,9 @@ membership (see ``proofs/THEOREMS.md``, Lemma 4).
 Condition blocks are opaque Booleans by default (:func:`encode_condition`), keyed by
 :func:`iamrefine.reference.condition_key`; the hook is the ``condition_encoder``
 argument of :class:`Encoder`, paired with :func:`iamrefine.reference.condition_holds`.
+The full semantics is :class:`iamrefine.conditions.smt.FullConditions`, paired with
+:func:`iamrefine.conditions.concrete.condition_holds`; :mod:`iamrefine.verify` asks the
+opaque query first (its unsat answer settles the full one, Lemma 9 of THEOREMS.md).
 """
 
 from __future__ import annotations
@@ -412,6 +415,8 @@ class Encoder:
         self.fixed_action: str | None = None
         self.atoms: dict[str, z3.BoolRef] = {}
         self.atom_names: dict[str, str] = {}
+        self.extra_symbols: list[z3.ExprRef] = []
+        self.extra_comments: list[str] = []
         self._all = z3.Full(self.re_sort)
         self._char = z3.AllChar(self.re_sort)
         self._regex_cache: dict[tuple[str, ...], z3.ReRef] = {}
@@ -446,11 +451,13 @@ class Encoder:
         return self.klass
 
     def symbols(self) -> list[z3.ExprRef]:
-        """Every free symbol a counterexample reads: action, resource, class, atoms."""
+        """Every free symbol a counterexample reads: action, resource, class, atoms, and
+        the request-context symbols of a full condition encoder (``extra_symbols``)."""
         out: list[z3.ExprRef] = [self.action, self.resource]
         if self.klass is not None:
             out.append(self.klass)
         out.extend(self.atoms.values())
+        out.extend(self.extra_symbols)
         return out
 
     def comments(self) -> list[str]:
@@ -462,6 +469,7 @@ class Encoder:
                 f"{json.dumps(self.action_suffix)}"
             )
         lines.extend(f"{name} = {json.dumps(key)}" for name, key in self.atom_names.items())
+        lines.extend(self.extra_comments)
         return lines
 
     # regexes

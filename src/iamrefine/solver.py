@@ -29,6 +29,7 @@ import ctypes
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import z3
@@ -120,6 +121,8 @@ def _z3_values(model: z3.ModelRef, symbols: Sequence[z3.ExprRef]) -> dict[str, A
             out[name] = v.as_long()
         elif z3.is_true(v) or z3.is_false(v):
             out[name] = z3.is_true(v)
+        elif z3.is_rational_value(v):
+            out[name] = Fraction(v.numerator_as_long(), v.denominator_as_long())
         else:
             raise InternalError(f"z3 model gives `{name}` the non-value `{v}`")
     return out
@@ -199,6 +202,8 @@ def solve_cvc5(
                 values[name] = int(v.getBitVectorValue(10))
             elif v.isBooleanValue():
                 values[name] = v.getBooleanValue()
+            elif v.isRealValue():
+                values[name] = Fraction(v.getRealValue())
             else:
                 raise InternalError(f"cvc5 model gives `{name}` the non-value `{v}`")
         return Answer("sat", "cvc5", seconds, values)
@@ -237,6 +242,8 @@ def solve_smtlib(text: str, engine: str, *, timeout: float, seed: int = DEFAULT_
 def _default_value(sym: z3.ExprRef) -> Any:
     if z3.is_string(sym):
         return ""
+    if z3.is_arith(sym):
+        return Fraction(0)
     if z3.is_bv(sym):
         return 0
     return False

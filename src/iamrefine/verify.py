@@ -40,6 +40,8 @@ import z3
 
 from iamrefine import reference, solver
 from iamrefine.catalog import Catalog
+from iamrefine.conditions import concrete
+from iamrefine.conditions.smt import FullConditions
 from iamrefine.encode import (
     CompiledStatement,
     Encoder,
@@ -49,6 +51,7 @@ from iamrefine.encode import (
     common_affixes,
     compatible,
     compile_policy,
+    encode_condition,
     literal_prefix,
     lower_pattern,
     matches_lowered,
@@ -80,7 +83,10 @@ class Counterexample:
     string; ``context`` gives the opaque atoms' values (condition blocks keyed by their
     canonical text); ``relevant`` lists the atoms of the statements whose action and
     resource elements match the request (the ones the message names); ``decisions`` maps
-    each policy's label to its decision on the request.
+    each policy's label to its decision on the request. ``request`` holds the condition
+    keys' values (ASCII-lowercased key -> values) when the condition blocks were decided
+    by their full semantics; the blocks' truth values in ``context`` then come from
+    :func:`iamrefine.conditions.concrete.condition_holds` on it.
     """
 
     claim: str
@@ -92,6 +98,7 @@ class Counterexample:
     in_catalog: bool
     action_class: list[str] = field(default_factory=list)
     relevant: list[str] = field(default_factory=list)
+    request: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view (statement indices are 0-based)."""
@@ -103,6 +110,7 @@ class Counterexample:
             "action_class": self.action_class,
             "resource": self.resource,
             "context": {k: self.context[k] for k in self.relevant},
+            "request": self.request,
             "decisions": {
                 label: {
                     "allowed": d.allowed,
@@ -227,7 +235,14 @@ class _Query:
 class _Claim:
     """Runs the queries of one claim against a shared deadline and keeps statistics."""
 
-    def __init__(self, name: str, timeout: float, engine: str, sink: list[Obligation]) -> None:
+    def __init__(
+        self,
+        name: str,
+        timeout: float,
+        engine: str,
+        sink: list[Obligation],
+        conditions: FullConditions | None = None,
+    ) -> None:
         self.name = name
         self.engine = engine
         self.start = time.perf_counter()
@@ -240,6 +255,7 @@ class _Claim:
         self.unknown: list[str] = []
         self._sessions: dict[bool, solver.Session] = {}
         self._encoders: dict[tuple[int, bool, tuple[str, str]], Encoder] = {}
+        self.conditions = conditions
 
     def session_for(self, q: _Query) -> solver.Session | None:
         # Light queries of one claim share a context (creating one costs more than
@@ -264,13 +280,25 @@ class _Claim:
         return self.decide(q, opaque=False, session=self.session_for(q))
 
     def decide(
-        self, q: _Query, *, opaque: bool, session: solver.Session | None
+        self, q: _Query, *, opaque: bool, session: solver.Session | None, full: bool = False
     ) -> tuple[solver.Answer, Encoder]:
         """Decide ``q`` once (resource elements opaque or not) and record the obligation.
         An unknown answer makes the claim UNKNOWN unless the query is auxiliary (another
-        query follows it) or an abstraction."""
-        if session is None:
-            enc = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
+        query follows it) or an abstraction.
+
+        Condition blocks are opaque atoms first; when the claim has full condition
+        semantics (``self.conditions``) and that query is sat with a condition atom in
+        it, the query is decided again, in a fresh context, with the blocks' full
+        semantics, and only that answer is recorded (Lemma 9: unsat with opaque blocks
+        implies unsat with their semantics)."""
+        cond = self.conditions if full and self.conditions is not None else encode_condition
+        if session is None or full:
+            enc = Encoder(
+                solver.new_context(),
+                affixes=q.affixes,
+                opaque_resources=opaque,
+                condition_encoder=cond,
+            )
         else:
             # Queries in one session reuse an encoder, and so its terms.
             key = (id(session), opaque, q.affixes)
@@ -297,11 +325,23 @@ class _Claim:
             self.engines.add(answer.engine)
         if opaque and answer.status != "unsat":
             return answer, enc
+        if (
+            not full
+            and self.conditions is not None
+            and answer.status == "sat"
+            and any(name.startswith("cond_") for name in enc.atom_names)
+        ):
+            return self.decide(q, opaque=False, session=None, full=True)
         if answer.status == "unknown" and not q.auxiliary:
             self.unknown.append(f"{q.name}: {answer.reason}")
 
         def rebuild(q: _Query = q) -> tuple[list[z3.BoolRef], list[str]]:
-            e = Encoder(solver.new_context(), affixes=q.affixes, opaque_resources=opaque)
+            e = Encoder(
+                solver.new_context(),
+                affixes=q.affixes,
+                opaque_resources=opaque,
+                condition_encoder=cond,
+            )
             return q.build(e), e.comments()
 
         premise = q.premise
@@ -446,11 +486,62 @@ def _readable_resource(
     return found
 
 
-def _context(enc: Encoder, values: dict[str, Any], sides: Sequence[_Side]) -> dict[str, bool]:
+def _context(
+    enc: Encoder, values: dict[str, Any], sides: Sequence[_Side]
+) -> tuple[dict[str, bool], dict[str, list[str]] | None]:
+    """The atoms' values in a model, and the concrete request when the encoder decided
+    condition blocks by their full semantics (each block's atom is then the independent
+    evaluator's verdict on that request)."""
     ctx = {k: False for s in sides for k in reference.atom_keys(s.policy)}
     for name, key in enc.atom_names.items():
         ctx[key] = bool(values[name])
-    return ctx
+    full = enc.condition_encoder
+    if not isinstance(full, FullConditions):
+        return ctx, None
+    request = {full.spelling.get(k, k): v for k, v in full.request(enc, values).items()}
+    for side in sides:
+        if side.policy is None:
+            continue
+        version = side.policy.effective_version
+        for st in side.policy.statements:
+            if st.condition is not None:
+                key = reference.condition_key(st.condition, version)
+                ctx[key] = concrete.condition_holds(st.condition, version, request)
+    return ctx, request
+
+
+def _render_request(request: dict[str, list[str]]) -> str:
+    """The request's condition keys as a user writes them: ``aws:SourceIp = 10.0.0.7``
+    (a multi-valued key as a list)."""
+    if not request:
+        return "no condition key is present"
+    shown = []
+    for key, vals in request.items():
+        text = vals[0] if len(vals) == 1 else "[" + ", ".join(vals) + "]"
+        shown.append(f"{_show(key)} = {_show(text)}")
+    return ", ".join(shown)
+
+
+def _condition_report(
+    action: str, resource: str, ctx: dict[str, bool], sides: Sequence[_Side]
+) -> list[str]:
+    """For each statement whose action and resource elements match the request and that
+    has a condition block: whether its block holds (``the condition of A statement 2
+    (Sid x) holds``), so a reader sees which condition makes the policies differ."""
+    out = []
+    for side in sides:
+        if side.policy is None:
+            continue
+        version = side.policy.effective_version
+        for i, st in enumerate(side.policy.statements):
+            if st.condition is None or not reference.action_element_matches(st, action):
+                continue
+            if not reference.resource_element_matches(st, resource, version, ctx):
+                continue
+            verdict = "holds" if ctx[reference.condition_key(st.condition, version)] else "fails"
+            sid = f" (Sid {_show(st.sid)})" if st.sid else ""
+            out.append(f"the condition of {side.label} statement {i + 1}{sid} {verdict}")
+    return out
 
 
 def _describe_atom(key: str, shown: str, value: bool) -> str:
@@ -493,7 +584,22 @@ def _relevant_atoms(
     return keys
 
 
-def _with_context(message: str, relevant: dict[str, str], ctx: dict[str, bool]) -> str:
+def _with_context(
+    message: str,
+    relevant: dict[str, str],
+    ctx: dict[str, bool],
+    request: dict[str, list[str]] | None = None,
+    conditions: Sequence[str] = (),
+) -> str:
+    if request is not None:
+        # The blocks were decided on a concrete request: show it and each block's verdict.
+        parts = [_render_request(request), *conditions]
+        parts += [
+            _describe_atom(k, shown, ctx[k])
+            for k, shown in relevant.items()
+            if k.startswith(("resource-variable ", "Principal ", "NotPrincipal "))
+        ]
+        return message + " when " + "; ".join(parts)
     if not relevant:
         return message
     described = (_describe_atom(k, shown, ctx[k]) for k, shown in relevant.items())
@@ -644,7 +750,7 @@ def _decode_class(
     cls = partition.classes[k]
     action = catalog.by_lower[cls.members[0]]
     resource = values["resource"]
-    ctx = _context(enc, values, sides)
+    ctx, request = _context(enc, values, sides)
     a, b = sides[0].label, sides[1].label
     is_unused = cls.members[0] in unused
 
@@ -678,10 +784,11 @@ def _decode_class(
         resource,
         ctx,
         decisions,
-        _with_context(msg, relevant, ctx),
+        _with_context(msg, relevant, ctx, request, _condition_report(action, resource, ctx, sides)),
         True,
         [catalog.by_lower[m] for m in cls.members],
         list(relevant),
+        request or {},
     )
 
 
@@ -1031,7 +1138,7 @@ class _Containment:
 
     def _decode(self, answer: solver.Answer, enc: Encoder, sides: list[_Side]) -> Counterexample:
         action = _sanitize_action(enc.decode_action(answer.values["action"]), sides)
-        ctx = _context(enc, answer.values, sides)
+        ctx, request = _context(enc, answer.values, sides)
         a, b = self.sub.label, self.sup.label
 
         def expect(d: dict[str, Decision]) -> bool:
@@ -1049,14 +1156,26 @@ class _Containment:
             resource,
             ctx,
             decisions,
-            _with_context(msg, relevant, ctx),
+            _with_context(
+                msg, relevant, ctx, request, _condition_report(action, resource, ctx, sides)
+            ),
             in_catalog,
             [],
             list(relevant),
+            request or {},
         )
 
 
 # --- public API ---------------------------------------------------------------------------
+
+
+def _full_conditions(policies: Sequence[Policy | None]) -> FullConditions | None:
+    """The full condition semantics for queries over ``policies`` (None when no
+    statement has a condition block). Raises :class:`~iamrefine.errors.InputError` for
+    an unknown operator or a malformed condition value."""
+    if not any(st.condition is not None for p in policies if p for st in p.statements):
+        return None
+    return FullConditions(policies)
 
 
 def _show(text: str) -> str:
@@ -1107,6 +1226,7 @@ def verify_refinement(
     """
     orig = _Side("original", original, compile_policy(original))
     new = _Side("refined", refined, compile_policy(refined))
+    full = _full_conditions([original, refined])
     sink: list[Obligation] = []
     claims = [
         _catalog_claim(
@@ -1118,13 +1238,13 @@ def verify_refinement(
                 ("over-permissive: refined allows what it must not", "over"),
                 ("under-permissive: refined misses a kept action", "under"),
             ],
-            _Claim(CATALOG_CLAIM, timeout, engine, sink),
+            _Claim(CATALOG_CLAIM, timeout, engine, sink, full),
         ),
         _Containment(
             STRINGS_CLAIM,
             new,
             orig,
-            _Claim(STRINGS_CLAIM, timeout, engine, sink),
+            _Claim(STRINGS_CLAIM, timeout, engine, sink, full),
             catalog,
             provenance=provenance,
             statement_origin=statement_origin,
@@ -1150,6 +1270,7 @@ def verify_equivalence(
     budget in seconds."""
     sa = _Side(labels[0], a, compile_policy(a))
     sb = _Side(labels[1], b, compile_policy(b))
+    full = _full_conditions([a, b])
     sink: list[Obligation] = []
     claims = []
     pairs = [(sa, sb)] if subset else [(sa, sb), (sb, sa)]
@@ -1162,7 +1283,7 @@ def verify_equivalence(
                 catalog,
                 frozenset(),
                 [(f"{x.label} allows a catalog request {y.label} does not", "within")],
-                _Claim(name, timeout, engine, sink),
+                _Claim(name, timeout, engine, sink, full),
             )
         )
         name = f"{x.label} within {y.label} for any action string"
@@ -1171,7 +1292,7 @@ def verify_equivalence(
                 name,
                 x,
                 y,
-                _Claim(name, timeout, engine, sink),
+                _Claim(name, timeout, engine, sink, full),
                 catalog,
                 provenance=None,
                 statement_origin=None,

@@ -1,0 +1,626 @@
+"""Condition blocks as Z3 terms over a typed request context.
+
+Each condition key ``k`` (ASCII-lowercased) has ``B_k`` value *slots*; slot ``i`` has a
+presence Boolean and one typed view per family that reads the key: a String (String,
+Binary and Arn operators), a Real (Numeric), a Real of seconds since the epoch (Date),
+a Boolean (Bool) and a 128-bit vector with an IPv4 flag (IpAddress). The key is absent
+when no slot is present. ``B_k`` is 1 for keys that no ``ForAllValues:`` or
+``ForAnyValue:`` operator reads, and otherwise the number of distinct
+(operator, key, values) entries on ``k`` in the query (Lemma 10 of THEOREMS.md shows
+that this many values are enough).
+
+Policy values are parsed here, independently of :mod:`iamrefine.conditions.concrete`;
+an unknown operator or a malformed value is an :class:`~iamrefine.errors.InputError` at
+the clause's position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import z3
+
+from iamrefine.conditions.operators import Operator, clause_error, parse_operator
+from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
+from iamrefine.solver import string_value
+
+if TYPE_CHECKING:
+    from iamrefine.encode import Encoder
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_NUMBER = re.compile(r"([+-]?)(\d+)(?:\.(\d*))?|([+-]?)\.(\d+)")
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def lower(text: str) -> str:
+    """ASCII lowercase (condition keys are case-insensitive; IgnoreCase folds only A-Z)."""
+    return text.translate(_FOLD)
+
+
+_FOLD = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def scalar_text(value: Scalar) -> str:
+    """A JSON scalar as the string AWS compares (``true``, ``42``, ``1.5``)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def parse_number(text: str) -> Fraction | None:
+    """A decimal number (optional sign, digits, optional fraction; no exponent)."""
+    m = _NUMBER.fullmatch(text)
+    if m is None:
+        return None
+    if m.group(2) is not None:
+        sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
+    else:
+        sign, whole, frac = m.group(4), "0", m.group(5)
+    value = Fraction(int(whole + frac), 10 ** len(frac))
+    return -value if sign == "-" else value
+
+
+def _days(y: int, m: int, d: int) -> int:
+    # Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def parse_date(text: str) -> Fraction | None:
+    """Seconds since 1970-01-01T00:00:00Z of an ISO 8601 date/time (no offset: UTC) or of
+    an integer epoch-seconds value; None when malformed."""
+    if re.fullmatch(r"-?\d+", text):
+        return Fraction(int(text))
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    hh, mm, ss = (int(m.group(i) or 0) for i in (4, 5, 6))
+    month_days = [31, 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28, 31, 30]
+    month_days += [31, 30, 31, 31, 30, 31, 30, 31]
+    if not (1 <= mo <= 12 and 1 <= d <= month_days[mo - 1] and hh < 24 and mm < 60 and ss < 60):
+        return None
+    frac = m.group(7) or ""
+    seconds = Fraction(_days(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss)
+    seconds += Fraction(int(frac or "0"), 10 ** len(frac))
+    zone = m.group(8)
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = int(digits[:2]) * 3600 + int(digits[2:]) * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    return seconds
+
+
+def parse_cidr(text: str) -> tuple[int, int, int] | None:
+    """``(version, network, prefix length)`` of an address or CIDR block (host bits
+    cleared); None when malformed."""
+    addr, slash, bits = text.partition("/")
+    parsed = parse_address(addr)
+    if parsed is None:
+        return None
+    version, value = parsed
+    width = 32 if version == 4 else 128
+    if slash:
+        if not bits.isdigit() or int(bits) > width or len(bits) > 3:
+            return None
+        n = int(bits)
+    else:
+        n = width
+    mask = ((1 << n) - 1) << (width - n)
+    return version, value & mask, n
+
+
+def parse_address(text: str) -> tuple[int, int] | None:
+    """``(4, value)`` or ``(6, value)`` of an IP address; None when malformed."""
+    if ":" not in text:
+        parts = text.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
+            return None
+        nums = [int(p) for p in parts]
+        if any(n > 255 for n in nums):
+            return None
+        return 4, (nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]
+    head, double, tail = text.partition("::")
+    if "::" in tail:
+        return None
+
+    def groups(part: str) -> list[int] | None:
+        if not part:
+            return []
+        out = []
+        chunks = part.split(":")
+        for i, g in enumerate(chunks):
+            if i == len(chunks) - 1 and "." in g:
+                v4 = parse_address(g)
+                if v4 is None:
+                    return None
+                out += [v4[1] >> 16, v4[1] & 0xFFFF]
+            elif 1 <= len(g) <= 4 and all(c in "0123456789abcdefABCDEF" for c in g):
+                out.append(int(g, 16))
+            else:
+                return None
+        return out
+
+    left, right = groups(head), groups(tail)
+    if left is None or right is None:
+        return None
+    missing = 8 - len(left) - len(right)
+    if (double and missing < 1) or (not double and missing != 0):
+        return None
+    value = 0
+    for g in [*left, *([0] * missing), *right]:
+        value = (value << 16) | g
+    return 6, value
+
+
+# --- the query's keys -----------------------------------------------------------------
+
+
+def _entries(policies: Iterable[Policy | None]) -> Iterable[tuple[Policy, ConditionClause]]:
+    for policy in policies:
+        if policy is None:
+            continue
+        for st in policy.statements:
+            if st.condition is not None:
+                for clause in st.condition.clauses:
+                    yield policy, clause
+
+
+def slot_bounds(policies: Iterable[Policy | None]) -> dict[str, int]:
+    """``B_k`` for every key that a set-qualified operator reads (others have one slot):
+    the number of distinct (operator, version, values) entries on the key."""
+    multi: set[str] = set()
+    terms: dict[str, set[tuple[Any, ...]]] = {}
+    for policy, clause in _entries(policies):
+        op = parse_operator(clause.operator)
+        for e in clause.entries:
+            k = lower(e.key)
+            if op is not None and op.qualifier:
+                multi.add(k)
+            values = tuple(sorted(scalar_text(v) for v in e.values))
+            terms.setdefault(k, set()).add((clause.operator, policy.effective_version, values))
+    return {k: max(1, len(terms[k])) for k in sorted(multi)}
+
+
+def validate(policies: Iterable[Policy | None]) -> None:
+    """Raise :class:`InputError` for the first unknown operator or malformed value."""
+    for policy, clause in _entries(policies):
+        op = parse_operator(clause.operator)
+        if op is None:
+            raise clause_error(policy, clause, f"unknown condition operator `{clause.operator}`")
+        for e in clause.entries:
+            for v in e.values:
+                _check_value(policy, clause, op, scalar_text(v))
+
+
+def _has_variable(text: str, version: str) -> bool:
+    return version == VERSION_2012 and _VAR.search(text) is not None
+
+
+def _check_value(policy: Policy, clause: ConditionClause, op: Operator, text: str) -> None:
+    version = policy.effective_version
+    bad = None
+    if _has_variable(text, version):
+        if op.family not in ("string", "arn", "binary") or op.fold_case:
+            bad = "policy variables are supported only in case-sensitive String and Arn values"
+        elif any("," in m.group(1) for m in _VAR.finditer(text)):
+            bad = "policy variables with default values are not supported"
+    elif op.family == "numeric" and parse_number(text) is None:
+        bad = "not a number"
+    elif op.family == "date" and parse_date(text) is None:
+        bad = "not an ISO 8601 date or epoch seconds"
+    elif op.family == "ip" and parse_cidr(text) is None:
+        bad = "not an IP address or CIDR block"
+    elif op.family in ("bool", "null") and lower(text) not in ("true", "false"):
+        bad = "expected `true` or `false`"
+    if bad:
+        raise clause_error(policy, clause, f"condition `{clause.operator}` value `{text}`: {bad}")
+
+
+# --- terms ----------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One value slot of a key: presence and the typed views created so far."""
+
+    key: str
+    index: int
+    present: z3.BoolRef
+    views: dict[str, Any]
+
+
+class RequestSymbols:
+    """The request context's symbols inside one encoder."""
+
+    def __init__(self, enc: Encoder, bounds: dict[str, int]) -> None:
+        self.enc = enc
+        self.ctx = enc.ctx
+        self.bounds = bounds
+        self.slots: dict[tuple[str, int], Slot] = {}
+        self.key_ids: dict[str, int] = {}
+        self.fold_cache: dict[str, z3.ReRef] = {}
+
+    def count(self, key: str) -> int:
+        return self.bounds.get(key, 1)
+
+    def slot(self, key: str, i: int) -> Slot:
+        found = self.slots.get((key, i))
+        if found is None:
+            kid = self.key_ids.setdefault(key, len(self.key_ids))
+            present = z3.Bool(f"ctx{kid}_{i}_has", self.ctx)
+            found = self.slots[(key, i)] = Slot(key, i, present, {})
+            self.enc.extra_symbols.append(present)
+            if i == 0:
+                self.enc.extra_comments.append(f"ctx{kid} = condition key {key}")
+        return found
+
+    def view(self, key: str, i: int, family: str) -> Any:
+        s = self.slot(key, i)
+        found = s.views.get(family)
+        if found is None:
+            kid = self.key_ids[key]
+            name = f"ctx{kid}_{i}_{family}"
+            if family == "str":
+                found = z3.String(name, self.ctx)
+                self.enc.extra_symbols.append(found)
+            elif family in ("num", "date"):
+                found = z3.Real(name, self.ctx)
+                self.enc.extra_symbols.append(found)
+            elif family == "bool":
+                found = z3.Bool(name, self.ctx)
+                self.enc.extra_symbols.append(found)
+            else:
+                addr = z3.BitVec(name, 128, self.ctx)
+                v4 = z3.Bool(f"{name}v4", self.ctx)
+                self.enc.extra_symbols.extend([addr, v4])
+                found = (addr, v4)
+            s.views[family] = found
+        return found
+
+
+class FullConditions:
+    """A condition encoder (for :class:`iamrefine.encode.Encoder`) with the full
+    semantics, for the queries over ``policies`` (which fix the slot bounds)."""
+
+    def __init__(self, policies: Sequence[Policy | None]) -> None:
+        validate(policies)
+        self.bounds = slot_bounds(policies)
+        self.spelling: dict[str, str] = {}
+        for _, clause in _entries(policies):
+            for e in clause.entries:
+                self.spelling.setdefault(lower(e.key), e.key)
+        multi = set(self.bounds)
+        for policy, clause in _entries(policies):
+            for e in clause.entries:
+                for v in e.values:
+                    text = scalar_text(v)
+                    if not _has_variable(text, policy.effective_version):
+                        continue
+                    for m in _VAR.finditer(text):
+                        name = lower(m.group(1).strip())
+                        if name in multi:
+                            raise clause_error(
+                                policy,
+                                clause,
+                                f"policy variable `${{{m.group(1)}}}` names a multi-valued key",
+                            )
+
+    def request(self, enc: Encoder, values: dict[str, Any]) -> dict[str, list[str]]:
+        """The concrete request of a model of a query built in ``enc``."""
+        return decode_request(self.symbols(enc), values)
+
+    def symbols(self, enc: Encoder) -> RequestSymbols:
+        found: RequestSymbols = enc.memo(
+            ("request", id(self)), lambda: RequestSymbols(enc, self.bounds)
+        )
+        return found
+
+    def __call__(self, condition: Condition, version: str, enc: Encoder) -> z3.BoolRef:
+        return enc.memo(
+            ("condition", id(self), condition.canonical(), version),
+            lambda: self._block(condition, version, enc),
+        )
+
+    def _block(self, condition: Condition, version: str, enc: Encoder) -> z3.BoolRef:
+        req = self.symbols(enc)
+        parts = []
+        for clause in condition.clauses:
+            op = parse_operator(clause.operator)
+            if op is None:
+                raise ValueError(f"unknown condition operator `{clause.operator}`")
+            for e in clause.entries:
+                parts.append(self._entry(op, lower(e.key), e.values, version, req))
+        return enc.and_(parts)
+
+    def _entry(
+        self, op: Operator, key: str, values: Sequence[Scalar], version: str, req: RequestSymbols
+    ) -> z3.BoolRef:
+        enc = req.enc
+        slots = [req.slot(key, i) for i in range(req.count(key))]
+        present = enc.or_([s.present for s in slots])
+        if op.family == "null":
+            wants = {lower(scalar_text(v)) == "true" for v in values}
+            return enc.or_([enc.not_(present) if w else present for w in sorted(wants)])
+
+        def test(i: int) -> z3.BoolRef:
+            hit = enc.or_([self._match(op, key, i, scalar_text(v), version, req) for v in values])
+            return enc.not_(hit) if op.negated else hit
+
+        if op.qualifier == "ForAllValues":
+            return enc.and_([z3.Implies(s.present, test(s.index)) for s in slots])
+        some = enc.or_([enc.and_([s.present, test(s.index)]) for s in slots])
+        absent_ok = op.if_exists or (op.negated and not op.qualifier)
+        return enc.or_([some, enc.not_(present)]) if absent_ok else some
+
+    def _match(
+        self, op: Operator, key: str, i: int, text: str, version: str, req: RequestSymbols
+    ) -> z3.BoolRef:
+        ctx = req.ctx
+        if op.family in ("numeric", "date"):
+            x = req.view(key, i, "num" if op.family == "numeric" else "date")
+            value = (parse_number if op.family == "numeric" else parse_date)(text)
+            assert value is not None
+            c = z3.RealVal(f"{value.numerator}/{value.denominator}", ctx)
+            return {"eq": x == c, "lt": x < c, "le": x <= c, "gt": x > c, "ge": x >= c}[op.compare]
+        if op.family == "bool":
+            b = req.view(key, i, "bool")
+            return b if lower(text) == "true" else z3.Not(b)
+        if op.family == "ip":
+            addr, v4 = req.view(key, i, "ip")
+            parsed = parse_cidr(text)
+            assert parsed is not None
+            version_ip, net, n = parsed
+            if version_ip == 4:
+                low = z3.Extract(31, 0, addr)
+                if n == 0:
+                    return v4
+                top = z3.Extract(31, 32 - n, low)
+                return z3.And(v4, top == z3.BitVecVal(net >> (32 - n), n, ctx))
+            if n == 0:
+                return z3.Not(v4)
+            top = z3.Extract(127, 128 - n, addr)
+            return z3.And(z3.Not(v4), top == z3.BitVecVal(net >> (128 - n), n, ctx))
+        s = req.view(key, i, "str")
+        parts, needs = self._parts(text, version, req)
+        if op.family == "arn":
+            term = z3.InRe(s, self._arn_regex(parts, req))
+        elif op.like:
+            term = z3.InRe(s, self._regex(parts, req, any_char=True))
+        elif op.fold_case:
+            term = z3.InRe(s, self._folded("".join(t for _, t in parts), req))
+        elif all(kind != "var" for kind, _ in parts):
+            term = s == string_value("".join(t for _, t in parts), ctx)
+        else:
+            pieces = [self._piece(kind, t, req) for kind, t in parts]
+            term = s == (pieces[0] if len(pieces) == 1 else z3.Concat(*pieces))
+        return req.enc.and_([*needs, term])
+
+    # values with variables
+
+    def _parts(
+        self, text: str, version: str, req: RequestSymbols
+    ) -> tuple[list[tuple[str, str]], list[z3.BoolRef]]:
+        """The value as ``("glob", text)`` (wildcards active), ``("lit", text)`` and
+        ``("var", key)`` pieces, with the presence of each variable's key."""
+        if version != VERSION_2012:
+            return [("glob", text)], []
+        parts: list[tuple[str, str]] = []
+        needs: list[z3.BoolRef] = []
+        pos = 0
+        for m in _VAR.finditer(text):
+            if m.start() > pos:
+                parts.append(("glob", text[pos : m.start()]))
+            name = m.group(1).strip()
+            if name in ("*", "?", "$"):
+                parts.append(("lit", name))
+            else:
+                key = lower(name)
+                parts.append(("var", key))
+                needs.append(req.slot(key, 0).present)
+            pos = m.end()
+        if pos < len(text) or not parts:
+            parts.append(("glob", text[pos:]))
+        return parts, needs
+
+    def _piece(self, kind: str, text: str, req: RequestSymbols) -> z3.SeqRef:
+        if kind == "var":
+            return req.view(text, 0, "str")
+        return string_value(text, req.ctx)
+
+    def _glob_re(self, text: str, req: RequestSymbols, any_char: bool) -> z3.ReRef:
+        ctx = req.ctx
+        allc = z3.AllChar(z3.ReSort(z3.StringSort(ctx)))
+        char = allc if any_char else z3.Intersect(allc, z3.Complement(z3.Re(":", ctx)))
+        out: list[z3.ReRef] = []
+        run = ""
+        for ch in text:
+            if ch in "*?":
+                if run:
+                    out.append(z3.Re(string_value(run, ctx)))
+                    run = ""
+                out.append(z3.Star(char) if ch == "*" else char)
+            else:
+                run += ch
+        if run or not out:
+            out.append(z3.Re(string_value(run, ctx)))
+        return out[0] if len(out) == 1 else z3.Concat(*out)
+
+    def _regex(
+        self, parts: list[tuple[str, str]], req: RequestSymbols, *, any_char: bool
+    ) -> z3.ReRef:
+        pieces = []
+        for kind, text in parts:
+            if kind == "glob":
+                pieces.append(self._glob_re(text, req, any_char))
+            else:
+                pieces.append(z3.Re(self._piece(kind, text, req)))
+        return pieces[0] if len(pieces) == 1 else z3.Concat(*pieces)
+
+    def _arn_regex(self, parts: list[tuple[str, str]], req: RequestSymbols) -> z3.ReRef:
+        """ArnEquals/ArnLike: the value split at its first five colons into components
+        (variable values and escapes never split), each a glob whose wildcards stay
+        inside the component; the last of six components may contain colons."""
+        comps: list[list[tuple[str, str]]] = [[]]
+        for kind, text in parts:
+            if kind != "glob":
+                comps[-1].append((kind, text))
+                continue
+            chunks = text.split(":")
+            for j, chunk in enumerate(chunks):
+                if j > 0:
+                    if len(comps) < 6:
+                        comps.append([])
+                    else:
+                        comps[-1].append(("lit", ":"))
+                if chunk:
+                    comps[-1].append((kind, chunk))
+        ctx = req.ctx
+        out: list[z3.ReRef] = []
+        colon = z3.Re(":", ctx)
+        for j, comp in enumerate(comps):
+            if j > 0:
+                out.append(colon)
+            last = j == len(comps) - 1 and len(comps) == 6
+            pieces = [
+                self._glob_re(t, req, last)
+                if kind == "glob"
+                else self._no_colon(z3.Re(self._piece(kind, t, req)), req, last)
+                for kind, t in comp
+            ] or [z3.Re(string_value("", ctx))]
+            out.extend(pieces)
+        return out[0] if len(out) == 1 else z3.Concat(*out)
+
+    def _no_colon(self, rx: z3.ReRef, req: RequestSymbols, last: bool) -> z3.ReRef:
+        if last:
+            return rx
+        allc = z3.AllChar(z3.ReSort(z3.StringSort(req.ctx)))
+        no_colon = z3.Star(z3.Intersect(allc, z3.Complement(z3.Re(":", req.ctx))))
+        return z3.Intersect(rx, no_colon)
+
+    def _folded(self, text: str, req: RequestSymbols) -> z3.ReRef:
+        """The strings equal to ``text`` up to ASCII case: each letter either case."""
+        found = req.fold_cache.get(text)
+        if found is None:
+            ctx = req.ctx
+            out: list[z3.ReRef] = []
+            run = ""
+            for ch in text:
+                low = lower(ch)
+                up = ch.upper() if "a" <= low <= "z" else ch
+                if low == up:
+                    run += ch
+                    continue
+                if run:
+                    out.append(z3.Re(string_value(run, ctx)))
+                    run = ""
+                out.append(z3.Union(z3.Re(low, ctx), z3.Re(up, ctx)))
+            if run or not out:
+                out.append(z3.Re(string_value(run, ctx)))
+            found = req.fold_cache[text] = out[0] if len(out) == 1 else z3.Concat(*out)
+        return found
+
+
+# --- models ---------------------------------------------------------------------------
+
+_VIEW_ORDER = ("str", "ip", "num", "date", "bool")
+
+
+def render_number(value: Fraction) -> str:
+    """A rational as a decimal a user would write (exact when the denominator divides a
+    power of ten, else to 30 places)."""
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    whole, rest = divmod(value.numerator, value.denominator)
+    if rest == 0:
+        return f"{sign}{whole}"
+    digits = ""
+    while rest and len(digits) < 30:
+        rest *= 10
+        digits += str(rest // value.denominator)
+        rest %= value.denominator
+    return f"{sign}{whole}.{digits}"
+
+
+def render_date(value: Fraction) -> str:
+    """Epoch seconds as ISO 8601 UTC (``2026-01-01T00:00:00Z``)."""
+    whole = value.numerator // value.denominator
+    frac = value - whole
+    days, secs = divmod(whole, 86400)
+    # Civil date from days since the epoch (inverse of _days).
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (m <= 2)
+    text = f"{y:04d}-{m:02d}-{d:02d}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+    if frac:
+        text += render_number(frac)[1:]
+    return text + "Z"
+
+
+def render_address(value: int, v4: bool) -> str:
+    """An address as written: dotted quad, or IPv6 in its compressed form."""
+    if v4:
+        value &= 0xFFFFFFFF
+        return ".".join(str(value >> s & 0xFF) for s in (24, 16, 8, 0))
+    groups = [value >> (112 - 16 * i) & 0xFFFF for i in range(8)]
+    best, start = (0, -1), -1
+    for i in range(9):
+        if i < 8 and groups[i] == 0:
+            start = i if start < 0 else start
+        elif start >= 0:
+            if i - start > best[0] and i - start > 1:
+                best = (i - start, start)
+            start = -1
+    hexes = [format(g, "x") for g in groups]
+    if best[1] < 0:
+        return ":".join(hexes)
+    n, s = best
+    return ":".join(hexes[:s]) + "::" + ":".join(hexes[s + n :])
+
+
+def decode_request(req: RequestSymbols, values: dict[str, Any]) -> dict[str, list[str]]:
+    """The request a model describes: each key with the values of its present slots, in
+    slot order, each rendered from the first view the query reads (string, address,
+    number, date, Boolean). Absent keys are left out."""
+    out: dict[str, list[str]] = {}
+    for (key, _), s in sorted(req.slots.items()):
+        if not values.get(str(s.present), False):
+            continue
+        text = ""
+        for family in _VIEW_ORDER:
+            view = s.views.get(family)
+            if view is None:
+                continue
+            if family == "str":
+                text = values[str(view)]
+            elif family == "ip":
+                text = render_address(int(values[str(view[0])]), bool(values[str(view[1])]))
+            elif family == "num":
+                text = render_number(Fraction(values[str(view)]))
+            elif family == "date":
+                text = render_date(Fraction(values[str(view)]))
+            else:
+                text = "true" if values[str(view)] else "false"
+            break
+        out.setdefault(key, []).append(text)
+    return out
