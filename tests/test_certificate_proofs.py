@@ -64,3 +64,19 @@ def test_published_certificate_matches_the_json_schema(path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((PROOFS / "schema" / "certificate.schema.json").read_text("utf-8"))
     jsonschema.validate(json.loads(path.read_text("utf-8")), schema)
+
+
+def test_module_cli_prints_the_schema_and_extracts_obligations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iamrefine.certificate import main
+
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == certificate_schema()
+    cert = CERTIFICATES[0]
+    assert main(["extract", str(cert), str(tmp_path / "smt")]) == 0
+    stored = load_certificate(cert).obligations
+    written = sorted((tmp_path / "smt").glob("*.smt2"))
+    assert [p.read_text("utf-8") for p in written] == [o.smtlib for o in stored]
+    assert main(["extract", str(tmp_path / "missing.json"), str(tmp_path)]) == 2
+    assert main([]) == 2
