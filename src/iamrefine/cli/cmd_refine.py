@@ -210,13 +210,15 @@ def prove_run(run: RefineRun, *, timeout: float) -> CheckReport:
     )
 
 
-def _write_certificate(run: RefineRun, path: Path, report: CheckReport | None) -> None:
+def _write_certificate(
+    run: RefineRun, path: Path, report: CheckReport | None, *, timeout: float
+) -> None:
     """Write the certificate of the run's result to ``path`` atomically, reusing the
     proof ``report`` when the result was already proved; warn on stderr about any claim
     the certificate does not record as PROVED."""
     from iamrefine.certificate import build_certificate, certificate_text
 
-    cert = build_certificate(run.result, run.unused, run.catalog, report=report)
+    cert = build_certificate(run.result, run.unused, run.catalog, report=report, timeout=timeout)
     atomic_write(path, certificate_text(cert))
     for claim in cert.claims:
         if claim.verdict != "PROVED":
@@ -328,7 +330,7 @@ def register(app: typer.Typer) -> None:
                     )
                     raise typer.Exit(EXIT_UNKNOWN)
         if certificate is not None:
-            _write_certificate(run, certificate, report)
+            _write_certificate(run, certificate, report, timeout=timeout)
         text = render_run(run, fmt.value, policy_id)
         if text is None:
             print(
