@@ -609,6 +609,10 @@ class Encoder:
 
     def _resource_element(self, kind: str, text: str) -> z3.BoolRef:
         if kind == "var":
+            semantic = getattr(self.condition_encoder, "resource_variable", None)
+            if semantic is not None and not self.opaque_resources:
+                term: z3.BoolRef = semantic(text, self)
+                return term
             return self.atom(text, "var")
         r = self.resource
         if text == "*":

@@ -323,15 +323,15 @@ class _Claim:
                 session=session,
             )
             self.engines.add(answer.engine)
-        if opaque and answer.status != "unsat":
-            return answer, enc
         if (
             not full
             and self.conditions is not None
             and answer.status == "sat"
-            and any(name.startswith("cond_") for name in enc.atom_names)
+            and any(name.startswith(("cond_", "var_")) for name in enc.atom_names)
         ):
-            return self.decide(q, opaque=False, session=None, full=True)
+            return self.decide(q, opaque=opaque, session=None, full=True)
+        if opaque and answer.status != "unsat":
+            return answer, enc
         if answer.status == "unknown" and not q.auxiliary:
             self.unknown.append(f"{q.name}: {answer.reason}")
 
@@ -491,7 +491,8 @@ def _context(
 ) -> tuple[dict[str, bool], dict[str, list[str]] | None]:
     """The atoms' values in a model, and the concrete request when the encoder decided
     condition blocks by their full semantics (each block's atom is then the independent
-    evaluator's verdict on that request)."""
+    evaluator's verdict on that request, and so is each Resource element with a policy
+    variable, on the model's resource)."""
     ctx = {k: False for s in sides for k in reference.atom_keys(s.policy)}
     for name, key in enc.atom_names.items():
         ctx[key] = bool(values[name])
@@ -507,7 +508,29 @@ def _context(
             if st.condition is not None:
                 key = reference.condition_key(st.condition, version)
                 ctx[key] = concrete.condition_holds(st.condition, version, request)
+            element = st.resource if st.resource is not None else st.not_resource
+            for value in element.values if element is not None else []:
+                if reference.is_variable_element(value, version):
+                    ctx[reference.resource_variable_key(value, version)] = concrete.resource_holds(
+                        value, values["resource"], request
+                    )
     return ctx, request
+
+
+def _has_variable_resources(sides: Sequence[_Side]) -> bool:
+    """Does a Resource element of ``sides`` hold a policy variable? (Its truth value in a
+    full-semantics context is tied to the model's resource, so no other is tried.)"""
+    for side in sides:
+        if side.policy is None:
+            continue
+        version = side.policy.effective_version
+        for st in side.policy.statements:
+            element = st.resource if st.resource is not None else st.not_resource
+            if element is not None and any(
+                reference.is_variable_element(v, version) for v in element.values
+            ):
+                return True
+    return False
 
 
 def _render_request(request: dict[str, list[str]]) -> str:
@@ -516,7 +539,8 @@ def _render_request(request: dict[str, list[str]]) -> str:
     if not request:
         return "no condition key is present"
     shown = []
-    for key, vals in request.items():
+    for key, raw in request.items():
+        vals = [v if v and v.strip() == v and "," not in v else json.dumps(v) for v in raw]
         text = vals[0] if len(vals) == 1 else "[" + ", ".join(vals) + "]"
         shown.append(f"{_show(key)} = {_show(text)}")
     return ", ".join(shown)
@@ -762,7 +786,8 @@ def _decode_class(
             return d[b].allowed and not kept
         return kept and not d[b].allowed
 
-    resource = _readable_resource(resource, action, ctx, sides, expect)
+    if request is None or not _has_variable_resources(sides):
+        resource = _readable_resource(resource, action, ctx, sides, expect)
     decisions = _replay(claim_name, action, resource, ctx, sides, expect)
     relevant = _relevant_atoms(action, resource, ctx, sides)
     if direction == "within":
@@ -1144,7 +1169,9 @@ class _Containment:
         def expect(d: dict[str, Decision]) -> bool:
             return d[a].allowed and not d[b].allowed
 
-        resource = _readable_resource(answer.values["resource"], action, ctx, sides, expect)
+        resource = answer.values["resource"]
+        if request is None or not _has_variable_resources(sides):
+            resource = _readable_resource(resource, action, ctx, sides, expect)
         decisions = _replay(self.name, action, resource, ctx, sides, expect)
         relevant = _relevant_atoms(action, resource, ctx, sides)
         in_catalog = action in self.catalog
@@ -1170,10 +1197,13 @@ class _Containment:
 
 
 def _full_conditions(policies: Sequence[Policy | None]) -> FullConditions | None:
-    """The full condition semantics for queries over ``policies`` (None when no
-    statement has a condition block). Raises :class:`~iamrefine.errors.InputError` for
-    an unknown operator or a malformed condition value."""
-    if not any(st.condition is not None for p in policies if p for st in p.statements):
+    """The full condition and resource-variable semantics for queries over ``policies``
+    (None when no statement has a condition block or a policy variable in a Resource).
+    Raises :class:`~iamrefine.errors.InputError` for an unknown operator or a malformed
+    condition value."""
+    sides = [_Side("", p, ()) for p in policies]
+    has_condition = any(st.condition is not None for p in policies if p for st in p.statements)
+    if not has_condition and not _has_variable_resources(sides):
         return None
     return FullConditions(policies)
 

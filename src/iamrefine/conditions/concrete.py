@@ -3,8 +3,8 @@
 Written independently of :mod:`iamrefine.conditions.smt`: values are parsed with the
 standard library (:mod:`decimal`, :mod:`datetime`, :mod:`ipaddress`) and globs are
 matched by a direct backtracking matcher. A request maps condition keys (matched
-ASCII-case-insensitively) to their values (a list of strings; a key that is missing or has no value is
-absent). The semantics are those of ``proofs/THEOREMS.md``, "Condition semantics".
+ASCII-case-insensitively) to their values (a list of strings; a key that is missing or
+has no value is absent). The semantics are those of ``proofs/THEOREMS.md``, "Condition semantics".
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def _lookup(request: Request, key: str) -> list[str]:
         if _lower(k) == want:
             return list(v)
     return []
+
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -195,3 +196,11 @@ def condition_holds(condition: Condition, version: str, request: Request) -> boo
             if not entry_holds(op, entry.key, entry.values, version, request):
                 return False
     return True
+
+
+def resource_holds(element: str, resource: str, request: Request) -> bool:
+    """Does a Resource element with policy variables (2012-10-17) match ``resource``?
+    Variables are replaced by their key's first value, taken literally (no wildcard),
+    escapes by their character; false when a variable's key is absent."""
+    chars = _expand(element, VERSION_2012, request, True)
+    return chars is not None and _glob(chars, resource)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import z3
 
 from iamrefine.conditions.operators import Operator, clause_error, parse_operator
+from iamrefine.errors import InputError
 from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
 from iamrefine.solver import string_value
 
@@ -300,6 +301,31 @@ class FullConditions:
     def __init__(self, policies: Sequence[Policy | None]) -> None:
         validate(policies)
         self.bounds = slot_bounds(policies)
+        for policy in policies:
+            if policy is None or policy.effective_version != VERSION_2012:
+                continue
+            for st in policy.statements:
+                element = st.resource if st.resource is not None else st.not_resource
+                if element is None:
+                    continue
+                where = (element.span.line, element.span.column) if element.span else ()
+                for value in element.values:
+                    for m in _VAR.finditer(value):
+                        name = m.group(1).strip()
+                        if "," in name:
+                            raise InputError.at(
+                                policy.source or "<policy>",
+                                f"resource `{value}`: policy variables with default values "
+                                "are not supported",
+                                *where,
+                            )
+                        if lower(name) in self.bounds:
+                            raise InputError.at(
+                                policy.source or "<policy>",
+                                f"resource `{value}`: policy variable `${{{name}}}` names a "
+                                "multi-valued key",
+                                *where,
+                            )
         self.spelling: dict[str, str] = {}
         for _, clause in _entries(policies):
             for e in clause.entries:
@@ -319,6 +345,17 @@ class FullConditions:
                                 clause,
                                 f"policy variable `${{{m.group(1)}}}` names a multi-valued key",
                             )
+
+    def resource_variable(self, atom_key: str, enc: Encoder) -> z3.BoolRef:
+        """A Resource element with policy variables (2012-10-17), given by its atom key
+        (:func:`iamrefine.reference.resource_variable_key`): the resource is in the glob
+        with each variable replaced by its key's value (taken literally) and each escape
+        by its character; false when a variable's key is absent."""
+        element = atom_key.split(" ", 2)[2]
+        req = self.symbols(enc)
+        parts, needs = self._parts(element, VERSION_2012, req)
+        term = z3.InRe(enc.resource, self._regex(parts, req, any_char=True))
+        return enc.and_([*needs, term])
 
     def request(self, enc: Encoder, values: dict[str, Any]) -> dict[str, list[str]]:
         """The concrete request of a model of a query built in ``enc``."""
