@@ -1,0 +1,160 @@
+"""Property-based differential test: random condition blocks and random requests, the
+encoder's formula (evaluated by Z3 with the request pinned) against the independent
+concrete evaluator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_conditions import evaluator_holds, z3_holds
+
+# One key per family, with policy values and request values that exercise boundaries.
+FAMILIES: dict[str, tuple[str, list[str], list[Any], list[str]]] = {
+    "string": (
+        "k:s",
+        [
+            "StringEquals",
+            "StringNotEquals",
+            "StringEqualsIgnoreCase",
+            "StringNotEqualsIgnoreCase",
+            "StringLike",
+            "StringNotLike",
+        ],
+        ["a", "A", "ab", "a*", "*b", "a?", "?", "", "${k:v}", "a${k:v}*", "${*}b", "Ab"],
+        ["a", "A", "ab", "aB", "b", "", "a*", "*b", "x", "ax", "aab"],
+    ),
+    "numeric": (
+        "k:n",
+        [
+            "NumericEquals",
+            "NumericNotEquals",
+            "NumericLessThan",
+            "NumericLessThanEquals",
+            "NumericGreaterThan",
+            "NumericGreaterThanEquals",
+        ],
+        ["0", "1", "-1", "1.5", 2, "10", "0.25"],
+        ["0", "1", "1.0", "-1", "1.5", "2", "9.75", "10", "11"],
+    ),
+    "date": (
+        "k:d",
+        [
+            "DateEquals",
+            "DateNotEquals",
+            "DateLessThan",
+            "DateLessThanEquals",
+            "DateGreaterThan",
+            "DateGreaterThanEquals",
+        ],
+        [
+            "2026-01-01T00:00:00Z",
+            "2026-01-01",
+            "1767225600",
+            "2025-12-31T23:00:00-01:00",
+            "2026-01-01T00:00:00.5Z",
+        ],
+        [
+            "2026-01-01T00:00:00Z",
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:01Z",
+            "1767225600",
+            "2026-01-01T00:00:00.25Z",
+        ],
+    ),
+    "bool": ("k:b", ["Bool"], ["true", "false", True, "TRUE"], ["true", "false"]),
+    "binary": ("k:x", ["BinaryEquals"], ["QQ==", "Qg=="], ["QQ==", "Qg==", "qq=="]),
+    "ip": (
+        "k:ip",
+        ["IpAddress", "NotIpAddress"],
+        [
+            "10.0.0.0/8",
+            "10.0.0.0/9",
+            "10.128.0.0/9",
+            "10.1.2.3",
+            "0.0.0.0/0",
+            "2001:db8::/32",
+            "::/0",
+            "2001:db8::1/128",
+        ],
+        ["10.0.0.1", "10.200.0.1", "11.0.0.1", "10.1.2.3", "2001:db8::1", "2001:db9::", "::"],
+    ),
+    "arn": (
+        "k:arn",
+        ["ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike"],
+        [
+            "arn:aws:s3:::b*",
+            "arn:aws:s3:::b",
+            "arn:aws:*:*:*:*",
+            "arn:aws:iam::?:r/*",
+            "arn:aws:iam::*:r/${k:v}",
+            "arn:*",
+            "arn:aws:s3:::*:x",
+        ],
+        [
+            "arn:aws:s3:::b",
+            "arn:aws:s3:::bucket/k",
+            "arn:aws:iam::1:r/a",
+            "arn:aws:iam::12:r/a",
+            "arn:aws:s3:eu:::b",
+            "arn:aws:s3:::b:x",
+            "arn",
+        ],
+    ),
+}
+VARIABLE_VALUES = ["a", "b*", "r/a", ""]
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> tuple[str, str, list[Any], bool]:
+    family = draw(st.sampled_from(sorted(FAMILIES)))
+    key, ops, pool, _ = FAMILIES[family]
+    op = draw(st.sampled_from(ops))
+    if draw(st.booleans()):
+        op += "IfExists"
+    qualified = draw(st.integers(0, 3)) == 0
+    if qualified:
+        op = draw(st.sampled_from(["ForAllValues:", "ForAnyValue:"])) + op
+    values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+    return op, key, values, qualified
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    block: dict[str, dict[str, Any]] = {}
+    multi: set[str] = set()
+    for op, key, values, qualified in draw(st.lists(entries(), min_size=1, max_size=3)):
+        if key in block.get(op, {}):
+            continue
+        if draw(st.integers(0, 5)) == 0:
+            op, values = "Null", [draw(st.sampled_from(["true", "false", True]))]
+            if key in block.get(op, {}):
+                continue
+        block.setdefault(op, {})[key] = values if len(values) > 1 else values[0]
+        if qualified:
+            multi.add(key)
+    request: dict[str, list[str]] = {}
+    for key, _, _, req_pool in FAMILIES.values():
+        if draw(st.booleans()):
+            continue
+        size = draw(st.integers(1, 3)) if key in multi else 1
+        request[key] = draw(st.lists(st.sampled_from(req_pool), min_size=size, max_size=size))
+    if draw(st.booleans()):
+        request["k:v"] = [draw(st.sampled_from(VARIABLE_VALUES))]
+    return block, request
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(cases())
+def test_random_blocks_agree_with_the_evaluator(
+    case: tuple[dict[str, Any], dict[str, list[str]]],
+) -> None:
+    block, request = case
+    assert z3_holds(block, request) == evaluator_holds(block, request), (block, request)
