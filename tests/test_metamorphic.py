@@ -24,8 +24,12 @@ import copy
 import json
 import os
 import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +55,26 @@ SETTINGS = settings(
 Doc = dict[str, Any]
 
 
+COUNTS: Counter[str] = Counter()
+
+
+def _record() -> None:
+    folder = os.environ.get("IAMREFINE_RELIABILITY_DIR")
+    if folder:
+        data = dict(sorted(COUNTS.items()))
+        Path(folder, "metamorphic.json").write_text(json.dumps(data, indent=2), "utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _count(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Count the examples of each relation and the verdicts compared."""
+    before = COUNTS["verdicts compared"]
+    yield
+    name = request.node.name.removeprefix("test_")
+    COUNTS[f"{name}: verdict pairs"] += COUNTS["verdicts compared"] - before
+    _record()
+
+
 def verdict(case: Case, candidate: Doc | None, unused: tuple[str, ...] | None = None) -> Verdict:
     """The checker's verdict on ``candidate`` as the refinement of ``case``."""
     other = case if unused is None else Case(case.names, case.document, unused)
@@ -59,6 +83,8 @@ def verdict(case: Case, candidate: Doc | None, unused: tuple[str, ...] | None = 
         other.policy, refined, other.unused, other.catalog, timeout=30.0, engine=ENGINE
     )
     assert report.verdict is not Verdict.UNKNOWN, json.dumps(report.to_json())[:2000]
+    COUNTS["verdicts compared"] += 1
+    COUNTS[f"verdict {report.verdict.value}"] += 1
     return report.verdict
 
 
