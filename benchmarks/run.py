@@ -1,7 +1,7 @@
 """Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
 
 Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
-``corpus``, ``cli``, ``worst``, ``peer``, ``scaling`` (default: all). Each suite writes
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions`` (default: all). Each suite writes
 ``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
 """
 
@@ -20,7 +20,7 @@ from common import RESULTS, ROOT  # noqa: E402
 README = ROOT / "benchmarks" / "README.md"
 START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
-SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling"]
+SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling", "conditions"]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -81,6 +81,12 @@ def table() -> str:
             desc = "; ".join(f"{pt['x']:g}: {pt['total_s']:.2f} s/{pt['peak_rss_mb']:.0f} MB" for pt in pts)
             row(f"scaling with {kind} (x: total time / peak RSS)", desc,
                 "near-linear", "see `results/scaling.png`", s["date"])
+    if (cd := _load("conditions")) is not None:
+        row(f"a condition block's cost in a check ({cd['sampled']} of {cd['distinct_blocks']} "
+            "corpus blocks vs a rewrite, full semantics)",
+            f"added median {cd['added_median_ms']} ms, p90 {cd['added_p90_ms']} ms, max "
+            f"{cd['added_max_ms']} ms; same block both sides {cd['shared_added_median_ms']} ms; "
+            f"{cd['verdicts']}", "<= 50 ms (median)", _ok(cd["added_median_ms"], 50), cd["date"])
     return "\n".join(rows)
 
 

@@ -280,7 +280,13 @@ class _Claim:
         return self.decide(q, opaque=False, session=self.session_for(q))
 
     def decide(
-        self, q: _Query, *, opaque: bool, session: solver.Session | None, full: bool = False
+        self,
+        q: _Query,
+        *,
+        opaque: bool,
+        session: solver.Session | None,
+        full: bool = False,
+        ctx: z3.Context | None = None,
     ) -> tuple[solver.Answer, Encoder]:
         """Decide ``q`` once (resource elements opaque or not) and record the obligation.
         An unknown answer makes the claim UNKNOWN unless the query is auxiliary (another
@@ -288,13 +294,13 @@ class _Claim:
 
         Condition blocks are opaque atoms first; when the claim has full condition
         semantics (``self.conditions``) and that query is sat with a condition atom in
-        it, the query is decided again, in a fresh context, with the blocks' full
-        semantics, and only that answer is recorded (Lemma 9: unsat with opaque blocks
-        implies unsat with their semantics)."""
+        it, the query is decided again (in the same context ``ctx``, by a fresh solver)
+        with the blocks' full semantics, and only that answer is recorded (Lemma 9:
+        unsat with opaque blocks implies unsat with their semantics)."""
         cond = self.conditions if full and self.conditions is not None else encode_condition
         if session is None or full:
             enc = Encoder(
-                solver.new_context(),
+                ctx or solver.new_context(),
                 affixes=q.affixes,
                 opaque_resources=opaque,
                 condition_encoder=cond,
@@ -329,7 +335,7 @@ class _Claim:
             and answer.status == "sat"
             and any(name.startswith(("cond_", "var_")) for name in enc.atom_names)
         ):
-            return self.decide(q, opaque=opaque, session=None, full=True)
+            return self.decide(q, opaque=opaque, session=None, full=True, ctx=enc.ctx)
         if opaque and answer.status != "unsat":
             return answer, enc
         if answer.status == "unknown" and not q.auxiliary:
