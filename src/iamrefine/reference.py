@@ -22,7 +22,11 @@ Three things are *opaque* and read from the context, a mapping from atom key to 
 
 A key the context lacks is an error (:class:`KeyError`), never a silent default.
 Condition semantics go through :func:`condition_holds`, the hook that a full
-operator semantics replaces.
+operator semantics replaces. The full semantics lives in
+:mod:`iamrefine.conditions.concrete` (an evaluator written independently of the
+encoder): when the checker decides blocks semantically, it computes each block's atom
+(and each variable Resource element's) from the concrete request with it, and replays
+the counterexample here.
 
 The module also holds the enumerating judges used by differential tests.
 """
