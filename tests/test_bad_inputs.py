@@ -34,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -149,10 +150,8 @@ def _limit() -> None:
 
 def run_cli(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> Run:
     """Run ``iamrefine ARGV`` in a new session under RLIMIT_AS; kill it at ``timeout``."""
-    out_path = cwd / f".stdout-{os.getpid()}-{time.monotonic_ns()}"
-    err_path = out_path.with_name(out_path.name.replace("stdout", "stderr"))
     start = time.monotonic()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [sys.executable, "-c", _LAUNCH, *argv],
             cwd=cwd,
@@ -175,11 +174,11 @@ def run_cli(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) 
                 break
             time.sleep(0.005)
         proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - start
-    stdout = out_path.read_bytes().decode("utf-8", "replace")
-    stderr = err_path.read_bytes().decode("utf-8", "replace")
-    out_path.unlink()
-    err_path.unlink()
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
     return Run(
         argv=argv,
         exit_code=None if timed_out else proc.returncode,

@@ -20,10 +20,12 @@ The run prints (and with ``--json`` writes) the executions, the time and the fai
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
+import re
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -108,36 +110,62 @@ def fuzz_hypothesis(target: str, seconds: float, first_seed: int) -> dict[str, A
     }
 
 
-def fuzz_atheris(seconds: float) -> dict[str, Any]:
-    """Drive the parser target with atheris (coverage-guided) for ``seconds``."""
-    import atheris  # type: ignore[import-not-found]
+def _atheris_child(seconds: float) -> None:
+    """Drive the parser target with atheris (coverage-guided) for ``seconds``; libFuzzer
+    ends the process itself, so this runs in a child process (see :func:`fuzz_atheris`).
 
-    corpus = REGRESSIONS.parent / "atheris-corpus"
-    corpus.mkdir(exist_ok=True)
+    Only iamrefine and lark are instrumented: they are re-imported inside atheris's
+    import hook, and the target's module-level names are pointed at the fresh modules."""
+    import importlib
+
+    import atheris
+
+    for name in [m for m in sys.modules if m.split(".")[0] in ("iamrefine", "lark")]:
+        del sys.modules[name]
+    with atheris.instrument_imports(include=["iamrefine", "lark"]):
+        parse = importlib.import_module("iamrefine.parse")
+        write = importlib.import_module("iamrefine.write")
+        errors = importlib.import_module("iamrefine.errors")
+    targets.parse_policy = parse.parse_policy
+    targets.dump_policy = write.dump_policy
+    targets.PolicyError = errors.PolicyError
+    corpus = Path(tempfile.mkdtemp(prefix="iamrefine-atheris-"))
     for data in targets.seed_texts():
         (corpus / hashlib.sha256(data).hexdigest()[:16]).write_bytes(data)
-    counter = [0]
-    start = time.perf_counter()
 
     def one(data: bytes) -> None:
-        counter[0] += 1
         try:
             targets.parser_target(data)
         except Exception:
             save_regression("parser", data)
             raise
 
-    atheris.instrument_all()
     argv = [sys.argv[0], str(corpus), f"-max_total_time={int(seconds)}", "-max_len=4096"]
     atheris.Setup(argv, one)
-    with contextlib.suppress(SystemExit):
-        atheris.Fuzz()
+    atheris.Fuzz()
+
+
+def fuzz_atheris(seconds: float) -> dict[str, Any]:
+    """Run :func:`_atheris_child` in a child process and read libFuzzer's summary."""
+    start = time.perf_counter()
+    before = set(REGRESSIONS.glob("parser/*"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz.run", "--atheris-child", str(seconds)],
+        cwd=REGRESSIONS.parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    done = re.findall(r"Done (\d+) runs in (\d+) second", proc.stderr)
+    failures = sorted(str(p) for p in set(REGRESSIONS.glob("parser/*")) - before)
+    if proc.returncode != 0 and not failures:
+        failures = [f"atheris exited with {proc.returncode}: {proc.stderr[-500:]}"]
     return {
         "target": "parser",
         "engine": "atheris",
         "seconds": round(time.perf_counter() - start, 1),
-        "executions": counter[0],
-        "failures": [],
+        "executions": int(done[-1][0]) if done else 0,
+        "failures": failures,
     }
 
 
@@ -148,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the first round")
     parser.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--atheris-child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.atheris_child is not None:
+        _atheris_child(args.atheris_child)
+        return 0
     chosen = ("parser", "refine") if args.target == "all" else (args.target,)
     results = []
     for target in chosen:
