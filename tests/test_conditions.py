@@ -27,7 +27,7 @@ from iamrefine.encode import Encoder
 from iamrefine.errors import InputError
 from iamrefine.model import Policy
 from iamrefine.parse import parse_policy
-from iamrefine.solver import new_context, string_value
+from iamrefine.solver import cvc5_available, new_context, string_value
 from iamrefine.verify import Verdict, verify_equivalence
 
 CATALOG = Catalog.from_names(["s3:GetObject", "s3:PutObject", "ec2:RunInstances"], source="t")
@@ -508,3 +508,37 @@ def test_dates_round_trip(text: str) -> None:
     assert value == int(std.timestamp()) + (
         std.microsecond and __import__("fractions").Fraction(std.microsecond, 10**6)
     )
+
+
+@pytest.mark.skipif(not cvc5_available(), reason="cvc5 is not installed")
+@pytest.mark.parametrize(
+    ("a", "b", "verdict"),
+    [
+        (
+            {"IpAddress": {IP: "10.0.0.0/8"}},
+            {"IpAddress": {IP: ["10.0.0.0/9", "10.128.0.0/9"]}},
+            "PROVED",
+        ),
+        (
+            {"DateLessThan": {NOW: "2026-01-01T00:00:00Z"}},
+            {"DateLessThan": {NOW: "1767225600"}},
+            "PROVED",
+        ),
+        ({"NumericLessThan": {"k:n": "1.5"}}, {"NumericLessThan": {"k:n": "1.49"}}, "REFUTED"),
+        (
+            {"ForAllValues:StringLike": {TAGS: ["a*", "b"]}},
+            {"ForAllValues:StringLike": {TAGS: ["a*"]}},
+            "REFUTED",
+        ),
+        (
+            {"ArnLike": {ARN: "arn:aws:iam::*:user/${aws:username}"}},
+            {"ArnLike": {ARN: "arn:aws:iam::*:user/*"}, "Null": {"aws:username": "false"}},
+            "REFUTED",
+        ),
+    ],
+)
+def test_z3_and_cvc5_agree_on_the_full_semantics(
+    a: dict[str, Any], b: dict[str, Any], verdict: str
+) -> None:
+    report = verify_equivalence(policy(a), policy(b), CATALOG, engine="both", timeout=20)
+    assert report.verdict.value == verdict
