@@ -92,6 +92,7 @@ FAMILIES: dict[str, tuple[str, list[str], list[Any], list[str]]] = {
             "arn:aws:iam::*:r/${k:v}",
             "arn:*",
             "arn:aws:s3:::*:x",
+            "arn:${k:v}:s3:::*",
         ],
         [
             "arn:aws:s3:::b",
@@ -104,7 +105,7 @@ FAMILIES: dict[str, tuple[str, list[str], list[Any], list[str]]] = {
         ],
     ),
 }
-VARIABLE_VALUES = ["a", "b*", "r/a", ""]
+VARIABLE_VALUES = ["a", "b*", "r/a", "", "aws", "x:y"]
 
 
 @st.composite
