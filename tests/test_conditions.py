@@ -70,27 +70,40 @@ def _fix(enc: Encoder, full: FullConditions, request: dict[str, list[str]]) -> l
     return out
 
 
-def z3_holds(
-    block: dict[str, Any], request: dict[str, list[str]], version: str = "2012-10-17"
-) -> bool:
-    """The encoder's verdict on ``request``: the block's formula must be determined once
-    the request symbols are pinned (else the test fails)."""
+def z3_verdicts(
+    block: dict[str, Any], requests: list[dict[str, list[str]]], version: str = "2012-10-17"
+) -> list[bool]:
+    """The encoder's verdict on each request: the block's formula (built once) must be
+    determined once the request symbols are pinned (else the test fails)."""
     pol = policy(block, version)
     full = FullConditions([pol])
-    for key, vals in request.items():
-        if key.lower() in full.bounds:
-            full.bounds[key.lower()] = max(full.bounds[key.lower()], len(vals))
+    for request in requests:
+        for key, vals in request.items():
+            if key.lower() in full.bounds:
+                full.bounds[key.lower()] = max(full.bounds[key.lower()], len(vals))
     enc = Encoder(new_context(), condition_encoder=full)
     st = pol.statements[0]
     assert st.condition is not None
     term = full(st.condition, pol.effective_version, enc)
-    fixed = _fix(enc, full, request)
     s = z3.Solver(ctx=enc.ctx)
-    s.add(*fixed)
-    can_hold = s.check(term) == z3.sat
-    can_fail = s.check(z3.Not(term)) == z3.sat
-    assert can_hold != can_fail, f"not determined by the request: {block} on {request}"
-    return can_hold
+    out = []
+    for request in requests:
+        fixed = _fix(enc, full, request)
+        s.push()
+        s.add(*fixed)
+        can_hold = s.check(term) == z3.sat
+        can_fail = s.check(z3.Not(term)) == z3.sat
+        s.pop()
+        assert can_hold != can_fail, f"not determined by the request: {block} on {request}"
+        out.append(can_hold)
+    return out
+
+
+def z3_holds(
+    block: dict[str, Any], request: dict[str, list[str]], version: str = "2012-10-17"
+) -> bool:
+    """The encoder's verdict on one request (see :func:`z3_verdicts`)."""
+    return z3_verdicts(block, [request], version)[0]
 
 
 def evaluator_holds(
