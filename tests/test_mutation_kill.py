@@ -41,11 +41,11 @@ from fuzz.strategies import (
     Case,
     all_patterns,
     cases,
+    judge_containment,
     sample_actions,
     to_policy,
     valid_document,
 )
-from iamrefine import reference
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.parse import load_policy
 from iamrefine.refine import refine_policy
@@ -94,12 +94,12 @@ def _reference_agrees(case: Case, refined: Doc, mutant: Doc, kind: str) -> None:
     actions = sample_actions(all_patterns(refined, mutant, case.document), case.catalog)
     catalog_only = list(case.catalog.actions)
     if kind == "equivalent":
-        assert reference.judge_containment(a, b, actions, SAMPLE_RESOURCES) is None
-        assert reference.judge_containment(b, a, actions, SAMPLE_RESOURCES) is None
+        assert judge_containment(a, b, actions, SAMPLE_RESOURCES) is None
+        assert judge_containment(b, a, actions, SAMPLE_RESOURCES) is None
     else:
-        assert reference.judge_containment(a, b, catalog_only, SAMPLE_RESOURCES) is None
-        assert reference.judge_containment(b, a, catalog_only, SAMPLE_RESOURCES) is None
-        assert reference.judge_containment(b, case.policy, actions, SAMPLE_RESOURCES) is None
+        assert judge_containment(a, b, catalog_only, SAMPLE_RESOURCES) is None
+        assert judge_containment(b, a, catalog_only, SAMPLE_RESOURCES) is None
+        assert judge_containment(b, case.policy, actions, SAMPLE_RESOURCES) is None
 
 
 def kill(

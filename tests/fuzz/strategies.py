@@ -11,13 +11,18 @@ decide each case exactly:
 * resource elements come from :data:`RESOURCES`, and :data:`SAMPLE_RESOURCES` holds
   one resource for every combination of those globs that some string matches (checked
   by ``tests/test_differential.py``), so enumerating the samples covers every resource;
-* conditions come from :data:`CONDITIONS` and are opaque atoms, as in the checker.
+* conditions come from :data:`CONDITIONS`, each over keys of its own, so every
+  combination of their truth values is realizable; the judges below enumerate them,
+  and the realizable values of the policy-variable resource element, with
+  :func:`iamrefine.reference.evaluate`.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,7 +31,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 
 from iamrefine.catalog import Catalog
-from iamrefine.glob import ascii_lower, literal_prefix
+from iamrefine.glob import ascii_lower, literal_prefix, resource_matches
 from iamrefine.model import Policy
 from iamrefine.parse import policy_from_json
 from iamrefine.unused import UnusedSet
@@ -88,6 +93,7 @@ SAMPLE_RESOURCES: tuple[str, ...] = (
     "arn:aws:s3:::cz",
     "arn:aws:s3:::d",
     "arn:aws:s3:::home/${aws:username}/f",
+    "arn:aws:s3:::home/alice/f",
 )
 """One resource per region of :data:`RESOURCES` (each set of globs that some string
 matches and the others do not)."""
@@ -562,4 +568,90 @@ def mutants(
         if valid_document(mutant):
             assert mutant is not None
             return kind, mutant
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Enumerating judges over realizable requests.
+
+
+def _variable_elements(policies: Iterable[Policy | None]) -> dict[str, str]:
+    """Atom key -> Resource element, for the elements with policy variables."""
+    from iamrefine.reference import is_variable_element, resource_variable_key
+
+    out: dict[str, str] = {}
+    for policy in policies:
+        if policy is None:
+            continue
+        version = policy.effective_version
+        for st_ in policy.statements:
+            element = st_.resource if st_.resource is not None else st_.not_resource
+            for value in element.values if element is not None else []:
+                if is_variable_element(value, version):
+                    out[resource_variable_key(value, version)] = value
+    return out
+
+
+def realizable_contexts(policies: list[Policy | None], resource: str) -> list[dict[str, bool]]:
+    """The assignments of the policies' opaque atoms that some request on ``resource`` can
+    produce. A condition block over its own keys can hold or not; a Resource element with
+    a policy variable can fail to match (the variable's key absent) and can match only if
+    the resource matches the element with each variable read as ``*`` (a variable may
+    take any value, and its characters are never wildcards)."""
+    from iamrefine.reference import atom_keys
+
+    variables = _variable_elements(policies)
+    keys: dict[str, None] = {}
+    for policy in policies:
+        keys.update(dict.fromkeys(atom_keys(policy)))
+    choices: list[tuple[bool, ...]] = []
+    for key in keys:
+        element = variables.get(key)
+        if element is None or resource_matches(re.sub(r"\$\{[^}]*\}", "*", element), resource):
+            choices.append((False, True))
+        else:
+            choices.append((False,))
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def judge_refinement(
+    original: Policy,
+    refined: Policy | None,
+    unused: Iterable[str],
+    actions: Iterable[str],
+    resources: Iterable[str],
+) -> Any:
+    """``refined(a,r,c) <=> original(a,r,c) and a not in unused`` over every action, resource
+    and realizable context; the first :class:`~iamrefine.reference.Violation`, or None."""
+    from iamrefine.reference import Violation, evaluate
+
+    dead = {ascii_lower(a) for a in unused}
+    acts = list(actions)
+    for resource in resources:
+        for ctx in realizable_contexts([original, refined], resource):
+            for action in acts:
+                want = evaluate(original, action, resource, ctx).allowed
+                want = want and ascii_lower(action) not in dead
+                got = evaluate(refined, action, resource, ctx).allowed
+                if got != want:
+                    return Violation("over" if got else "under", action, resource, ctx)
+    return None
+
+
+def judge_containment(
+    sub: Policy | None, sup: Policy | None, actions: Iterable[str], resources: Iterable[str]
+) -> Any:
+    """``sub(a,r,c) => sup(a,r,c)`` over every action, resource and realizable context; the
+    first :class:`~iamrefine.reference.Violation` (kind ``escalation``), or None."""
+    from iamrefine.reference import Violation, evaluate
+
+    acts = list(actions)
+    for resource in resources:
+        for ctx in realizable_contexts([sub, sup], resource):
+            for action in acts:
+                if (
+                    evaluate(sub, action, resource, ctx).allowed
+                    and not evaluate(sup, action, resource, ctx).allowed
+                ):
+                    return Violation("escalation", action, resource, ctx)
     return None

@@ -27,7 +27,15 @@ from iamrefine.errors import PolicyError
 from iamrefine.parse import parse_policy
 from iamrefine.write import dump_policy
 
-from .strategies import SAMPLE_RESOURCES, Case, all_patterns, cases, policy_documents
+from .strategies import (
+    SAMPLE_RESOURCES,
+    Case,
+    all_patterns,
+    cases,
+    judge_containment,
+    judge_refinement,
+    policy_documents,
+)
 
 SUITE = Path(__file__).resolve().parents[1] / "bad_inputs"
 REPO = Path(__file__).resolve().parents[2]
@@ -167,7 +175,6 @@ def refine_inputs() -> st.SearchStrategy[Case]:
 
 def refine_check_target(case: Case, *, timeout: float = 30.0) -> str:
     """Refine ``case`` and check the result; return the checker's verdict (PROVED)."""
-    from iamrefine import reference
     from iamrefine.glob import action_matches
     from iamrefine.refine import refine_policy
     from iamrefine.verify import Verdict, verify_refinement
@@ -190,13 +197,13 @@ def refine_check_target(case: Case, *, timeout: float = 30.0) -> str:
             for name in case.catalog.actions:
                 if action_matches(new_pattern, name):
                     assert action_matches(origin, name), f"`{new_pattern}` escapes `{origin}`"
-    violation = reference.judge_refinement(
+    violation = judge_refinement(
         case.policy, refined, case.unused.actions, case.catalog.actions, SAMPLE_RESOURCES
     )
     assert violation is None, f"the reference evaluator finds {violation}"
     doc = None if refined is None else policy_to_json(refined)
     actions = sample_actions(all_patterns(case.document, doc), case.catalog)
-    escalation = reference.judge_containment(refined, case.policy, actions, SAMPLE_RESOURCES)
+    escalation = judge_containment(refined, case.policy, actions, SAMPLE_RESOURCES)
     assert escalation is None, f"the reference evaluator finds {escalation}"
     report = verify_refinement(
         case.policy,
