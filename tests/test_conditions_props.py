@@ -119,6 +119,8 @@ def entries(draw: st.DrawFn) -> tuple[str, str, list[Any], bool]:
     qualified = draw(st.integers(0, 3)) == 0
     if qualified:
         op = draw(st.sampled_from(["ForAllValues:", "ForAnyValue:"])) + op
+    if "IgnoreCase" in op:
+        pool = [v for v in pool if "${" not in str(v)]  # unsupported: an input error
     values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
     return op, key, values, qualified
 
@@ -149,7 +151,7 @@ def cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[str]]]:
 
 
 @settings(
-    max_examples=300,
+    max_examples=200,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
