@@ -555,3 +555,30 @@ def test_z3_and_cvc5_agree_on_the_full_semantics(
 ) -> None:
     report = verify_equivalence(policy(a), policy(b), CATALOG, engine="both", timeout=20)
     assert report.verdict.value == verdict
+
+
+def test_equiv_cli_reports_the_request_and_rejects_a_bad_cidr(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from iamrefine.cli.app import app
+
+    def write(name: str, block: dict[str, Any]) -> str:
+        st = {"Sid": "Net", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+        doc = {"Version": "2012-10-17", "Statement": [{**st, "Condition": block}]}
+        path = tmp_path / name
+        path.write_text(json.dumps(doc, indent=2))
+        return str(path)
+
+    a = write("a.json", {"IpAddress": {IP: "10.0.0.0/8"}})
+    b = write("b.json", {"IpAddress": {IP: ["10.0.0.0/9", "10.128.0.0/9"]}})
+    c = write("c.json", {"IpAddress": {IP: "10.0.0.0/9"}})
+    bad = write("bad.json", {"IpAddress": {IP: "10.0.0.0/33"}})
+    runner = CliRunner()
+    assert runner.invoke(app, ["equiv", a, b]).exit_code == 0
+    refuted = runner.invoke(app, ["equiv", a, c])
+    assert refuted.exit_code == 1
+    assert f"{IP} = 10." in refuted.output
+    assert "(Sid Net) fails" in refuted.output
+    error = runner.invoke(app, ["equiv", a, bad])
+    assert error.exit_code == 2
+    assert "bad.json:" in error.output and "not an IP address or CIDR block" in error.output
