@@ -99,7 +99,6 @@ def run_suite(env_sizes: dict[str, str], folder: Path) -> dict[str, Any]:
             sys.executable,
             "-m",
             "pytest",
-            "-q",
             "-p",
             "no:cacheprovider",
             f"--junitxml={junit}",
@@ -155,25 +154,39 @@ def collect(folder: Path) -> dict[str, Any]:
     }
 
 
-def run_long_fuzz(minutes: float, folder: Path) -> list[dict[str, Any]]:
-    """The longer fuzz mode for both targets."""
-    out = folder / "long-fuzz.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.fuzz.run",
-            "--target",
-            "all",
-            "--minutes",
-            str(minutes),
-            "--json",
-            str(out),
-        ],
-        cwd=REPO,
-        check=False,
-    )
-    results: list[dict[str, Any]] = _read_json(out) or []
+def run_long_fuzz(
+    minutes: float, folder: Path, atheris: Path | None = None
+) -> list[dict[str, Any]]:
+    """The longer fuzz mode for both targets (hypothesis), and with ``atheris`` (a folder
+    from which ``import atheris`` works) the parser target under atheris too."""
+    results: list[dict[str, Any]] = []
+    runs: list[tuple[str, str, Path | None]] = [("all", "hypothesis", None)]
+    if atheris is not None:
+        runs.append(("parser", "atheris", atheris))
+    for target, engine, site in runs:
+        out = folder / f"long-fuzz-{engine}.json"
+        env = dict(os.environ)
+        if site is not None:
+            env["PYTHONPATH"] = str(site)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.fuzz.run",
+                "--target",
+                target,
+                "--engine",
+                engine,
+                "--minutes",
+                str(minutes),
+                "--json",
+                str(out),
+            ],
+            cwd=REPO,
+            env=env,
+            check=False,
+        )
+        results += _read_json(out) or []
     return results
 
 
@@ -260,7 +273,16 @@ def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _short(text: str, n: int = 110) -> str:
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _suite_summary(suite: dict[str, Any]) -> str:
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for module in suite["modules"].values():
+        for key in totals:
+            totals[key] += module[key]
+    return ", ".join(f"{v} {k}" for k, v in totals.items())
 
 
 def render(data: dict[str, Any]) -> str:
@@ -273,8 +295,14 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"- measured: {run['date']}, commit `{run['commit']}`",
         "- machine: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()),
-        f"- suite: `{run['suite']['summary']}` in {run['suite']['seconds']} s "
-        f"(exit code {run['suite']['exit_code']})",
+        f"- suite: {_suite_summary(run['suite'])} in {run['suite']['seconds']} s of wall time "
+        f"(exit code {run['suite']['exit_code']}; sizes: "
+        f"{json.dumps(run['suite']['sizes']) if run['suite']['sizes'] else 'the CI defaults'}; "
+        "per file: "
+        + ", ".join(
+            f"`{name}` {m['seconds']} s" for name, m in sorted(run["suite"]["modules"].items())
+        )
+        + ")",
         "",
     ]
     bad = data["bad_inputs"]
@@ -404,7 +432,8 @@ def render(data: dict[str, Any]) -> str:
         "`tests/test_differential.py`: generated catalogs, policies, unused sets and candidate",
         "refinements (the refiner's output, mutants of it, unrelated policies); the Z3 checker,",
         "the enumerating reference evaluator and cvc5 on the same SMT-LIB must agree. A judge",
-        "that answers UNKNOWN within its time limit is counted, not compared.",
+        "that answers UNKNOWN within its time limit (1.5 s per claim) is counted, not compared.",
+        "CI runs `IAMREFINE_DIFFERENTIAL_CASES` cases (default 2,000); this run's count is below.",
         "",
     ]
     lines += _table(
@@ -522,6 +551,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutmut", type=Path, help="a folder from which `import mutmut` works")
     parser.add_argument("--mutmut-minutes", type=float, default=30.0)
     parser.add_argument("--mutmut-note", help="a sentence recorded with the mutmut figures")
+    parser.add_argument(
+        "--mutmut-record",
+        type=Path,
+        help="take the mutmut figures from this JSON, written by run_mutmut() in another process",
+    )
+    parser.add_argument("--atheris", type=Path, help="a folder from which `import atheris` works")
+    parser.add_argument(
+        "--skip-suite",
+        action="store_true",
+        help="keep the last suite figures; run only the long fuzz mode and mutmut if asked",
+    )
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
 
@@ -536,28 +576,35 @@ def main(argv: list[str] | None = None) -> int:
         sizes["IAMREFINE_FUZZ_EXAMPLES"] = str(args.fuzz_examples)
     with tempfile.TemporaryDirectory(prefix="iamrefine-reliability-") as tmp:
         folder = Path(tmp)
-        suite = run_suite(sizes, folder)
-        data = collect(folder)
+        if args.skip_suite:
+            suite = previous["run"]["suite"]
+            data = {k: v for k, v in previous.items() if k not in ("long_fuzz", "mutmut")}
+        else:
+            suite = run_suite(sizes, folder)
+            data = collect(folder)
         long_fuzz = previous.get("long_fuzz")
         if args.fuzz_minutes > 0:
-            long_fuzz = run_long_fuzz(args.fuzz_minutes, folder)
+            long_fuzz = run_long_fuzz(args.fuzz_minutes, folder, args.atheris)
             for r in long_fuzz:
                 r["date"] = _now()
     data["long_fuzz"] = long_fuzz
     data["mutmut"] = previous.get("mutmut")
     if args.mutmut:
         data["mutmut"] = run_mutmut(args.mutmut, args.mutmut_minutes)
+    elif args.mutmut_record:
+        data["mutmut"] = _read_json(args.mutmut_record)
     if data["mutmut"] is not None and args.mutmut_note:
         data["mutmut"]["note"] = args.mutmut_note
-    data["run"] = {
-        "date": _now(),
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        "versions": _versions(),
-        "suite": suite,
-    }
+    if not args.skip_suite:
+        data["run"] = {
+            "date": _now(),
+            "commit": _git("rev-parse", "--short", "HEAD"),
+            "versions": _versions(),
+            "suite": suite,
+        }
     DATA.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
     REPORT.write_text(render(data), "utf-8")
-    print(f"wrote {REPORT.relative_to(REPO)}: {suite['summary']}")
+    print(f"wrote {REPORT.relative_to(REPO)}: {_suite_summary(suite)}")
     return 0 if suite["exit_code"] == 0 else 1
 
 
