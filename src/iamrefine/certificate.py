@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints,
 from iamrefine.catalog import Catalog, digest_of
 from iamrefine.errors import CertificateError, Diagnostic, InputError
 from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, literal_prefix, normalize
+from iamrefine.unused import reject_duplicate_keys
 
 if TYPE_CHECKING:
     from iamrefine.encode import Partition
@@ -588,15 +589,6 @@ def stable_view(certificate: Certificate) -> dict[str, Any]:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key `{key}`")
-        seen[key] = value
-    return seen
-
-
 def _where(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
@@ -607,7 +599,7 @@ def _where(loc: Sequence[int | str]) -> str:
 def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     """Parse and validate certificate JSON; raise :class:`CertificateError` when malformed."""
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise CertificateError.at(
             source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno

@@ -143,7 +143,9 @@ class _Reader:
         return UnusedSet(frozenset(self.actions), self.source, tuple(self.warnings))
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A ``json.loads`` ``object_pairs_hook`` that raises ``ValueError`` on a repeated key
+    (AWS rejects duplicate keys; ``json`` would silently keep the last one)."""
     seen: dict[str, Any] = {}
     for k, v in pairs:
         if k in seen:
@@ -163,7 +165,7 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
                 reader.add_prefixed(item, f"line {lineno}", lineno)
         return reader.result()
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
+        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise UnusedInputError.at(
             source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno
