@@ -48,8 +48,12 @@ def test_digest_ignores_order_and_case() -> None:
     [
         ("list.json", json.dumps(NAMES)),
         ("map.json", json.dumps({n: {} for n in NAMES})),
-        ("services.json", json.dumps({"s3": ["GetObject", "GetObjectAcl", "PutObject"],
-                                      "iam": ["GetUser", "ListUsers"]})),
+        (
+            "services.json",
+            json.dumps(
+                {"s3": ["GetObject", "GetObjectAcl", "PutObject"], "iam": ["GetUser", "ListUsers"]}
+            ),
+        ),
         ("names.txt", "# comment\n" + "\n".join(NAMES) + "\n"),
     ],
 )
@@ -62,8 +66,10 @@ def test_simple_formats(tmp_path: Path, name: str, content: str) -> None:
 
 
 def test_service_reference_file_and_folder(tmp_path: Path) -> None:
-    s3 = {"Name": "s3", "Actions": [{"Name": "GetObject"}, {"Name": "GetObjectAcl"},
-                                    {"Name": "PutObject"}]}
+    s3 = {
+        "Name": "s3",
+        "Actions": [{"Name": "GetObject"}, {"Name": "GetObjectAcl"}, {"Name": "PutObject"}],
+    }
     iam = {"Name": "iam", "Actions": [{"Name": "GetUser"}, {"Name": "ListUsers"}]}
     folder = tmp_path / "ref"
     folder.mkdir()
@@ -71,7 +77,10 @@ def test_service_reference_file_and_folder(tmp_path: Path) -> None:
     (folder / "iam.json").write_text(json.dumps(iam))
     assert load_catalog(folder).digest == digest_of(NAMES)
     assert load_catalog(folder / "s3.json").expand("s3:*") == [
-        "s3:getobject", "s3:getobjectacl", "s3:putobject"]
+        "s3:getobject",
+        "s3:getobjectacl",
+        "s3:putobject",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,15 @@ def test_finding_v2_with_whole_service_and_prefixed_actions() -> None:
         "findingType": "UnusedPermission",
         "findingDetails": [
             {"unusedPermissionDetails": {"serviceNamespace": "iam", "lastAccessed": "2024"}},
-            {"unusedPermissionDetails": {"serviceNamespace": "s3", "actions": [
-                {"action": "s3:GetObject", "lastAccessed": "2024-01-01T00:00:00Z"},
-                {"action": "PutObject"}]}},
+            {
+                "unusedPermissionDetails": {
+                    "serviceNamespace": "s3",
+                    "actions": [
+                        {"action": "s3:GetObject", "lastAccessed": "2024-01-01T00:00:00Z"},
+                        {"action": "PutObject"},
+                    ],
+                }
+            },
         ],
     }
     u = parse_unused(json.dumps(finding), CAT)
@@ -41,7 +47,9 @@ def test_finding_v2_with_whole_service_and_prefixed_actions() -> None:
 
 def test_plain_list_json_and_lines() -> None:
     assert parse_unused('["s3:GetObject", "IAM:GetUser"]', CAT).actions == {
-        "s3:getobject", "iam:getuser"}
+        "s3:getobject",
+        "iam:getuser",
+    }
     text = "# unused\ns3:GetObject\n\n  iam:ListUsers  \n"
     assert parse_unused(text, CAT).actions == {"s3:getobject", "iam:listusers"}
 
@@ -60,18 +68,22 @@ def test_unknown_names_warn_and_carry_on() -> None:
     ("text", "message"),
     [
         ('[{"actions": ["GetObject"]}]', "`[0]`: missing or invalid `serviceNamespace`"),
-        ('{"findingDetails": [{"unusedPermissionDetails": {"serviceNamespace": "s3", '
-         '"actions": [{"lastAccessed": "x"}]}}]}',
-         "`findingDetails[0].unusedPermissionDetails.actions[0].action`: "
-         "missing or invalid `action`"),
+        (
+            '{"findingDetails": [{"unusedPermissionDetails": {"serviceNamespace": "s3", '
+            '"actions": [{"lastAccessed": "x"}]}}]}',
+            "`findingDetails[0].unusedPermissionDetails.actions[0].action`: "
+            "missing or invalid `action`",
+        ),
         ('["s3:Get*"]', "`[0]`: `Get*` is not an action name"),
         ('["GetObject"]', "`[0]`: `GetObject` has no service prefix"),
         ("[1]", "`[0]`: expected a `service:Action` string, got `1`"),
         ('{"a": 1}', "unrecognized unused-actions format"),
         ('{"a": 1, "a": 2}', "duplicate key `a`"),
         ("[", "invalid JSON"),
-        ('[{"serviceNamespace": "s3", "actions": ["iam:GetUser"]}]',
-         "`iam:GetUser` is not in service `s3`"),
+        (
+            '[{"serviceNamespace": "s3", "actions": ["iam:GetUser"]}]',
+            "`iam:GetUser` is not in service `s3`",
+        ),
     ],
 )
 def test_broken_input_is_an_error(text: str, message: str) -> None:
