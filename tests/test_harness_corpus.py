@@ -18,7 +18,6 @@ from iamrefine.harness.corpus import (
     list_cases,
     make_corpus,
     pick_unused,
-    write_atomic,
 )
 from iamrefine.parse import policy_from_json
 from iamrefine.unused import load_unused
@@ -156,14 +155,6 @@ def test_list_cases_reports_every_problem(tmp_path: Path) -> None:
         f"{corpus / 'b'}: error: case folder has no `policy.json`",
         f"{corpus / 'b'}: error: case folder has no `unused.json`",
     ]
-
-
-def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "deep" / "f.txt"
-    write_atomic(target, "one")
-    write_atomic(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
 
 
 def test_cli_corpus_make(tmp_path: Path) -> None:

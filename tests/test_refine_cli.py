@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 from cases import WORKED, WORKED_S3_EXPECTED
 from iamrefine.cli import cmd_refine
 from iamrefine.cli.app import app
-from iamrefine.errors import InputError
 
 EXAMPLE = WORKED
 S3_EXPECTED = WORKED_S3_EXPECTED
@@ -207,24 +205,3 @@ def test_core_seam_returns_the_result_before_output(work: Path) -> None:
     assert run.warnings == []
     text = cmd_refine.render_run(run, "recommendation", "id-1")
     assert text is not None and '"existingPolicyId": "id-1"' in text
-
-
-def test_atomic_write_leaves_no_partial_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = tmp_path / "out.json"
-    target.write_text("old\n")
-    os.chmod(target, 0o640)
-
-    def fail(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(cmd_refine.os, "replace", fail)
-    with pytest.raises(InputError, match="No space left on device"):
-        cmd_refine.atomic_write(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
-    monkeypatch.undo()
-    cmd_refine.atomic_write(target, "new\n")
-    assert target.read_text() == "new\n"
-    assert target.stat().st_mode & 0o777 == 0o640

@@ -45,6 +45,11 @@ class InputError(IamRefineError):
         self.diagnostics = list(diagnostics)
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[list[Diagnostic]]]:
+        # Rebuild from the diagnostics, not from the rendered text, so that the error
+        # survives the trip back from a worker process.
+        return (type(self), (self.diagnostics,))
+
     @classmethod
     def at(
         cls, file: str, message: str, line: int | None = None, column: int | None = None

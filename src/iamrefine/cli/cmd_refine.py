@@ -8,10 +8,8 @@ writes it to stdout or, atomically, to ``-o``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +19,7 @@ import typer
 
 from iamrefine.cli.app import emit, guarded
 from iamrefine.errors import Diagnostic, InputError
+from iamrefine.files import write_atomic
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -158,40 +157,13 @@ def check_output(out: Path | None, protected: list[Path], *, force: bool) -> Non
         raise InputError.at(str(out), "output path is a folder")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``, so that ``path`` is never left partly written."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError.at(str(path), f"cannot write output: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            message = f"cannot write output: {exc.strerror or exc}"
-            raise InputError.at(str(path), message) from None
-        raise
-
-
 def deliver(text: str, out: Path | None) -> None:
     """Print ``text`` to stdout, or write it atomically to ``out``."""
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        atomic_write(out, text)
+        write_atomic(out, text)
 
 
 def prove_run(run: RefineRun, *, timeout: float) -> CheckReport:
@@ -219,7 +191,7 @@ def _write_certificate(
     from iamrefine.certificate import build_certificate, certificate_text
 
     cert = build_certificate(run.result, run.unused, run.catalog, report=report, timeout=timeout)
-    atomic_write(path, certificate_text(cert))
+    write_atomic(path, certificate_text(cert))
     for claim in cert.claims:
         if claim.verdict != "PROVED":
             print(
@@ -372,7 +344,7 @@ def register(app: typer.Typer) -> None:
         )
         emit(run.warnings)
         if svg is not None:
-            atomic_write(svg, explain_svg(run.result))
+            write_atomic(svg, explain_svg(run.result))
         if dot is not None:
-            atomic_write(dot, explain_dot(run.result))
+            write_atomic(dot, explain_dot(run.result))
         deliver(explain_text(run.result), None)

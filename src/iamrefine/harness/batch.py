@@ -15,7 +15,9 @@ Each case ``NAME`` gets a result folder ``OUT_DIR/NAME/`` holding:
 
 Every result is proved by the checker before it is written, as ``iamrefine refine``
 does; a result that is not PROVED makes the case fail. One case failing never
-stops the others. ``OUT_DIR/summary.json`` lists every case's outcome.
+stops the others, but an output folder that cannot be written to stops the run:
+a case whose ``error.json`` cannot be written raises :class:`InputError`.
+``OUT_DIR/summary.json`` lists every case's outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import InputError
-from iamrefine.harness.corpus import Case, list_cases, sha256_file, write_atomic
+from iamrefine.files import write_atomic
+from iamrefine.harness.corpus import Case, list_cases, sha256_file
 from iamrefine.harness.pool import run_cases
 
 REFINED = "refined"
@@ -177,13 +180,15 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
 
 def refine_case(case: Case, out_dir: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
     """Refine, prove and write one case (or record why it failed). Never raises for
-    a problem of the case itself: it becomes a ``failed`` outcome with a reason."""
+    a problem of the case itself: it becomes a ``failed`` outcome with a reason,
+    written to ``error.json``. Raises :class:`InputError` when the case's folder
+    cannot be cleared or ``error.json`` cannot be written."""
     dest = out_dir / case.name
     previous = _resume(case, dest, catalog, options)
     if previous is not None:
         return previous
     start = time.monotonic()
-    (dest / DONE_FILE).unlink(missing_ok=True)
+    _remove(dest / DONE_FILE)
     try:
         result = _refine(case, dest, catalog, options)
     except InputError as exc:
@@ -194,14 +199,21 @@ def refine_case(case: Case, out_dir: Path, catalog: Catalog, options: BatchOptio
     result.seconds = time.monotonic() - start
     if result.outcome == FAILED:
         _remove_outputs(dest, keep=())
-        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n")
+        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n", parents=True)
     return result
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputError.at(str(path), f"cannot remove output: {exc.strerror or exc}") from None
 
 
 def _remove_outputs(dest: Path, keep: tuple[str, ...]) -> None:
     for name in _OUTPUT_FILES:
         if name not in keep:
-            (dest / name).unlink(missing_ok=True)
+            _remove(dest / name)
 
 
 def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
@@ -246,16 +258,16 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     files: list[str] = []
     text = render_policy(result)
     if text is not None:
-        write_atomic(dest / REFINED_FILE, text)
+        write_atomic(dest / REFINED_FILE, text, parents=True)
         files.append(REFINED_FILE)
-    write_atomic(dest / RECOMMENDATION_FILE, render_recommendation(result, case.name))
+    write_atomic(dest / RECOMMENDATION_FILE, render_recommendation(result, case.name), parents=True)
     files.append(RECOMMENDATION_FILE)
     if options.certificates:
         module = certificate_module()
         certificate = module.build_certificate(
             result, unused, catalog, report=check, timeout=options.check_timeout
         )
-        write_atomic(dest / CERTIFICATE_FILE, module.certificate_text(certificate))
+        write_atomic(dest / CERTIFICATE_FILE, module.certificate_text(certificate), parents=True)
         files.append(CERTIFICATE_FILE)
         warnings.extend(
             f"the certificate records `{claim.name}` as {claim.verdict}"
@@ -271,7 +283,7 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     else:
         outcome = UNCHANGED
     done = {**marker, "outcome": outcome, "verdict": verdict, "files": files, "warnings": warnings}
-    write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n")
+    write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n", parents=True)
     return BatchCase(case.name, outcome, files=files, warnings=warnings, verdict=verdict)
 
 
@@ -305,8 +317,10 @@ def refine_batch(
 ) -> BatchReport:
     """Refine every case of ``corpus`` into ``out_dir`` and write ``summary.json``.
 
-    Raises :class:`InputError` for a bad corpus, an output folder inside the corpus,
-    or certificates asked for where they are not available, before doing any work.
+    Raises :class:`InputError` for a bad corpus, an output folder inside the corpus
+    or one that cannot be created, or certificates asked for where they are not
+    available, before doing any work; and for an output folder that cannot be
+    written to (see :func:`refine_case`).
     """
     opts = options or BatchOptions()
     start = time.monotonic()
@@ -318,7 +332,10 @@ def refine_batch(
     if opts.certificates:
         certificate_module()
     catalog = load_catalog(catalog_path)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
     path_arg = None if catalog_path is None else str(catalog_path)
     results: list[BatchCase] = []
     pending: list[Case] = []

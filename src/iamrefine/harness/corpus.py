@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, InputError
+from iamrefine.files import write_atomic
 from iamrefine.model import Policy
 
 POLICY_FILE = "policy.json"
@@ -119,28 +118,6 @@ def pick_unused(name: str, allowed: Iterable[str], ratio: float, seed: int) -> l
     return sorted(rng.sample(pool, count))
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    :func:`os.replace`, so that readers see the old file or the new one, never a
-    partial one."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file private (0600); give it the mode a plain open would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def sha256_file(path: Path) -> str:
     """``sha256:`` and the hex digest of the file's bytes."""
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
@@ -205,8 +182,8 @@ def make_corpus(
         name = path.stem
         unused = pick_unused(name, allowed_actions(policy, catalog), unused_ratio, seed)
         names = [catalog.by_lower[a] for a in unused]
-        write_atomic(dest / name / POLICY_FILE, raw)
-        write_atomic(dest / name / UNUSED_FILE, json.dumps(names, indent=2) + "\n")
+        write_atomic(dest / name / POLICY_FILE, raw, parents=True)
+        write_atomic(dest / name / UNUSED_FILE, json.dumps(names, indent=2) + "\n", parents=True)
         made.cases[name] = len(names)
     manifest = {
         "kind": "iamrefine-corpus",
@@ -217,5 +194,5 @@ def make_corpus(
         "cases": made.cases,
         "skipped": [d.render() for d in made.skipped],
     }
-    write_atomic(dest / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    write_atomic(dest / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n", parents=True)
     return made

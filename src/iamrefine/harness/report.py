@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
-from iamrefine.harness.corpus import write_atomic
+from iamrefine.files import write_atomic
 from iamrefine.harness.regress import (
     CRASHED,
     EXACT,
@@ -185,8 +185,8 @@ def _stats_json(stats: RatioStats) -> dict[str, Any]:
 
 
 def write_json(data: dict[str, Any], path: str | Path) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Write ``data`` as indented JSON, atomically, creating missing folders."""
+    write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n", parents=True)
 
 
 def _case_text(case: CaseResult) -> str:
@@ -269,8 +269,8 @@ def _xml_safe(text: str) -> str:
 
 
 def write_junit(report: RegressReport, path: str | Path) -> None:
-    """Write :func:`regress_junit` to ``path``, atomically."""
-    write_atomic(Path(path), regress_junit(report))
+    """Write :func:`regress_junit` to ``path``, atomically, creating missing folders."""
+    write_atomic(Path(path), regress_junit(report), parents=True)
 
 
 # --- batch ------------------------------------------------------------------------
