@@ -19,7 +19,7 @@ from iamrefine.refine import (
     split_words,
     word_boundaries,
 )
-from iamrefine.unused import UnusedSet, load_unused
+from iamrefine.unused import UnusedSet, load_unused, parse_unused
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "access-analyzer-blog"
 
@@ -349,6 +349,8 @@ def test_unknown_names_and_empty_patterns_warn_with_positions() -> None:
         "w.json:2:30: warning: `s3:Nothing*` matches no action in the catalog; kept as written",
         "w.json:2:45: warning: unknown service in `nosuch:Get` (not in the catalog); "
         "kept as written",
+        "<unused>: warning: the unused-actions input lists no catalog actions; "
+        "the policy is unchanged",
     ]
     assert not result.changed
 
@@ -372,6 +374,100 @@ def test_quota_warning_suggests_notaction_for_star() -> None:
     assert "--strategy notaction" in result.warnings[0].message
     compact = _refine(cat, _policy(_allow("*")), names[::2], strategy="notaction")
     assert compact.size is not None and compact.size > MANAGED_POLICY_QUOTA
+
+
+# --- unused input that changes nothing ----------------------------------------------------
+
+
+def _ineffective(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [w.render() for w in result.warnings if w.file == "u.json"]
+
+
+@pytest.mark.parametrize("text", ["[]", "", "# nothing\n", '{"findingDetails": []}'])
+def test_empty_unused_input_warns(text: str) -> None:
+    unused = parse_unused(text, S3, "u.json")
+    result = refine_policy(_policy(_allow("s3:*")), unused, S3)
+    assert not result.changed
+    assert _ineffective(result) == [
+        "u.json: warning: the unused-actions input lists no catalog actions; "
+        "the policy is unchanged"
+    ]
+
+
+def test_unused_actions_the_policy_never_allowed_warn_once() -> None:
+    policy = _policy(_allow("s3:Get*"), {"Effect": "Deny", "Action": "iam:*", "Resource": "*"})
+    names = ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "iam:GetUser", "iam:GetRole"]
+    unused = UnusedSet.from_names([*names, "ec2:RunInstances", "ec2:DescribeImages"], S3, "u.json")
+    result = refine_policy(policy, unused, S3)
+    # A Deny statement allows nothing, so `iam:*` there does not count.
+    (warning,) = result.warnings
+    assert warning.render() == (
+        "u.json: warning: 6 unused actions are not allowed by the policy and change nothing: "
+        "`ec2:DescribeImages`, `ec2:RunInstances`, `iam:GetRole`, `iam:GetUser`, "
+        "`s3:ListBucket` (and 1 more)"
+    )
+    assert warning.line is None and warning.severity == "warning"
+    one = refine_policy(policy, UnusedSet.from_names(["s3:PutObject"], S3, "u.json"), S3)
+    assert _ineffective(one) == [
+        "u.json: warning: 1 unused action is not allowed by the policy and changes nothing: "
+        "`s3:PutObject`"
+    ]
+
+
+def test_whole_service_without_allowed_actions_warns_by_service() -> None:
+    text = json.dumps(
+        [
+            {"serviceNamespace": "ec2"},
+            {"serviceNamespace": "IAM"},
+            {"serviceNamespace": "s3", "actions": ["GetObject"]},
+        ]
+    )
+    unused = parse_unused(text, S3, "u.json")
+    result = refine_policy(_policy(_allow("iam:GetUser", "s3:GetObject")), unused, S3)
+    # `iam:GetRole` is not allowed either, but its service was given whole and the
+    # policy allows `iam:GetUser` from it, so nothing is said about it.
+    assert _ineffective(result) == [
+        "u.json: warning: 1 unused service given whole has no action that the policy "
+        "allows and changes nothing: `ec2`"
+    ]
+    both = refine_policy(_policy(_allow("s3:GetObject")), unused, S3)
+    assert _ineffective(both) == [
+        "u.json: warning: 2 unused services given whole have no action that the policy "
+        "allows and change nothing: `ec2`, `iam`"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "strategy", "outside"),
+    [
+        (_allow("s3:PutObject", "s3:GetObjectAcl", "ec2:RunInstances"), "patterns", "s3:GetObject"),
+        (_allow("s3:*", "ec2:Run*"), "patterns", "ec2:DescribeImages"),
+        (_allow("*:*Object*", "ec2:R?nInstances"), "patterns", "s3:ListBucket"),
+        ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, "patterns", "iam:GetRole"),
+        (_allow("*"), "patterns", None),
+        (_allow("*"), "notaction", None),
+    ],
+)
+def test_no_warning_when_the_policy_allows_every_unused_action(
+    statement: dict[str, object], strategy: str, outside: str | None
+) -> None:
+    unused = ["s3:PutObject", "s3:GetObjectAcl", "ec2:RunInstances"]
+    result = _refine(S3, _policy(statement), unused, strategy=strategy)
+    assert result.warnings == []
+    if outside is not None:
+        # The same policy with one unused action that it does not allow does warn.
+        result = _refine(S3, _policy(statement), [*unused, outside], strategy=strategy)
+        assert [w.message for w in result.warnings] == [
+            f"1 unused action is not allowed by the policy and changes nothing: `{outside}`"
+        ]
+
+
+def test_not_action_that_excludes_an_unused_action_does_not_allow_it() -> None:
+    st = {"Effect": "Allow", "NotAction": ["s3:PutObject", "iam:*"], "Resource": "*"}
+    result = _refine(S3, _policy(st), ["s3:PutObject", "ec2:RunInstances"])
+    assert [w.message for w in result.warnings] == [
+        "1 unused action is not allowed by the policy and changes nothing: `s3:PutObject`"
+    ]
 
 
 # --- results ------------------------------------------------------------------------------

@@ -43,6 +43,22 @@ def test_finding_v2_with_whole_service_and_prefixed_actions() -> None:
     }
     u = parse_unused(json.dumps(finding), CAT)
     assert u.actions == {"iam:getuser", "iam:listusers", "s3:getobject", "s3:putobject"}
+    assert u.services == {"iam"}
+
+
+def test_services_given_whole_are_remembered() -> None:
+    text = json.dumps(
+        [
+            {"serviceNamespace": "IAM"},
+            {"serviceNamespace": "nosuch"},
+            {"serviceNamespace": "s3", "actions": ["GetObject"]},
+        ]
+    )
+    u = parse_unused(text, CAT)
+    # An unknown service is warned about and ignored, so it is not given whole.
+    assert u.services == {"iam"}
+    assert u.actions == {"iam:getuser", "iam:listusers", "s3:getobject"}
+    assert parse_unused('["iam:GetUser", "iam:ListUsers"]', CAT).services == frozenset()
 
 
 def test_plain_list_json_and_lines() -> None:

@@ -28,11 +28,17 @@ from iamrefine.glob import ascii_lower, has_wildcard
 
 @dataclass(frozen=True)
 class UnusedSet:
-    """Unused catalog actions (lowercase names), with the warnings raised while reading."""
+    """Unused catalog actions (lowercase names), with the warnings raised while reading.
+
+    ``services`` holds the lowercase prefixes of the catalog services given whole (an
+    Access Analyzer entry without ``actions``); all their catalog actions are in
+    ``actions``. Every other action in ``actions`` was named individually.
+    """
 
     actions: frozenset[str]
     source: str = "<unused>"
     warnings: tuple[Diagnostic, ...] = field(default=())
+    services: frozenset[str] = field(default=frozenset())
 
     def __contains__(self, action: object) -> bool:
         return isinstance(action, str) and ascii_lower(action) in self.actions
@@ -58,6 +64,7 @@ class _Reader:
         self.source = source
         self.catalog = catalog
         self.actions: set[str] = set()
+        self.services: set[str] = set()
         self.warnings: list[Diagnostic] = []
         self.errors: list[Diagnostic] = []
         self.seen: set[str] = set()
@@ -109,11 +116,13 @@ class _Reader:
             return
         actions = entry.get("actions")
         if actions is None:
-            members = self.catalog.services.get(ascii_lower(service))
+            key = ascii_lower(service)
+            members = self.catalog.services.get(key)
             if members is None:
                 self.warn(f"unknown service `{service}` (not in the catalog); ignored")
             else:
                 self.actions.update(members)
+                self.services.add(key)
             return
         if not isinstance(actions, list):
             self.error(f"`{where}.actions`: expected a list")
@@ -140,7 +149,12 @@ class _Reader:
     def result(self) -> UnusedSet:
         if self.errors:
             raise UnusedInputError(self.errors)
-        return UnusedSet(frozenset(self.actions), self.source, tuple(self.warnings))
+        return UnusedSet(
+            frozenset(self.actions),
+            self.source,
+            tuple(self.warnings),
+            frozenset(self.services),
+        )
 
 
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -24,6 +24,10 @@ Per statement (see ``docs/IAM-SEMANTICS.md`` §4 and ``proofs/REFINEMENT.md``):
   (ignoring case) to one written earlier in it is not repeated. A statement left
   without actions is removed; a policy left without statements is to be detached.
 
+The result warns when the unused-actions input changes nothing: when it lists no
+catalog action; when individually named unused actions are allowed by no Allow
+statement; and when a service given whole has no action that the policy allows.
+
 With ``strategy="notaction"``, an Allow statement whose Action contains ``*`` (alone)
 is written as ``NotAction`` of the unused actions instead; for any other pattern a
 NotAction rewrite would allow actions the original did not, so the pattern form is
@@ -195,6 +199,7 @@ def refine_policy(
             table = refiner.origins.get(si, {})
             for value in new.action.values:
                 pattern_origins.append((si, value, table.get(value, value)))
+    refiner.warn_ineffective(unused)
 
     if statements:
         new_policy: Policy | None = policy.model_copy(update={"statements": statements})
@@ -273,6 +278,7 @@ class _Refiner:
     def __init__(self, index: CatalogIndex, unused: UnusedSet, source: str) -> None:
         self.index = index
         self.source = source
+        self.unused_source = unused.source
         flags = bytearray(index.size)
         position = index.position
         unused_positions = []
@@ -283,6 +289,8 @@ class _Refiner:
                 unused_positions.append(i)
         self.flags = flags
         self.unused_sorted = sorted(unused_positions)
+        # The unused positions that some Allow statement allows; always a subset of flags.
+        self.allowed = bytearray(index.size)
         self.warnings: list[Diagnostic] = []
         self.replacements: list[Replacement] = []
         self.notaction_changes: list[NotActionChange] = []
@@ -326,17 +334,60 @@ class _Refiner:
             return None
         return st.with_actions(new_values, not_action=False)
 
+    def warn_ineffective(self, unused: UnusedSet) -> None:
+        """Warn about the parts of the unused-actions input that change nothing."""
+        if not self.unused_sorted:
+            self._input_warning(
+                "the unused-actions input lists no catalog actions; the policy is unchanged"
+            )
+            return
+        allowed = self.allowed
+        if allowed == self.flags:
+            return
+        index = self.index
+        whole = unused.services
+        names = index.names
+        idle = [
+            i
+            for i in self.unused_sorted
+            if not allowed[i] and (not whole or names[i].partition(":")[0] not in whole)
+        ]
+        if idle:
+            n = len(idle)
+            self._input_warning(
+                f"{n} unused action{' is' if n == 1 else 's are'} not allowed by the policy "
+                f"and change{'s' if n == 1 else ''} nothing: "
+                + _listing([index.canon[i] for i in idle])
+            )
+        services = []
+        for service in sorted(whole):
+            lo, hi = index.range_of(service + ":")
+            if lo < hi and allowed.find(1, lo, hi) < 0:
+                services.append(index.canon[lo].partition(":")[0])
+        if services:
+            n = len(services)
+            self._input_warning(
+                f"{n} unused service{' given whole has' if n == 1 else 's given whole have'} "
+                f"no action that the policy allows and change{'s' if n == 1 else ''} nothing: "
+                + _listing(services)
+            )
+
+    def _input_warning(self, message: str) -> None:
+        self.warnings.append(Diagnostic(self.unused_source, None, None, message, "warning"))
+
     def _not_action(self, si: int, st: Statement) -> Statement:
         assert st.not_action is not None
         excluded = [compile_glob(p, fold_case=True) for p in st.not_action.values]
         names = self.index.names
-        added = [
-            self.index.canon[i]
-            for i in self.unused_sorted
-            if not any(rx.fullmatch(names[i]) for rx in excluded)
+        allowed = self.allowed
+        positions = [
+            i for i in self.unused_sorted if not any(rx.fullmatch(names[i]) for rx in excluded)
         ]
-        if not added:
+        if not positions:
             return st
+        for i in positions:
+            allowed[i] = 1
+        added = [self.index.canon[i] for i in positions]
         added.sort(key=lambda a: (ascii_lower(a), a))
         self.notaction_changes.append(NotActionChange(si, tuple(added)))
         return st.with_actions([*st.not_action.values, *added], not_action=True)
@@ -345,6 +396,7 @@ class _Refiner:
         assert st.action is not None
         if not self.unused_sorted:
             return st
+        self.allowed[:] = self.flags
         added = [self.index.canon[i] for i in self.unused_sorted]
         added.sort(key=lambda a: (ascii_lower(a), a))
         self.notaction_changes.append(NotActionChange(si, tuple(added), from_action=True))
@@ -383,6 +435,7 @@ class _Refiner:
                 return None
             if not flags[i]:
                 return None
+            self.allowed[i] = 1
             root = TraceNode(pattern, None, "root", False, False, 1, 1, index.canon[i])
             self._record(si, vi, pattern, "exact", [root], [])
             return []
@@ -397,11 +450,15 @@ class _Refiner:
             if first < 0:
                 return None
             unused = flags.count(1, matched.start, matched.stop)
+            self.allowed[first : matched.stop] = flags[first : matched.stop]
         else:
             hits = [i for i in matched if flags[i]]
             if not hits:
                 return None
             first, unused = hits[0], len(hits)
+            allowed = self.allowed
+            for i in hits:
+                allowed[i] = 1
         root = TraceNode(
             pattern, None, "root", False, False, len(matched), unused, index.canon[first]
         )
@@ -615,6 +672,14 @@ class _Refiner:
                     for i in members:
                         if i not in kept:
                             exact(i, pid)
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    """``names`` in backticks, at most ``limit`` of them, then how many more."""
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    if len(names) > limit:
+        shown += f" (and {len(names) - limit:,} more)"
+    return shown
 
 
 def _unknown_message(pattern: str, index: CatalogIndex) -> str:
