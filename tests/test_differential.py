@@ -6,10 +6,12 @@ unrelated random policy. Each judge says whether the candidate is the exact refi
 (both claims: exact over the catalog, and no escalation for any action string):
 
 1. **Z3**: :func:`iamrefine.verify.verify_refinement` with ``engine="z3"``;
-2. **the enumerating reference evaluator** (:mod:`iamrefine.reference`): every catalog
-   action x every sample resource (one per region of the generated resource globs) x
-   every truth assignment of the opaque atoms for the catalog claim, and sample action
-   strings (instances of every pattern, re-cased, names outside the catalog) for the
+2. **the enumerating reference evaluator** (:mod:`iamrefine.reference`, concrete mode):
+   every catalog action x every sample resource (one per region of the generated
+   resource globs) x every request of :func:`fuzz.strategies.request_pool` (which
+   realizes every combination of the condition and policy-variable atoms) and the
+   checker's counterexample requests for the catalog claim, and sample action strings
+   (instances of every pattern, re-cased, names outside the catalog) for the
    no-escalation claim;
 3. **cvc5** on the same SMT-LIB: the checker with ``engine="cvc5"`` (which hands cvc5
    the SMT-LIB text of each query), and, for every obligation Z3 discharged, cvc5 and a
@@ -120,18 +122,27 @@ def z3_judge(
 
 
 def reference_judge(
-    case: Case, candidate: Policy | None, extra_actions: list[str], extra_resources: list[str]
+    case: Case,
+    candidate: Policy | None,
+    extra_actions: list[str],
+    extra_resources: list[str],
+    extra_requests: list[dict[str, list[str]]],
 ) -> tuple[Verdict, str | None]:
     """The enumerating judge: REFUTED with the kind of the first violation, or PROVED."""
     resources = [*SAMPLE_RESOURCES, *extra_resources]
     violation = judge_refinement(
-        case.policy, candidate, case.unused.actions, case.catalog.actions, resources
+        case.policy,
+        candidate,
+        case.unused.actions,
+        case.catalog.actions,
+        resources,
+        extra_requests,
     )
     if violation is not None:
         return Verdict.REFUTED, violation.kind
     doc = None if candidate is None else policy_to_json(candidate)
     actions = [*sample_actions(all_patterns(case.document, doc), case.catalog), *extra_actions]
-    violation = judge_containment(candidate, case.policy, actions, resources)
+    violation = judge_containment(candidate, case.policy, actions, resources, extra_requests)
     if violation is not None:
         return Verdict.REFUTED, violation.kind
     return Verdict.PROVED, None
@@ -185,11 +196,15 @@ def judge(question: tuple[Case, dict[str, Any] | None, str, bool], stats: Counte
     z3_report = z3_judge(case, candidate, provenance)
     extra_actions: list[str] = []
     extra_resources: list[str] = []
+    extra_requests: list[dict[str, list[str]]] = []
     for claim in z3_report.claims:
         if claim.counterexample is not None:
             extra_actions.append(claim.counterexample.action)
             extra_resources.append(claim.counterexample.resource)
-    ref_verdict, ref_kind = reference_judge(case, candidate, extra_actions, extra_resources)
+            extra_requests.append(claim.counterexample.request)
+    ref_verdict, ref_kind = reference_judge(
+        case, candidate, extra_actions, extra_resources, extra_requests
+    )
     verdicts = {"z3": z3_report.verdict, "reference": ref_verdict}
     problems: list[str] = []
     if HAVE_CVC5:

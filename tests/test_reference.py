@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from iamrefine.catalog import Catalog
 from iamrefine.model import Policy
 from iamrefine.parse import policy_from_json
 from iamrefine.reference import (
@@ -17,8 +18,12 @@ from iamrefine.reference import (
     judge_containment,
     judge_refinement,
     principal_key,
+    request_context,
     resource_variable_key,
 )
+from iamrefine.solver import cvc5_available
+from iamrefine.unused import UnusedSet
+from iamrefine.verify import Verdict, verify_refinement
 
 
 def policy(*statements: dict[str, Any], version: str | None = "2012-10-17") -> Policy:
@@ -154,3 +159,97 @@ def test_judges() -> None:
     assert judge_containment(good, orig, ["a:x", "b:x", "a:"], ["r"]) is None
     v = judge_containment(orig, good, ["a:x", "a:z"], ["r"])
     assert v is not None and v.kind == "escalation" and v.action == "a:z"
+
+
+# --- concrete mode -------------------------------------------------------------
+
+HOME = "arn:aws:s3:::home/${aws:username}/*"
+DOCS = "arn:aws:s3:::home/${aws:username}/docs/*"
+ACTIONS = ["s3:GetObject", "s3:PutObject"]
+CATALOG = Catalog.from_names(ACTIONS, source="test")
+RESOURCES = ["arn:aws:s3:::home/alice/docs/a", "arn:aws:s3:::home/alice/b", "arn:aws:s3:::other"]
+REQUESTS: list[dict[str, list[str]]] = [
+    {},
+    {"aws:username": ["alice"]},
+    {"aws:username": ["bob"]},
+    {"k": ["v1"]},
+    {"k": ["v2"]},
+]
+
+
+def allow(resource: str | list[str], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    st: dict[str, Any] = {"Effect": "Allow", "Action": "s3:*", "Resource": resource}
+    return st if condition is None else {**st, "Condition": condition}
+
+
+def test_request_context_reads_the_request() -> None:
+    p = policy(allow([HOME, DOCS]), allow("*", {"StringLike": {"k": "v*"}}))
+    cond = p.statements[1].condition
+    assert cond is not None
+    home = resource_variable_key(HOME, "2012-10-17")
+    docs = resource_variable_key(DOCS, "2012-10-17")
+    ctx = request_context([p], "arn:aws:s3:::home/alice/b", {"aws:username": ["alice"]})
+    assert ctx == {home: True, docs: False, condition_key(cond, "2012-10-17"): False}
+    ctx = request_context([p, None], "arn:aws:s3:::home/bob/b", {"aws:username": ["alice"]})
+    assert ctx[home] is False
+
+
+# Each original has a redundant part that real requests cannot tell apart (a Resource
+# element within another one; a condition implying another) and its refinement drops it.
+# Opaque atoms are independent, so the opaque judge sees the dropped part match alone
+# (the variable element on `arn:aws:s3:::other`); no real request does, and the checker
+# proves the refinement. Z3 alone does not decide the element-within-element query with
+# one variable on both sides in 30 s; cvc5 does.
+REDUNDANT = [
+    (policy(allow(["arn:aws:s3:::home/*", HOME])), policy(allow("arn:aws:s3:::home/*")), "z3"),
+    (
+        policy(allow("*", {"StringLike": {"k": "v*"}}), allow("*", {"StringEquals": {"k": "v1"}})),
+        policy(allow("*", {"StringLike": {"k": "v*"}})),
+        "z3",
+    ),
+    pytest.param(
+        policy(allow([HOME, DOCS])),
+        policy(allow(HOME)),
+        "cvc5",
+        marks=pytest.mark.skipif(not cvc5_available(), reason="cvc5 is not installed"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("original", "refined", "engine"), REDUNDANT)
+def test_concrete_mode_sees_only_real_requests(
+    original: Policy, refined: Policy, engine: str
+) -> None:
+    opaque = judge_refinement(original, refined, [], ACTIONS, RESOURCES)
+    assert opaque is not None and opaque.kind == "under" and opaque.request is None
+    assert judge_refinement(original, refined, [], ACTIONS, RESOURCES, REQUESTS) is None
+    assert judge_containment(original, refined, ACTIONS, RESOURCES, REQUESTS) is None
+    report = verify_refinement(original, refined, UnusedSet(frozenset()), CATALOG, engine=engine)
+    assert report.verdict is Verdict.PROVED, report.to_json()
+
+
+def test_concrete_mode_finds_real_violations() -> None:
+    original = policy(allow([HOME, DOCS]))
+    refined = policy(allow(DOCS))
+    report = verify_refinement(original, refined, UnusedSet(frozenset()), CATALOG, engine="z3")
+    assert report.verdict is Verdict.REFUTED
+    cex = next(c.counterexample for c in report.claims if c.counterexample is not None)
+    assert cex.request
+    v = judge_refinement(original, refined, [], ACTIONS, RESOURCES, REQUESTS)
+    assert v is not None and v.kind == "under"
+    assert v.resource == "arn:aws:s3:::home/alice/b" and v.request == {"aws:username": ["alice"]}
+    assert judge_containment(refined, original, ACTIONS, RESOURCES, REQUESTS) is None
+    v = judge_containment(original, refined, ACTIONS, RESOURCES, REQUESTS)
+    assert v is not None and v.kind == "escalation"
+    # The checker's own counterexample replays in concrete mode.
+    v = judge_refinement(original, refined, [], [cex.action], [cex.resource], [cex.request])
+    assert v is not None and v.request == cex.request
+    assert judge_refinement(original, refined, [], ACTIONS, RESOURCES, []) is None
+
+
+def test_concrete_mode_enumerates_principals() -> None:
+    p = policy({**allow("*"), "Principal": "*"})
+    key = principal_key(p.statements[0])
+    v = judge_containment(p, None, ACTIONS, RESOURCES, [{}])
+    assert v is not None and key is not None and v.context == {key: True}
+    assert judge_containment(p, p, ACTIONS, RESOURCES, [{}]) is None

@@ -9,9 +9,11 @@ actions they allow) and then possibly mutated. For each pair:
 - when it says REFUTED, its counterexample replays, and the judge, given the
   counterexample's resource (and action), finds a violation too.
 
-The exact claim is judged over every catalog action x sample resources x every
-assignment of the condition atoms; no escalation over the catalog names, short strings
-on a small alphabet and the counterexample's action.
+The exact claim is judged over every catalog action x sample resources x the concrete
+requests of :func:`fuzz.strategies.request_pool` (every combination of absent, other and
+named values of the condition keys and ``aws:username``, and the counterexample's
+request), with the checker's full condition and policy-variable semantics; no escalation
+over the catalog names, short strings on a small alphabet and the counterexample's action.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz.strategies import request_pool
 from iamrefine import reference
 from iamrefine.catalog import Catalog
 from iamrefine.glob import action_matches
@@ -229,17 +232,25 @@ def test_verdicts_match_the_enumerating_judges(
     assert strings.verdict is not Verdict.UNKNOWN, strings.reason
 
     samples = list(RESOURCES)
+    extra = []
     if exact.counterexample is not None:
         samples.append(exact.counterexample.resource)
-    found = reference.judge_refinement(orig, new, unused_names, CATALOG.lower_names, samples)
+        extra.append(exact.counterexample.request)
+    requests = request_pool([orig, new], RESOURCES, extra)
+    found = reference.judge_refinement(
+        orig, new, unused_names, CATALOG.lower_names, samples, requests
+    )
     assert (exact.verdict is Verdict.REFUTED) == (found is not None), (exact, found)
 
     actions = list(ACTION_STRINGS)
     samples = [*RESOURCES[:8], VARIABLE]
+    extra = []
     if strings.counterexample is not None:
         actions.append(strings.counterexample.action)
         samples.append(strings.counterexample.resource)
-    found = reference.judge_containment(new, orig, actions, samples)
+        extra.append(strings.counterexample.request)
+    requests = request_pool([orig, new], RESOURCES, extra)
+    found = reference.judge_containment(new, orig, actions, samples, requests)
     assert (strings.verdict is Verdict.REFUTED) == (found is not None), (strings, found)
 
 
@@ -298,8 +309,11 @@ def test_subset_verdicts_match_the_judge(
         (strings_claim, list(ACTION_STRINGS), [*RESOURCES[:8], VARIABLE]),
     ):
         assert claim.verdict is not Verdict.UNKNOWN, claim.reason
+        extra = []
         if claim.counterexample is not None:
             actions = [*actions, claim.counterexample.action]
             resources = [*resources, claim.counterexample.resource]
-        found = reference.judge_containment(new, orig, actions, resources)
+            extra.append(claim.counterexample.request)
+        requests = request_pool([new, orig], RESOURCES, extra)
+        found = reference.judge_containment(new, orig, actions, resources, requests)
         assert (claim.verdict is Verdict.REFUTED) == (found is not None), (claim, found)

@@ -28,7 +28,14 @@ encoder): when the checker decides blocks semantically, it computes each block's
 (and each variable Resource element's) from the concrete request with it, and replays
 the counterexample here.
 
-The module also holds the enumerating judges used by differential tests.
+The module also holds the enumerating judges used by differential tests. By default
+(*opaque mode*) they enumerate every truth assignment of the atoms, which includes
+assignments no request produces (a variable Resource element matching a resource its
+variable's value cannot give). Given a list of concrete requests (*concrete mode*), they
+compute the condition and variable-resource atoms of each request with
+:mod:`iamrefine.conditions.concrete` (:func:`request_context`), as the checker does, and
+enumerate only the principals; a violation found is then shown by a real request (up
+to the principals, which stay opaque as in the checker).
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from iamrefine.conditions import concrete
 from iamrefine.glob import action_matches, ascii_lower, literal_prefix, resource_matches
 from iamrefine.model import VERSION_2012, Condition, Policy, Statement
 
 Context = Mapping[str, bool]
+Request = Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -188,12 +197,18 @@ def atom_keys(policy: Policy | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Violation:
-    """A request on which a judged property fails."""
+    """A request on which a judged property fails (``request``: in concrete mode only)."""
 
     kind: str
     action: str
     resource: str
     context: dict[str, bool]
+    request: dict[str, list[str]] | None = None
+
+
+def _assignments(names: Sequence[str]) -> Iterator[dict[str, bool]]:
+    for values in itertools.product((False, True), repeat=len(names)):
+        yield dict(zip(names, values, strict=True))
 
 
 def contexts(policies: Iterable[Policy | None]) -> Iterator[dict[str, bool]]:
@@ -201,9 +216,59 @@ def contexts(policies: Iterable[Policy | None]) -> Iterator[dict[str, bool]]:
     keys: dict[str, None] = {}
     for p in policies:
         keys.update(dict.fromkeys(atom_keys(p)))
-    names = list(keys)
-    for values in itertools.product((False, True), repeat=len(names)):
-        yield dict(zip(names, values, strict=True))
+    yield from _assignments(list(keys))
+
+
+def request_context(
+    policies: Iterable[Policy | None], resource: str, request: Request
+) -> dict[str, bool]:
+    """The condition and variable-resource atoms of ``policies`` on a concrete request:
+    each block by :func:`iamrefine.conditions.concrete.condition_holds`, each Resource
+    element with a policy variable by :func:`~iamrefine.conditions.concrete.resource_holds`
+    on ``resource``. Principal atoms are not included."""
+    ctx: dict[str, bool] = {}
+    for policy in policies:
+        if policy is None:
+            continue
+        version = policy.effective_version
+        for st in policy.statements:
+            if st.condition is not None:
+                holds = concrete.condition_holds(st.condition, version, request)
+                ctx[condition_key(st.condition, version)] = holds
+            element = st.resource if st.resource is not None else st.not_resource
+            for value in element.values if element is not None else []:
+                if is_variable_element(value, version):
+                    holds = concrete.resource_holds(value, resource, request)
+                    ctx[resource_variable_key(value, version)] = holds
+    return ctx
+
+
+_World = tuple[dict[str, bool], dict[str, list[str]] | None, Sequence[str]]
+
+
+def _worlds(
+    policies: list[Policy | None], resources: Sequence[str], requests: Iterable[Request] | None
+) -> Iterator[_World]:
+    """``(context, request, resources)`` groups to judge every action on. Opaque mode
+    (``requests`` None): each atom assignment with all resources. Concrete mode: per
+    resource, each distinct context that a request and a principal assignment give."""
+    if requests is None:
+        for ctx in contexts(policies):
+            yield ctx, None, resources
+        return
+    pool = [{k: list(v) for k, v in r.items()} for r in requests]
+    found = (principal_key(st) for p in policies if p is not None for st in p.statements)
+    keys = list(dict.fromkeys(k for k in found if k is not None))
+    for resource in resources:
+        seen: set[tuple[tuple[str, bool], ...]] = set()
+        for request in pool:
+            base = request_context(policies, resource, request)
+            for who in _assignments(keys):
+                ctx = {**base, **who}
+                signature = tuple(sorted(ctx.items()))
+                if signature not in seen:
+                    seen.add(signature)
+                    yield ctx, request, [resource]
 
 
 def judge_refinement(
@@ -212,20 +277,23 @@ def judge_refinement(
     unused: Iterable[str],
     actions: Iterable[str],
     resources: Sequence[str],
+    requests: Iterable[Request] | None = None,
 ) -> Violation | None:
     """Check ``refined(a,r,c) <=> original(a,r,c) and a not in unused`` for every
-    action in ``actions`` x resource in ``resources`` x atom assignment; return the
-    first violation (kind ``over`` or ``under``), or None."""
+    action in ``actions`` x resource in ``resources`` x atom assignment (concrete mode,
+    with ``requests``: x each request's atoms x principal assignment; an empty list
+    judges nothing, ``[{}]`` is the request without keys); return the first violation
+    (kind ``over`` or ``under``), or None."""
     dead = {ascii_lower(a) for a in unused}
     acts = list(actions)
-    for ctx in contexts([original, refined]):
+    for ctx, request, group in _worlds([original, refined], resources, requests):
         for action in acts:
-            for resource in resources:
+            for resource in group:
                 want = evaluate(original, action, resource, ctx).allowed
                 want = want and ascii_lower(action) not in dead
                 got = evaluate(refined, action, resource, ctx).allowed
                 if got != want:
-                    return Violation("over" if got else "under", action, resource, ctx)
+                    return Violation("over" if got else "under", action, resource, ctx, request)
     return None
 
 
@@ -234,16 +302,18 @@ def judge_containment(
     sup: Policy | None,
     actions: Iterable[str],
     resources: Sequence[str],
+    requests: Iterable[Request] | None = None,
 ) -> Violation | None:
     """Check ``sub(a,r,c) => sup(a,r,c)`` over the given actions and resources and every
-    atom assignment; return the first violation (kind ``escalation``), or None."""
+    atom assignment (with ``requests``: as in :func:`judge_refinement`); return the first
+    violation (kind ``escalation``), or None."""
     acts = list(actions)
-    for ctx in contexts([sub, sup]):
+    for ctx, request, group in _worlds([sub, sup], resources, requests):
         for action in acts:
-            for resource in resources:
+            for resource in group:
                 if (
                     evaluate(sub, action, resource, ctx).allowed
                     and not evaluate(sup, action, resource, ctx).allowed
                 ):
-                    return Violation("escalation", action, resource, ctx)
+                    return Violation("escalation", action, resource, ctx, request)
     return None

@@ -12,9 +12,9 @@ decide each case exactly:
   one resource for every combination of those globs that some string matches (checked
   by ``tests/test_differential.py``), so enumerating the samples covers every resource;
 * conditions come from :data:`CONDITIONS`, each over keys of its own, so every
-  combination of their truth values is realizable; the judges below enumerate them,
-  and the realizable values of the policy-variable resource element, with
-  :func:`iamrefine.reference.evaluate`.
+  combination of their truth values is realizable; the judges below run the reference
+  judges in concrete mode on :func:`request_pool`, which realizes each combination of
+  the conditions and the policy-variable resource element.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 
 from iamrefine.catalog import Catalog
-from iamrefine.glob import ascii_lower, literal_prefix, resource_matches
-from iamrefine.model import Policy
+from iamrefine.glob import ascii_lower, literal_prefix
+from iamrefine.model import VERSION_2012, Policy
 from iamrefine.parse import policy_from_json
 from iamrefine.unused import UnusedSet
 
@@ -82,8 +82,8 @@ RESOURCES: tuple[str, ...] = (
     "arn:aws:s3:::c*",
     VARIABLE_RESOURCE,
 )
-"""Resource elements of generated statements. Under Version 2012-10-17 the last one is
-an opaque atom (a policy variable); under 2008-10-17 it is a literal glob."""
+"""Resource elements of generated statements. Under Version 2012-10-17 the last one holds
+a policy variable; under 2008-10-17 it is a literal glob."""
 
 SAMPLE_RESOURCES: tuple[str, ...] = (
     "arn:aws:s3:::b/x",
@@ -102,7 +102,7 @@ CONDITIONS: tuple[dict[str, Any], ...] = (
     {"Bool": {"aws:SecureTransport": "true"}},
     {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}},
 )
-"""Condition blocks of generated statements (opaque atoms for the checker)."""
+"""Condition blocks of generated statements."""
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 
@@ -572,46 +572,94 @@ def mutants(
 
 
 # ---------------------------------------------------------------------------
-# Enumerating judges over realizable requests.
+# Enumerating judges over concrete requests.
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
-def _variable_elements(policies: Iterable[Policy | None]) -> dict[str, str]:
-    """Atom key -> Resource element, for the elements with policy variables."""
-    from iamrefine.reference import is_variable_element, resource_variable_key
+def _glob_regex(text: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
 
-    out: dict[str, str] = {}
+
+def variable_values(element: str, resource: str) -> dict[str, str]:
+    """Values of the policy variables of the Resource ``element`` under which it matches
+    ``resource`` (one choice; each occurrence of a variable takes the same value), or {}
+    when none makes it match."""
+    parts: list[str] = []
+    groups: dict[str, str] = {}
+    pos = 0
+    for m in _VARIABLE.finditer(element):
+        parts.append(_glob_regex(element[pos : m.start()]))
+        name = m.group(1).strip()
+        if name in ("*", "?", "$"):
+            parts.append(re.escape(name))
+        elif name in groups:
+            parts.append(f"(?P={groups[name]})")
+        else:
+            groups[name] = f"v{len(groups)}"
+            parts.append(f"(?P<{groups[name]}>.*)")
+        pos = m.end()
+    parts.append(_glob_regex(element[pos:]))
+    found = re.fullmatch("".join(parts), resource, re.DOTALL)
+    return {} if found is None else {name: found.group(g) for name, g in groups.items()}
+
+
+def request_pool(
+    policies: Iterable[Policy | None],
+    resources: Iterable[str],
+    extra: Iterable[dict[str, list[str]]] = (),
+) -> list[dict[str, list[str]]]:
+    """Concrete requests for the judges' concrete mode (:mod:`iamrefine.reference`): every
+    combination, over the condition keys and the policy variables (Version 2012-10-17) of
+    ``policies``, of the key absent, one value no policy names, each value a policy
+    compares the key with (its text, read literally), and each value of a variable under
+    which a Resource element matches one of ``resources``; then the ``extra`` requests.
+
+    Every request is real, so a violation on the pool is a real one; a violation that
+    needs other values can be missed (callers add the checker's counterexample requests).
+    For the vocabulary above (conditions over keys of their own, one variable element)
+    the pool gives every realizable combination of the atoms."""
+    from iamrefine.reference import is_variable_element
+
+    values: dict[str, dict[str, None]] = {}
+
+    def add(key: str, value: str | None = None) -> None:
+        spelled = next((k for k in values if ascii_lower(k) == ascii_lower(key)), key)
+        slot = values.setdefault(spelled, {})
+        if value is not None:
+            slot[value] = None
+
+    samples = list(resources)
     for policy in policies:
         if policy is None:
             continue
         version = policy.effective_version
         for st_ in policy.statements:
+            for clause in st_.condition.clauses if st_.condition is not None else []:
+                for entry in clause.entries:
+                    for v in entry.values:
+                        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+                        add(entry.key, text)
+                        for name in _VARIABLE.findall(text) if version == VERSION_2012 else []:
+                            add(name.strip())
             element = st_.resource if st_.resource is not None else st_.not_resource
             for value in element.values if element is not None else []:
                 if is_variable_element(value, version):
-                    out[resource_variable_key(value, version)] = value
-    return out
-
-
-def realizable_contexts(policies: list[Policy | None], resource: str) -> list[dict[str, bool]]:
-    """The assignments of the policies' opaque atoms that some request on ``resource`` can
-    produce. A condition block over its own keys can hold or not; a Resource element with
-    a policy variable can fail to match (the variable's key absent) and can match only if
-    the resource matches the element with each variable read as ``*`` (a variable may
-    take any value, and its characters are never wildcards)."""
-    from iamrefine.reference import atom_keys
-
-    variables = _variable_elements(policies)
-    keys: dict[str, None] = {}
-    for policy in policies:
-        keys.update(dict.fromkeys(atom_keys(policy)))
-    choices: list[tuple[bool, ...]] = []
-    for key in keys:
-        element = variables.get(key)
-        if element is None or resource_matches(re.sub(r"\$\{[^}]*\}", "*", element), resource):
-            choices.append((False, True))
-        else:
-            choices.append((False,))
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+                    for name in (n.strip() for n in _VARIABLE.findall(value)):
+                        add(name)
+                    for r in samples:
+                        for name, text in variable_values(value, r).items():
+                            add(name, text)
+    for name in ("*", "?", "$"):
+        values.pop(name, None)
+    fresh = "~" * (1 + max((len(v) for vs in values.values() for v in vs), default=0))
+    keys = list(values)
+    choices = [[[], [fresh], *([v] for v in values[k])] for k in keys]
+    pool = [
+        {k: v for k, v in zip(keys, combo, strict=True) if v}
+        for combo in itertools.product(*choices)
+    ]
+    return pool + [dict(r) for r in extra]
 
 
 def judge_refinement(
@@ -620,38 +668,30 @@ def judge_refinement(
     unused: Iterable[str],
     actions: Iterable[str],
     resources: Iterable[str],
+    requests: Iterable[dict[str, list[str]]] = (),
 ) -> Any:
     """``refined(a,r,c) <=> original(a,r,c) and a not in unused`` over every action, resource
-    and realizable context; the first :class:`~iamrefine.reference.Violation`, or None."""
-    from iamrefine.reference import Violation, evaluate
+    and request of :func:`request_pool` (with ``requests`` added); the first
+    :class:`~iamrefine.reference.Violation`, or None."""
+    from iamrefine import reference
 
-    dead = {ascii_lower(a) for a in unused}
-    acts = list(actions)
-    for resource in resources:
-        for ctx in realizable_contexts([original, refined], resource):
-            for action in acts:
-                want = evaluate(original, action, resource, ctx).allowed
-                want = want and ascii_lower(action) not in dead
-                got = evaluate(refined, action, resource, ctx).allowed
-                if got != want:
-                    return Violation("over" if got else "under", action, resource, ctx)
-    return None
+    samples = list(resources)
+    pool = request_pool([original, refined], samples, requests)
+    return reference.judge_refinement(original, refined, unused, actions, samples, pool)
 
 
 def judge_containment(
-    sub: Policy | None, sup: Policy | None, actions: Iterable[str], resources: Iterable[str]
+    sub: Policy | None,
+    sup: Policy | None,
+    actions: Iterable[str],
+    resources: Iterable[str],
+    requests: Iterable[dict[str, list[str]]] = (),
 ) -> Any:
-    """``sub(a,r,c) => sup(a,r,c)`` over every action, resource and realizable context; the
-    first :class:`~iamrefine.reference.Violation` (kind ``escalation``), or None."""
-    from iamrefine.reference import Violation, evaluate
+    """``sub(a,r,c) => sup(a,r,c)`` over every action, resource and request of
+    :func:`request_pool` (with ``requests`` added); the first
+    :class:`~iamrefine.reference.Violation` (kind ``escalation``), or None."""
+    from iamrefine import reference
 
-    acts = list(actions)
-    for resource in resources:
-        for ctx in realizable_contexts([sub, sup], resource):
-            for action in acts:
-                if (
-                    evaluate(sub, action, resource, ctx).allowed
-                    and not evaluate(sup, action, resource, ctx).allowed
-                ):
-                    return Violation("escalation", action, resource, ctx)
-    return None
+    samples = list(resources)
+    pool = request_pool([sub, sup], samples, requests)
+    return reference.judge_containment(sub, sup, actions, samples, pool)
