@@ -23,7 +23,7 @@ from typing import Any
 
 from common import RESULTS, SEED, write_result
 
-PATTERNS = [10, 50, 100, 500, 1000, 2000, 5000]
+PATTERNS = [10, 50, 100, 500, 1000, 2000, 3000, 4000, 5000]
 FRACTIONS = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9]
 SCALES = [1, 2, 4]
 
@@ -95,6 +95,7 @@ def child(kind: str, value: float) -> dict[str, Any]:
     t2 = time.perf_counter()
     return {"refine_s": t1 - t0, "prove_s": t2 - t1, "total_s": t2 - t0,
             "verdict": report.verdict.name, "allowed": len(allowed),
+            "engines": sorted({c.stats["solver"] for c in report.claims}),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -111,6 +112,7 @@ def _point(kind: str, value: float, repeat: int) -> dict[str, Any]:
         "total_s": round(statistics.median(r["total_s"] for r in runs), 4),
         "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
         "verdicts": sorted({r["verdict"] for r in runs}),
+        "engines": sorted({e for r in runs for e in r["engines"]}),
         "allowed": runs[0]["allowed"],
     }
 

@@ -6,7 +6,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,8 @@ SHARED = ROOT.parent / "shared"
 MANAGED = SHARED / "corpus" / "aws-managed"
 SEED = 20261128
 UNUSED_RATIO = 0.30
+START_LOAD = os.getloadavg()[0]
+"""The 1-minute load average when this benchmark process started."""
 
 
 def require_corpus() -> Path:
@@ -63,18 +64,22 @@ def summarize(times: dict[str, float]) -> dict[str, Any]:
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/NAME.json`` atomically, with machine facts attached."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    """Write ``benchmarks/results/NAME.json`` atomically, with machine facts attached:
+    the 1-minute load average at the start and at the end of the run, because the
+    machine is shared and a loaded run's absolute times are inflated."""
+    from iamrefine.files import write_atomic
+
     data = {
         "benchmark": name,
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_1m_start": round(START_LOAD, 2),
+            "load_1m_end": round(os.getloadavg()[0], 2),
+        },
         **data,
     }
     target = RESULTS / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=RESULTS, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, target)
+    write_atomic(target, json.dumps(data, indent=2) + "\n", parents=True)
     return target
