@@ -12,11 +12,11 @@ size and modification time, so that a warm load avoids parsing 13 MB of JSON.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,7 +24,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from iamrefine.errors import CatalogError
+from iamrefine.errors import CatalogError, InputError
+from iamrefine.files import parse_json, write_atomic
 from iamrefine.glob import ascii_lower, compile_glob, literal_prefix
 
 CACHE_FORMAT = 1
@@ -176,14 +177,7 @@ def _read_json(path: Path) -> Any:
         raise CatalogError.at(str(path), f"catalog is not valid UTF-8 (byte {exc.start})") from None
     except OSError as exc:
         raise CatalogError.at(str(path), f"cannot read catalog: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogError.at(
-            str(path), f"invalid JSON in catalog: {exc.msg}", exc.lineno, exc.colno
-        ) from None
-    except RecursionError:
-        raise CatalogError.at(str(path), "catalog JSON is nested too deeply") from None
+    return parse_json(text, str(path), CatalogError, unique_keys=False, what="catalog")
 
 
 def _load_file(path: Path) -> Catalog:
@@ -326,23 +320,18 @@ def _load_cached(path: Path, build: Callable[[], Catalog], *, use_cache: bool) -
             digest=data["digest"],
         )
         return catalog
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     catalog = build()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(
-            {
-                "source": catalog.source,
-                "version": catalog.version,
-                "digest": catalog.digest,
-                "actions": list(catalog.actions),
-            }
-        )
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".catalog-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(payload)
-        os.replace(tmp, target)
-    except OSError:
-        pass
+    payload = json.dumps(
+        {
+            "source": catalog.source,
+            "version": catalog.version,
+            "digest": catalog.digest,
+            "actions": list(catalog.actions),
+        }
+    )
+    # A cache that cannot be written only makes the next load slower.
+    with contextlib.suppress(InputError):
+        write_atomic(target, payload, parents=True)
     return catalog

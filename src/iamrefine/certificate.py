@@ -54,8 +54,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints,
 
 from iamrefine.catalog import Catalog, digest_of
 from iamrefine.errors import CertificateError, Diagnostic, InputError
+from iamrefine.files import parse_json
 from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, literal_prefix, normalize
-from iamrefine.unused import reject_duplicate_keys
 
 if TYPE_CHECKING:
     from iamrefine.encode import Partition
@@ -598,14 +598,7 @@ def _where(loc: Sequence[int | str]) -> str:
 
 def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     """Parse and validate certificate JSON; raise :class:`CertificateError` when malformed."""
-    try:
-        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise CertificateError.at(
-            source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno
-        ) from None
-    except ValueError as exc:
-        raise CertificateError.at(source, str(exc)) from None
+    data = parse_json(text, source, CertificateError)
     if not isinstance(data, dict):
         raise CertificateError.at(source, "a certificate must be a JSON object")
     if data.get("format") != FORMAT:

@@ -1,15 +1,62 @@
-"""Writing output files: :func:`write_atomic` replaces a file in one step, so that a
-reader sees the old file or the new one, never a partial one, and reports a failure
-as an :class:`~iamrefine.errors.InputError` naming the file."""
+"""Reading and writing the tool's own JSON inputs and output files.
+
+- :func:`write_atomic` replaces a file in one step, so that a reader sees the old file
+  or the new one, never a partial one, and reports a failure as an
+  :class:`~iamrefine.errors.InputError` naming the file.
+- :func:`parse_json` reads the JSON inputs that have no grammar of their own (unused
+  actions, catalogs, certificates): every failure, including a repeated key and
+  nesting too deep for Python's decoder, becomes an error of the caller's class at
+  the input, with a position where there is one.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from iamrefine.errors import InputError
+
+
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A ``json.loads`` ``object_pairs_hook`` that raises ``ValueError`` on a repeated key
+    (AWS rejects duplicate keys; ``json`` would silently keep the last one)."""
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError(f"duplicate key `{k}`")
+        seen[k] = v
+    return seen
+
+
+def parse_json(
+    text: str,
+    source: str,
+    error: type[InputError],
+    *,
+    unique_keys: bool = True,
+    what: str | None = None,
+) -> Any:
+    """Decode JSON ``text`` read from ``source``.
+
+    Raises ``error`` at ``source``: ``invalid JSON[ in WHAT]: ...`` with line and column
+    for a syntax error, ``duplicate key `k``` for a repeated key (with
+    ``unique_keys``), and ``[WHAT ]JSON is nested too deeply`` when the decoder runs
+    out of recursion depth."""
+    hook = reject_duplicate_keys if unique_keys else None
+    try:
+        return json.loads(text, object_pairs_hook=hook)
+    except json.JSONDecodeError as exc:
+        where = f" in {what}" if what else ""
+        raise error.at(source, f"invalid JSON{where}: {exc.msg}", exc.lineno, exc.colno) from None
+    except ValueError as exc:
+        raise error.at(source, str(exc)) from None
+    except RecursionError:
+        prefix = f"{what} " if what else ""
+        raise error.at(source, f"{prefix}JSON is nested too deeply") from None
 
 
 def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> None:

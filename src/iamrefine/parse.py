@@ -18,6 +18,7 @@ Every problem found is reported, in source order, in one
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -28,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from iamrefine.errors import Diagnostic, PolicyError
+from iamrefine.errors import Diagnostic, InputError, PolicyError
+from iamrefine.files import write_atomic
 from iamrefine.model import (
     KNOWN_VERSIONS,
     STATEMENT_ELEMENTS,
@@ -225,15 +227,11 @@ def _parser() -> Lark:
     except Exception:
         pass
     parser = _build_parser(grammar, transformer)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("wb") as f:
-            parser.save(f, exclude_options=("transformer",))
-        os.replace(partial, target)
-    except Exception:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    parser.save(buffer, exclude_options=("transformer",))
+    # A cache that cannot be written only makes the next start slower.
+    with contextlib.suppress(InputError):
+        write_atomic(target, buffer.getvalue(), parents=True)
     return parser
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, UnusedInputError
+from iamrefine.files import parse_json
 from iamrefine.glob import ascii_lower, has_wildcard
 
 
@@ -157,17 +158,6 @@ class _Reader:
         )
 
 
-def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A ``json.loads`` ``object_pairs_hook`` that raises ``ValueError`` on a repeated key
-    (AWS rejects duplicate keys; ``json`` would silently keep the last one)."""
-    seen: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in seen:
-            raise ValueError(f"duplicate key `{k}`")
-        seen[k] = v
-    return seen
-
-
 def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> UnusedSet:
     """Parse any accepted form of unused actions from ``text``."""
     reader = _Reader(source, catalog)
@@ -178,16 +168,7 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
             if item and not item.startswith("#"):
                 reader.add_prefixed(item, f"line {lineno}", lineno)
         return reader.result()
-    try:
-        data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise UnusedInputError.at(
-            source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno
-        ) from None
-    except ValueError as exc:
-        raise UnusedInputError.at(source, str(exc)) from None
-    except RecursionError:
-        raise UnusedInputError.at(source, "JSON is nested too deeply") from None
+    data = parse_json(text, source, UnusedInputError)
     if isinstance(data, list):
         for i, item in enumerate(data):
             if isinstance(item, dict):

@@ -63,7 +63,8 @@ def load_refined(path: Path) -> Policy | None:
         raise PolicyError.at(str(path), f"cannot read policy file: {exc.strerror or exc}") from None
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Not a recommendation; the policy parser reports what is wrong with it.
         data = None
     if not isinstance(data, dict) or "recommendedSteps" not in data:
         return load_policy(path)
