@@ -364,3 +364,83 @@ def test_report_json_is_serializable(catalog: Catalog) -> None:
     assert data["verdict"] == "REFUTED"
     assert data["catalog"]["digest"] == catalog.digest
     assert {c["name"] for c in data["claims"]} == {CATALOG_CLAIM, STRINGS_CLAIM}
+
+
+# --- chunked class queries (Lemma 10) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("total", [0, 1, 2, 399, 400, 401, 1572, 5000])
+def test_class_chunks_cover_every_class_once(total: int) -> None:
+    chunks = verify.class_chunks(total)
+    assert [i for c in chunks for i in c] == list(range(total))
+    assert all(len(c) <= verify.CLASS_CHUNK for c in chunks)
+    assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
+    assert len(chunks) == max(1, -(-total // verify.CLASS_CHUNK))
+
+
+CHUNK_CASES = [
+    # (original, refined, unused, verdict of the catalog claim)
+    (
+        allow("s3:*"),
+        allow(["s3:GetObject*", "s3:PutObject", "s3:ListBucket"]),
+        ["s3:GetBucketAcl"],
+        Verdict.PROVED,
+    ),
+    (
+        allow("s3:*"),
+        allow(["s3:GetObject*", "s3:PutObject", "s3:ListBucket"]),
+        ["s3:GetObjectAcl"],
+        Verdict.REFUTED,
+    ),
+    (
+        allow("*"),
+        allow(["s3:*", "iam:GetUser", "ec2:RunInstances"]),
+        ["iam:CreateUser"],
+        Verdict.PROVED,
+    ),
+    (allow("*"), allow(["s3:*", "iam:*"]), ["iam:CreateUser"], Verdict.REFUTED),
+    (allow("*"), allow(["s3:GetObject", "iam:GetUser"]), ["ec2:RunInstances"], Verdict.REFUTED),
+]
+
+
+@pytest.mark.parametrize(("orig", "new", "unused", "verdict"), CHUNK_CASES)
+def test_chunked_class_queries_give_the_same_verdicts(
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    orig: dict[str, Any],
+    new: dict[str, Any],
+    unused: list[str],
+    verdict: Verdict,
+) -> None:
+    a, b, u = pol(orig), pol(new), unused_of(catalog, *unused)
+    whole = claim(verify_refinement(a, b, u, catalog), CATALOG_CLAIM)
+    monkeypatch.setattr(verify, "CLASS_CHUNK", 1)
+    report = verify_refinement(a, b, u, catalog)
+    chunked = claim(report, CATALOG_CLAIM)
+    assert whole.verdict is chunked.verdict is verdict
+    classes = chunked.stats["classes"]
+    assert classes >= 2
+    names = [o.name for o in report.obligations if o.claim == CATALOG_CLAIM]
+    # One query per class and direction when proved; the first sat one ends a refutation.
+    assert all(", classes " in n for n in names)
+    if verdict is Verdict.PROVED:
+        assert len(names) == 2 * classes
+    else:
+        for result in (whole, chunked):
+            assert result.counterexample is not None
+            check_replays(result.counterexample, {"original": a, "refined": b})
+
+
+def test_a_certificate_with_chunked_class_queries_checks(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iamrefine.certificate import build_certificate, check_certificate
+    from iamrefine.refine import refine_policy
+
+    monkeypatch.setattr(verify, "CLASS_CHUNK", 1)
+    orig = pol(allow("*"), allow("s3:Get*", "arn:aws:s3:::b/*"))
+    unused = unused_of(catalog, "iam:CreateUser", "s3:GetBucketAcl")
+    cert = build_certificate(refine_policy(orig, unused, catalog), unused, catalog)
+    chunked = [o for o in cert.obligations if ", classes " in o.name]
+    assert len(chunked) >= 4
+    assert check_certificate(cert, catalog).status == "VALID"

@@ -722,17 +722,24 @@ class Encoder:
                 terms.append(self.and_([act, self.frame(st)]))
         return self.or_(terms)
 
-    def in_classes(self, partition: Partition, ids: Sequence[int]) -> z3.BoolRef:
-        """Is the class index one of ``ids``? Written over the smaller side."""
+    def in_classes(
+        self, partition: Partition, ids: Sequence[int], within: range | None = None
+    ) -> z3.BoolRef:
+        """Is the class index one of ``ids``? ``within`` (default: every class) is the
+        range the index is known to lie in (the query asserts it); ``ids`` outside it
+        are dropped, and the test is written over the smaller side of ``within``."""
         k = self.class_index(partition)
-        total = len(partition)
+        universe = within if within is not None else range(len(partition))
+        if within is not None:
+            ids = [i for i in ids if i in within]
+        total = len(universe)
         if not ids:
             return self.false
         if len(ids) == total:
             return self.true
         if 2 * len(ids) > total:
             chosen = set(ids)
-            rest = [i for i in range(total) if i not in chosen]
+            rest = [i for i in universe if i not in chosen]
             return self.not_(self.or_([self._is_class(k, i) for i in rest]))
         return self.or_([self._is_class(k, i) for i in ids])
 
@@ -743,22 +750,28 @@ class Encoder:
         return found
 
     def class_action(
-        self, partition: Partition, policy: int
+        self, partition: Partition, policy: int, within: range | None = None
     ) -> Callable[[CompiledStatement], z3.BoolRef]:
-        """The action element of policy ``policy``'s statements over the class index."""
+        """The action element of policy ``policy``'s statements over the class index
+        (known to lie in ``within``, see :meth:`in_classes`)."""
         members: dict[int, list[int]] = {}
-        for c in partition.classes:
+        for c in partition.classes[within.start : within.stop] if within else partition.classes:
             for si in c.matches[policy]:
                 members.setdefault(si, []).append(c.index)
-        return lambda st: self.in_classes(partition, members.get(st.index, []))
+        return lambda st: self.in_classes(partition, members.get(st.index, []), within)
 
-    def class_domain(self, partition: Partition) -> z3.BoolRef:
-        """The class index names an existing class."""
+    def class_domain(self, partition: Partition, within: range | None = None) -> z3.BoolRef:
+        """The class index names an existing class (of ``within``, when given)."""
         k = self.class_index(partition)
+        if within is not None and (within.start, within.stop) != (0, len(partition)):
+            lo = z3.BitVecVal(within.start, partition.width, self.ctx)
+            hi = z3.BitVecVal(within.stop - 1, partition.width, self.ctx)
+            return self.and_([z3.ULE(lo, k), z3.ULE(k, hi)])
         if len(partition) == 1 << partition.width:
             return self.true
         return z3.ULT(k, z3.BitVecVal(len(partition), partition.width, self.ctx))
 
-    def unused_class(self, partition: Partition) -> z3.BoolRef:
-        """The class index names a class of unused actions."""
-        return self.in_classes(partition, [c.index for c in partition.classes if c.unused])
+    def unused_class(self, partition: Partition, within: range | None = None) -> z3.BoolRef:
+        """The class index names a class of unused actions (known to lie in ``within``)."""
+        ids = [c.index for c in partition.classes if c.unused]
+        return self.in_classes(partition, ids, within)
