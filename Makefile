@@ -18,8 +18,8 @@ test: $(BIN)/iamrefine
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/iamrefine
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 clean:

@@ -21,8 +21,9 @@ SNIPPET = (
 
 def _once(env: dict[str, str]) -> tuple[float, float]:
     """(import seconds, load-and-index seconds) in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", SNIPPET], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SNIPPET], env=env, check=True, capture_output=True, text=True
+    )
     imp, load = out.stdout.split()
     return float(imp), float(load)
 

@@ -65,8 +65,12 @@ def bench_check(catalog: Any, cases: list[tuple[str, Any, Any]]) -> dict[str, An
         result = refine_policy(policy, unused, catalog)
         t = time.perf_counter()
         report = verify_refinement(
-            policy, result.policy, unused, catalog,
-            provenance=result.pattern_origins, statement_origin=result.statement_origin,
+            policy,
+            result.policy,
+            unused,
+            catalog,
+            provenance=result.pattern_origins,
+            statement_origin=result.statement_origin,
         )
         times[name] = time.perf_counter() - t
         verdict = report.verdict.name
@@ -87,8 +91,16 @@ def run(repeat: int = 3, check: bool = True) -> dict[str, Any]:
     catalog, cases = load_cases()
     setup = time.perf_counter() - t
     refine = bench_refine(catalog, cases, repeat)
-    write_result("refine_corpus", {"seed": SEED, "unused_ratio": UNUSED_RATIO,
-                                   "setup_s": round(setup, 2), "repeat": repeat, **refine})
+    write_result(
+        "refine_corpus",
+        {
+            "seed": SEED,
+            "unused_ratio": UNUSED_RATIO,
+            "setup_s": round(setup, 2),
+            "repeat": repeat,
+            **refine,
+        },
+    )
     out: dict[str, Any] = {"refine": refine}
     if check:
         proof = bench_check(catalog, cases)

@@ -76,23 +76,33 @@ def run(limit: int | None = None) -> dict[str, Any]:
         peer_patterns = [p for i in touched for p in peer_statements[i].action_element.values]
         size["peer_patterns"] += len(peer_patterns)
         size["peer_chars"] += sum(len(p) for p in peer_patterns)
-        ours_report = verify_refinement(policy, ours.policy, unused, catalog,
-                                        provenance=ours.pattern_origins,
-                                        statement_origin=ours.statement_origin)
+        ours_report = verify_refinement(
+            policy,
+            ours.policy,
+            unused,
+            catalog,
+            provenance=ours.pattern_origins,
+            statement_origin=ours.statement_origin,
+        )
         ours_verdicts[ours_report.verdict.name] = ours_verdicts.get(ours_report.verdict.name, 0) + 1
         peer_report = verify_refinement(policy, peer_policy, unused, catalog)
         v = peer_report.verdict.name
         peer_verdicts[v] = peer_verdicts.get(v, 0) + 1
         if peer_report.verdict is not Verdict.PROVED and example is None:
             failing = next(c for c in peer_report.claims if c.verdict is not Verdict.PROVED)
-            example = {"policy": name, "claim": failing.name,
-                       "counterexample": str(failing.counterexample or failing.reason)}
+            example = {
+                "policy": name,
+                "claim": failing.name,
+                "counterexample": str(failing.counterexample or failing.reason),
+            }
     ratios = [peer_t[k] / ours_t[k] for k in ours_t if ours_t[k] > 0]
     data = {
         "policies_compared": compared,
         "ours_total_s": round(sum(ours_t.values()), 3),
         "peer_total_s": round(sum(peer_t.values()), 3),
-        "total_ratio_peer_over_ours": round(sum(peer_t.values()) / max(sum(ours_t.values()), 1e-9), 1),
+        "total_ratio_peer_over_ours": round(
+            sum(peer_t.values()) / max(sum(ours_t.values()), 1e-9), 1
+        ),
         "median_ratio_peer_over_ours": round(statistics.median(ratios), 1) if ratios else None,
         "min_ratio_peer_over_ours": round(min(ratios), 2) if ratios else None,
         **size,

@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-from common import RESULTS, SEED, write_result
+from common import RESULTS, SEED, peak_rss_mb, write_result
 
 PATTERNS = [10, 50, 100, 500, 1000, 2000, 3000, 4000, 5000]
 FRACTIONS = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9]
@@ -59,8 +58,10 @@ def _policy_with_patterns(catalog: Any, count: int, rng: random.Random) -> dict[
         if pattern.lower() not in seen:
             seen.add(pattern.lower())
             patterns.append(pattern)
-    statements = [{"Effect": "Allow", "Action": patterns[i:i + 100], "Resource": "*"}
-                  for i in range(0, len(patterns), 100)]
+    statements = [
+        {"Effect": "Allow", "Action": patterns[i : i + 100], "Resource": "*"}
+        for i in range(0, len(patterns), 100)
+    ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -77,33 +78,49 @@ def child(kind: str, value: float) -> dict[str, Any]:
     count = int(value) if kind == "patterns" else 1000
     fraction = value if kind == "fraction" else 0.3
     if kind == "catalog":
-        doc = {"Version": "2012-10-17",
-               "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        doc = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
     else:
         doc = _policy_with_patterns(catalog, count, rng)
     policy = policy_from_json(doc)
     allowed = sorted(allowed_actions(policy, catalog))
     unused = UnusedSet.from_names(
-        [catalog.by_lower[a] for a in rng.sample(allowed, round(fraction * len(allowed)))],
-        catalog)
+        [catalog.by_lower[a] for a in rng.sample(allowed, round(fraction * len(allowed)))], catalog
+    )
     t0 = time.perf_counter()
     result = refine_policy(policy, unused, catalog)
     t1 = time.perf_counter()
-    report = verify_refinement(policy, result.policy, unused, catalog,
-                               provenance=result.pattern_origins,
-                               statement_origin=result.statement_origin)
+    report = verify_refinement(
+        policy,
+        result.policy,
+        unused,
+        catalog,
+        provenance=result.pattern_origins,
+        statement_origin=result.statement_origin,
+    )
     t2 = time.perf_counter()
-    return {"refine_s": t1 - t0, "prove_s": t2 - t1, "total_s": t2 - t0,
-            "verdict": report.verdict.name, "allowed": len(allowed),
-            "engines": sorted({c.stats["solver"] for c in report.claims}),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "refine_s": t1 - t0,
+        "prove_s": t2 - t1,
+        "total_s": t2 - t0,
+        "verdict": report.verdict.name,
+        "allowed": len(allowed),
+        "engines": sorted({c.stats["solver"] for c in report.claims}),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def _point(kind: str, value: float, repeat: int) -> dict[str, Any]:
     runs = []
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, __file__, "--child", kind, str(value)],
-                              check=True, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(value)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         runs.append(json.loads(proc.stdout))
     return {
         "x": value,
@@ -123,8 +140,11 @@ def plot(series: dict[str, list[dict[str, Any]]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = {"patterns": "patterns in the policy", "fraction": "fraction of allowed actions unused",
-              "catalog": "catalog size (x real catalog)"}
+    labels = {
+        "patterns": "patterns in the policy",
+        "fraction": "fraction of allowed actions unused",
+        "catalog": "catalog size (x real catalog)",
+    }
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, (kind, points) in zip(axes, series.items(), strict=True):
         xs = [p["x"] for p in points]

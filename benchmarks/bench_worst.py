@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-from common import SEED, write_result
+from common import SEED, peak_rss_mb, write_result
 
-POLICY = {"Version": "2012-10-17",
-          "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 def child(strategy: str) -> dict[str, Any]:
@@ -35,15 +36,26 @@ def child(strategy: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = refine_policy(policy, unused, catalog, strategy=strategy)  # type: ignore[arg-type]
     t1 = time.perf_counter()
-    report = verify_refinement(policy, result.policy, unused, catalog,
-                               provenance=result.pattern_origins,
-                               statement_origin=result.statement_origin)
+    report = verify_refinement(
+        policy,
+        result.policy,
+        unused,
+        catalog,
+        provenance=result.pattern_origins,
+        statement_origin=result.statement_origin,
+    )
     t2 = time.perf_counter()
-    patterns = sum(len(s.action_element.values) for s in result.policy.statements) \
-        if result.policy else 0
-    return {"refine_s": t1 - t0, "prove_s": t2 - t1, "total_s": t2 - t0,
-            "verdict": report.verdict.name, "patterns": patterns,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    patterns = (
+        sum(len(s.action_element.values) for s in result.policy.statements) if result.policy else 0
+    )
+    return {
+        "refine_s": t1 - t0,
+        "prove_s": t2 - t1,
+        "total_s": t2 - t0,
+        "verdict": report.verdict.name,
+        "patterns": patterns,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run(repeat: int = 3) -> dict[str, Any]:
@@ -51,8 +63,12 @@ def run(repeat: int = 3) -> dict[str, Any]:
     for strategy in ("patterns", "notaction"):
         runs = []
         for _ in range(repeat):
-            proc = subprocess.run([sys.executable, __file__, "--child", strategy], check=True,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", strategy],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             runs.append(json.loads(proc.stdout))
         out[strategy] = {
             "refine_median_s": round(statistics.median(r["refine_s"] for r in runs), 3),

@@ -33,6 +33,23 @@ def policy_files() -> list[Path]:
     return sorted(p for p in require_corpus().glob("*.json") if p.name != "MANIFEST.json")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` from ``/proc/self/status``.
+
+    ``getrusage``'s ``ru_maxrss`` is not used where ``/proc`` exists, because Linux
+    keeps it across ``exec``: a child started by a large parent would report the
+    parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Run ``fn`` once; return (seconds, result)."""
     start = time.perf_counter()

@@ -1,7 +1,8 @@
 """Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
 
 Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
-``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions`` (default: all). Each suite writes
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions`` (default: all).
+Each suite writes
 ``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, ROOT  # noqa: E402
+from common import RESULTS, ROOT
 
 README = ROOT / "benchmarks" / "README.md"
 START = "<!-- figures:start -->"
@@ -35,7 +36,10 @@ def _ok(value: float | None, target: float) -> str:
 
 
 def table() -> str:
-    rows = ["| figure | measured (median) | target | status | date (1-min load average) |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| figure | measured (median) | target | status | date (1-min load average) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
 
     def row(figure: str, value: Any, target: str, status: str, date: str) -> None:
         rows.append(f"| {figure} | {value} | {target} | {status} | {date} |")
@@ -47,55 +51,106 @@ def table() -> str:
         return f"{result['date']} (load {machine['load_1m_start']:g} to {machine['load_1m_end']:g})"
 
     if (c := _load("catalog")) is not None:
-        row("default catalog load, warm cache (fresh process, after import)",
-            f"{c['warm_load_median_s'] * 1000:.1f} ms (cold {c['cold_load_median_s'] * 1000:.0f} ms, "
-            f"{c['ratio_cold_over_warm']}x)", "<= 50 ms", _ok(c["warm_load_median_s"], 0.05), when(c))
+        row(
+            "default catalog load, warm cache (fresh process, after import)",
+            f"{c['warm_load_median_s'] * 1000:.1f} ms "
+            f"(cold {c['cold_load_median_s'] * 1000:.0f} ms, "
+            f"{c['ratio_cold_over_warm']}x)",
+            "<= 50 ms",
+            _ok(c["warm_load_median_s"], 0.05),
+            when(c),
+        )
     if (r := _load("refine_corpus")) is not None:
-        row(f"refine {r['count']} managed policies, 30% unused (no proof)",
-            f"total {r['total_s']} s; median {r['median_s'] * 1000:.2f} ms; p99 {r['p99_s'] * 1000:.1f} ms; "
-            f"worst {r['worst_s'] * 1000:.1f} ms (`{r['worst_name']}`)", "<= 5 s total",
-            _ok(r["total_s"], 5.0), when(r))
+        row(
+            f"refine {r['count']} managed policies, 30% unused (no proof)",
+            f"total {r['total_s']} s; median {r['median_s'] * 1000:.2f} ms; "
+            f"p99 {r['p99_s'] * 1000:.1f} ms; "
+            f"worst {r['worst_s'] * 1000:.1f} ms (`{r['worst_name']}`)",
+            "<= 5 s total",
+            _ok(r["total_s"], 5.0),
+            when(r),
+        )
     if (k := _load("check_corpus")) is not None:
-        status = "met" if (k["median_s"] <= 0.1 and k["p99_s"] <= 1.0 and k["worst_s"] <= 10
-                           and k["total_s"] <= 180 and k["unknown"] == 0) else "**missed**"
-        row(f"prove {k['count']} refinements (both claims)",
-            f"total {k['total_s']} s; median {k['median_s'] * 1000:.1f} ms; p99 {k['p99_s']:.3f} s; "
+        status = (
+            "met"
+            if (
+                k["median_s"] <= 0.1
+                and k["p99_s"] <= 1.0
+                and k["worst_s"] <= 10
+                and k["total_s"] <= 180
+                and k["unknown"] == 0
+            )
+            else "**missed**"
+        )
+        row(
+            f"prove {k['count']} refinements (both claims)",
+            f"total {k['total_s']} s; median {k['median_s'] * 1000:.1f} ms; "
+            f"p99 {k['p99_s']:.3f} s; "
             f"worst {k['worst_s']:.2f} s (`{k['worst_name']}`); verdicts {k['verdicts']}",
-            "median <= 0.1 s, p99 <= 1 s, worst <= 10 s, total <= 180 s, 0 UNKNOWN", status, when(k))
+            "median <= 0.1 s, p99 <= 1 s, worst <= 10 s, total <= 180 s, 0 UNKNOWN",
+            status,
+            when(k),
+        )
     if (cli := _load("cli")) is not None:
-        row("`iamrefine refine` on the worked example, with proof, from process start",
-            f"{cli['refine_with_proof_median_s']} s (`--help`: {cli['help_median_s']} s)", "<= 0.8 s",
-            _ok(cli["refine_with_proof_median_s"], 0.8), when(cli))
+        row(
+            "`iamrefine refine` on the worked example, with proof, from process start",
+            f"{cli['refine_with_proof_median_s']} s (`--help`: {cli['help_median_s']} s)",
+            "<= 0.8 s",
+            _ok(cli["refine_with_proof_median_s"], 0.8),
+            when(cli),
+        )
     if (w := _load("worst_case")) is not None:
         for strategy in ("patterns", "notaction"):
             s = w[strategy]
-            row(f"`*` with 40% of the catalog unused, refine + prove (`{strategy}`, "
+            row(
+                f"`*` with 40% of the catalog unused, refine + prove (`{strategy}`, "
                 f"{s['patterns']} patterns)",
-                f"{s['total_median_s']} s (refine {s['refine_median_s']} s, prove {s['prove_median_s']} s); "
-                f"peak RSS {s['peak_rss_mb']} MB; {s['verdicts']}", "<= 10 s",
-                _ok(s["total_median_s"], 10.0), when(w))
+                f"{s['total_median_s']} s (refine {s['refine_median_s']} s, "
+                f"prove {s['prove_median_s']} s); "
+                f"peak RSS {s['peak_rss_mb']} MB; {s['verdicts']}",
+                "<= 10 s",
+                _ok(s["total_median_s"], 10.0),
+                when(w),
+            )
     if (p := _load("peer")) is not None:
-        row(f"vs policyuniverse minimizer ({p['policies_compared']} policies with replaced patterns)",
+        row(
+            f"vs policyuniverse minimizer ({p['policies_compared']} policies "
+            "with replaced patterns)",
             f"time: peer/ours {p['total_ratio_peer_over_ours']}x in total, median "
-            f"{p['median_ratio_peer_over_ours']}x per policy; patterns ours {p['ours_patterns']} vs "
+            f"{p['median_ratio_peer_over_ours']}x per policy; "
+            f"patterns ours {p['ours_patterns']} vs "
             f"peer {p['peer_patterns']}; chars ours {p['ours_chars']} vs peer {p['peer_chars']}; "
             f"peer not exact in {p['peer_not_exact']} policies",
-            "iamrefine faster", "met" if p["total_ratio_peer_over_ours"] > 1 else "**missed**", when(p))
+            "iamrefine faster",
+            "met" if p["total_ratio_peer_over_ours"] > 1 else "**missed**",
+            when(p),
+        )
     if (s := _load("scaling")) is not None:
         for kind in ("patterns", "fraction", "catalog"):
             pts = s[kind]
             desc = "; ".join(
                 f"{pt['x']:g}: {pt['total_s']:.2f} s/{pt['peak_rss_mb']:.0f} MB"
                 + (f" ({', '.join(pt['engines'])})" if pt.get("engines", ["z3"]) != ["z3"] else "")
-                for pt in pts)
-            row(f"scaling with {kind} (x: total time / peak RSS)", desc,
-                "near-linear", "see `results/scaling.png`", when(s))
+                for pt in pts
+            )
+            row(
+                f"scaling with {kind} (x: total time / peak RSS)",
+                desc,
+                "near-linear",
+                "see `results/scaling.png`",
+                when(s),
+            )
     if (cd := _load("conditions")) is not None:
-        row(f"a condition block's cost in a check ({cd['sampled']} of {cd['distinct_blocks']} "
+        row(
+            f"a condition block's cost in a check ({cd['sampled']} of {cd['distinct_blocks']} "
             "corpus blocks vs a rewrite, full semantics)",
             f"added median {cd['added_median_ms']} ms, p90 {cd['added_p90_ms']} ms, max "
             f"{cd['added_max_ms']} ms; same block both sides {cd['shared_added_median_ms']} ms; "
-            f"{cd['verdicts']}", "<= 50 ms (median)", _ok(cd["added_median_ms"], 50), when(cd))
+            f"{cd['verdicts']}",
+            "<= 50 ms (median)",
+            _ok(cd["added_median_ms"], 50),
+            when(cd),
+        )
     return "\n".join(rows)
 
 
