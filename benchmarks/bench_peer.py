@@ -7,7 +7,11 @@ the same wanted set: the catalog actions the statement matches minus the unused 
 iamrefine runs ``refine_policy`` on the policy; the peer runs once per such statement,
 in the same process, interleaved policy by policy. Wanted actions missing from the
 peer's list are passed through as exact names (the peer raises on them). Both outputs
-are then graded by iamrefine's checker. Needs ``pip install .[bench]``.
+are then graded by iamrefine's checker. Sizes count every pattern of the compared
+statements, kept and new, on both sides; iamrefine's character-granularity output
+(``--granularity char``, cuts anywhere, not only between CamelCase words) is measured
+and graded too, as the like-for-like size comparison with the peer's character
+prefixes. Needs ``pip install .[bench]``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,35 @@ def _peer_minimize(wanted: list[str]) -> tuple[list[str], float]:
     return sorted(set(out) | set(passthrough)), time.perf_counter() - start
 
 
+def _patterns(result: Any, touched: list[int]) -> list[str]:
+    """Every pattern of the refined statements that come from the ``touched`` ones."""
+    if result.policy is None:
+        return []
+    return [
+        p
+        for j, i in enumerate(result.statement_origin)
+        if i in touched
+        for p in result.policy.statements[j].action_element.values
+    ]
+
+
+def _grade(policy: Any, result: Any, unused: Any, catalog: Any) -> Any:
+    from iamrefine.verify import verify_refinement
+
+    return verify_refinement(
+        policy,
+        result.policy,
+        unused,
+        catalog,
+        provenance=result.pattern_origins,
+        statement_origin=result.statement_origin,
+    )
+
+
+def _count(table: dict[str, int], key: str) -> None:
+    table[key] = table.get(key, 0) + 1
+
+
 def run(limit: int | None = None) -> dict[str, Any]:
     from iamrefine.refine import refine_policy
     from iamrefine.verify import Verdict, verify_refinement
@@ -43,9 +76,18 @@ def run(limit: int | None = None) -> dict[str, Any]:
         cases = cases[:limit]
     ours_t: dict[str, float] = {}
     peer_t: dict[str, float] = {}
-    size = {"ours_patterns": 0, "peer_patterns": 0, "ours_chars": 0, "peer_chars": 0}
+    size = {
+        "ours_patterns": 0,
+        "ours_char_granularity_patterns": 0,
+        "peer_patterns": 0,
+        "ours_chars": 0,
+        "ours_char_granularity_chars": 0,
+        "peer_chars": 0,
+    }
     peer_verdicts: dict[str, int] = {}
+    peer_failed_claims: dict[str, int] = {}
     ours_verdicts: dict[str, int] = {}
+    ours_char_verdicts: dict[str, int] = {}
     example: dict[str, Any] | None = None
     compared = 0
     for name, policy, unused in cases:
@@ -57,6 +99,7 @@ def run(limit: int | None = None) -> dict[str, Any]:
             continue
         peer_statements = list(policy.statements)
         peer_time = 0.0
+        emptied: set[int] = set()
         for index in touched:
             st = policy.statements[index]
             matched: set[str] = set()
@@ -65,35 +108,40 @@ def run(limit: int | None = None) -> dict[str, Any]:
             wanted = sorted(matched - unused.actions)
             out, secs = _peer_minimize(wanted)
             peer_time += secs
+            if not out:
+                emptied.add(index)
             peer_statements[index] = st.with_actions(out) if out else st.with_actions(["none:none"])
         peer_policy = policy.model_copy(update={"statements": peer_statements})
         compared += 1
         ours_t[name] = ours_time
         peer_t[name] = peer_time
-        ours_patterns = [p for r in ours.replacements for p in r.new_patterns]
+        # A statement left with no wanted action counts on neither side.
+        ours_patterns = _patterns(ours, touched)
         size["ours_patterns"] += len(ours_patterns)
         size["ours_chars"] += sum(len(p) for p in ours_patterns)
-        peer_patterns = [p for i in touched for p in peer_statements[i].action_element.values]
+        fine = refine_policy(policy, unused, catalog, granularity="char")
+        fine_patterns = _patterns(fine, touched)
+        size["ours_char_granularity_patterns"] += len(fine_patterns)
+        size["ours_char_granularity_chars"] += sum(len(p) for p in fine_patterns)
+        _count(ours_char_verdicts, _grade(policy, fine, unused, catalog).verdict.name)
+        peer_patterns = [
+            p for i in touched if i not in emptied for p in peer_statements[i].action_element.values
+        ]
         size["peer_patterns"] += len(peer_patterns)
         size["peer_chars"] += sum(len(p) for p in peer_patterns)
-        ours_report = verify_refinement(
-            policy,
-            ours.policy,
-            unused,
-            catalog,
-            provenance=ours.pattern_origins,
-            statement_origin=ours.statement_origin,
-        )
-        ours_verdicts[ours_report.verdict.name] = ours_verdicts.get(ours_report.verdict.name, 0) + 1
+        _count(ours_verdicts, _grade(policy, ours, unused, catalog).verdict.name)
         peer_report = verify_refinement(policy, peer_policy, unused, catalog)
-        v = peer_report.verdict.name
-        peer_verdicts[v] = peer_verdicts.get(v, 0) + 1
+        _count(peer_verdicts, peer_report.verdict.name)
+        for c in peer_report.claims:
+            if c.verdict is not Verdict.PROVED:
+                _count(peer_failed_claims, f"{c.name}: {c.verdict.name}")
         if peer_report.verdict is not Verdict.PROVED and example is None:
             failing = next(c for c in peer_report.claims if c.verdict is not Verdict.PROVED)
+            cex = failing.counterexample
             example = {
                 "policy": name,
                 "claim": failing.name,
-                "counterexample": str(failing.counterexample or failing.reason),
+                "counterexample": cex.message if cex is not None else failing.reason,
             }
     ratios = [peer_t[k] / ours_t[k] for k in ours_t if ours_t[k] > 0]
     data = {
@@ -107,7 +155,9 @@ def run(limit: int | None = None) -> dict[str, Any]:
         "min_ratio_peer_over_ours": round(min(ratios), 2) if ratios else None,
         **size,
         "ours_verdicts": ours_verdicts,
+        "ours_char_granularity_verdicts": ours_char_verdicts,
         "peer_verdicts": peer_verdicts,
+        "peer_failed_claims": peer_failed_claims,
         "peer_not_exact": compared - peer_verdicts.get("PROVED", 0),
         "peer_example": example,
     }

@@ -118,9 +118,12 @@ def table() -> str:
             "with replaced patterns)",
             f"time: peer/ours {p['total_ratio_peer_over_ours']}x in total, median "
             f"{p['median_ratio_peer_over_ours']}x per policy; "
-            f"patterns ours {p['ours_patterns']} vs "
-            f"peer {p['peer_patterns']}; chars ours {p['ours_chars']} vs peer {p['peer_chars']}; "
-            f"peer not exact in {p['peer_not_exact']} policies",
+            f"patterns in the compared statements: ours {p['ours_patterns']:,} (character "
+            f"granularity {p.get('ours_char_granularity_patterns', 0):,}) vs peer "
+            f"{p['peer_patterns']:,}; characters: ours {p['ours_chars']:,} "
+            f"({p.get('ours_char_granularity_chars', 0):,}) vs peer {p['peer_chars']:,}; "
+            f"ours PROVED in {p['ours_verdicts'].get('PROVED', 0)}, "
+            f"peer not exact in {p['peer_not_exact']}",
             "iamrefine faster",
             "met" if p["total_ratio_peer_over_ours"] > 1 else "**missed**",
             when(p),
@@ -130,7 +133,11 @@ def table() -> str:
             pts = s[kind]
             desc = "; ".join(
                 f"{pt['x']:g}: {pt['total_s']:.2f} s/{pt['peak_rss_mb']:.0f} MB"
-                + (f" ({', '.join(pt['engines'])})" if pt.get("engines", ["z3"]) != ["z3"] else "")
+                + (
+                    f" ({', '.join(pt['engines'])})"
+                    if set(pt.get("engines", [])) - {"z3", "none"}
+                    else ""
+                )
                 for pt in pts
             )
             row(
