@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
+
+import pytest
 import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iamrefine import reference
 from iamrefine.catalog import Catalog
 from iamrefine.encode import (
+    CatalogIndex,
     Encoder,
     build_partition,
     common_affixes,
@@ -174,3 +181,227 @@ def test_partition_matches_agree_with_the_matcher_on_random_patterns(
     for c in part.classes:
         for m in c.members:
             assert (0 in c.matches[0]) == action_element_matches(pol.statements[0], m)
+
+
+# --- terms against the reference evaluator ---------------------------------------------
+
+USER_PREFIX = {"StringEquals": {"s3:prefix": "${aws:username}"}}
+ROOT_PRINCIPAL = {"AWS": "arn:aws:iam::1:root"}
+EXACT = "arn:aws:s3:::b/exact"
+GLOB = "arn:aws:s3:::g/*/x?z"
+HOME = "arn:aws:s3:::home/${aws:username}"
+# Every kind of resource element (literal, prefix, glob, variable, none, NotResource),
+# a NotAction, a Principal, a NotPrincipal, a variable condition shared by two statements,
+# a frame shared by two statements and a glob shared by two frames.
+TERM_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:Get*", "s3:List?ucket"],
+            "Resource": [EXACT, "arn:aws:s3:::p/*", GLOB, HOME],
+        },
+        {"Effect": "Deny", "NotAction": "s3:Get*", "Resource": "*", "Condition": USER_PREFIX},
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::2:root"], "Service": "x.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "NotResource": "arn:aws:s3:::p/*",
+        },
+        {
+            "Effect": "Deny",
+            "NotPrincipal": ROOT_PRINCIPAL,
+            "Action": "s3:GetObject",
+            "Resource": GLOB,
+            "Condition": USER_PREFIX,
+        },
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:DeleteObject"},
+        {
+            "Effect": "Allow",
+            "Action": "s3:PutObjectAcl",
+            "Resource": [HOME, GLOB, "arn:aws:s3:::p/*", EXACT],
+        },
+    ],
+}
+TERM_ACTIONS = [
+    "s3:GetObject",
+    "S3:listbucket",
+    "s3:ListBuckets",
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:DeleteObject",
+]
+TERM_RESOURCES = [
+    EXACT,
+    EXACT + "x",
+    "arn:aws:s3:::p/k",
+    "arn:aws:s3:::g/a/b/xyz",
+    "arn:aws:s3:::g/a/xz",
+    "arn:aws:s3:::home/alice",
+]
+
+
+def assert_terms_agree_with_the_reference(
+    doc: dict[str, object], actions: list[str], resources: list[str]
+) -> None:
+    """The encoder's decision term, with the action, the resource and every atom made
+    concrete, simplifies to the reference evaluator's decision on the same request."""
+    pol = policy_from_json(doc)
+    enc = Encoder(new_context())
+    term = enc.allowed(compile_policy(pol), enc.statement_action)
+    keys = reference.atom_keys(pol)
+    assert set(enc.atoms) == set(keys)
+    for values in itertools.product((False, True), repeat=len(keys)):
+        ctx = dict(zip(keys, values, strict=True))
+        atoms = [(enc.atoms[k], z3.BoolVal(v, enc.ctx)) for k, v in ctx.items()]
+        for action in actions:
+            for resource in resources:
+                concrete = z3.substitute(
+                    term,
+                    (enc.action, string_value(ascii_lower(action), enc.ctx)),
+                    (enc.resource, string_value(resource, enc.ctx)),
+                    *atoms,
+                )
+                got = z3.simplify(concrete)
+                assert z3.is_true(got) or z3.is_false(got), got
+                want = reference.evaluate(pol, action, resource, ctx).allowed
+                assert z3.is_true(got) == want, (action, resource, ctx)
+
+
+def test_decision_terms_agree_with_the_reference() -> None:
+    assert_terms_agree_with_the_reference(TERM_POLICY, TERM_ACTIONS, TERM_RESOURCES)
+
+
+def test_decision_terms_read_variables_as_text_under_2008() -> None:
+    doc = {**TERM_POLICY, "Version": "2008-10-17"}
+    resources = [*TERM_RESOURCES, HOME, "arn:aws:s3:::home/$"]
+    assert_terms_agree_with_the_reference(doc, TERM_ACTIONS[:3], resources)
+
+
+def test_atom_names_map_back_to_their_keys() -> None:
+    pol = policy_from_json(TERM_POLICY)
+    enc = Encoder(new_context(), affixes=("s3:", "object"))
+    enc.allowed(compile_policy(pol), lambda st: enc.true)
+    assert enc.atom_names == {str(v): k for k, v in enc.atoms.items()}
+    assert enc.atom("another", "cond") is enc.atom("another", "cond")
+    lines = enc.comments()
+    assert lines[0] == 'the action is "s3:" ++ `action` ++ "object"'
+    assert lines[1:] == [f"{name} = {json.dumps(key)}" for name, key in enc.atom_names.items()]
+    assert Encoder(new_context(), affixes=("s3:", "")).comments()[0].endswith('++ ""')
+    assert Encoder(new_context()).comments() == []
+
+
+def test_opaque_resources_are_atoms_except_star() -> None:
+    pol = policy_from_json(TERM_POLICY)
+    enc = Encoder(new_context(), opaque_resources=True)
+    frame = compile_policy(pol)[0].frame
+    enc.resource_match(frame)
+    assert set(enc.atoms) == {
+        f"resource-element {t}" for t in (EXACT, "arn:aws:s3:::p/*", GLOB)
+    } | {reference.resource_variable_key(HOME, "2012-10-17")}
+    assert enc.resource_match(compile_policy(pol)[1].frame) is enc.true
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("a*bc", "axbc"),
+        ("a*bc", "abc"),
+        ("a*bc", "axbXc"),
+        ("*ab?cd", "xabzcd"),
+        ("a?bc", "azbc"),
+        ("*", ""),
+        ("a*", "a"),
+    ],
+)
+def test_literal_runs_after_a_wildcard(pattern: str, text: str) -> None:
+    enc = Encoder(CTX)
+    assert member(enc, text, enc.glob_union([pattern])) == resource_matches(pattern, text)
+    # The second call is served from the regex cache.
+    assert member(enc, text, enc.glob_union([pattern])) == resource_matches(pattern, text)
+
+
+def test_service_key_stops_at_the_first_colon() -> None:
+    assert service_key("s3:get:x*") == "s3:"
+    assert service_key(":a*") == ":"
+
+
+def test_affixes_keep_the_longest_suffix_that_fits() -> None:
+    assert common_affixes(["ab", "a*ab"]) == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("affixes", "pattern"),
+    [(("a:", "x"), "b:*x"), (("a:", "x"), "a:*y"), (("a:x", "x"), "a:x")],
+)
+def test_patterns_outside_the_affixes_are_refused(affixes: tuple[str, str], pattern: str) -> None:
+    enc = Encoder(CTX, affixes=affixes)
+    with pytest.raises(ValueError, match=f"pattern `{re.escape(pattern)}` is not"):
+        enc.action_regex([pattern])
+
+
+def test_a_literal_pattern_may_be_exactly_the_affixes() -> None:
+    enc = Encoder(CTX, affixes=("a:", "x"))
+    assert member(enc, "", enc.action_regex(["a:x"]))
+
+
+INDEX_NAMES = ["A:x", "a:xy", "a:yx", "a:y", "b:x", "b:xa", "ab:x", "a:X?"]
+INDEX_PATTERNS = ["a:x", "a:q", "a:*", "b:*", "a:?", "a:*x", "b:x?", "*x", "*", "a:x?"]
+
+
+def test_a_fresh_catalog_index_agrees_with_the_matcher() -> None:
+    # A fresh index each time: `catalog_index` caches indexes across tests by digest.
+    catalog = Catalog.from_names(INDEX_NAMES, source="test")
+    index = CatalogIndex(catalog)
+    assert index.names == tuple(sorted(index.names))
+    for _ in range(2):  # the second round is served from the cache
+        for pattern in INDEX_PATTERNS:
+            got = [index.names[i] for i in index.matching(pattern)]
+            assert got == [n for n in index.names if action_matches(pattern, n)], pattern
+
+
+def test_partition_terms_follow_the_classes() -> None:
+    catalog = Catalog.from_names(INDEX_NAMES, source="test")
+    pol = policy_from_json(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "a:x*", "Resource": "*"},
+                {"Effect": "Allow", "NotAction": "b:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "ab:*", "Resource": "*"},
+            ],
+        }
+    )
+    stmts = compile_policy(pol)
+    part = build_partition(catalog, [stmts], ["p"], frozenset({"b:x"}), index=CatalogIndex(catalog))
+    assert len(part) == 5 and part.width == 3
+    assert part.to_json(catalog)[0]["members"] == ["A:x", "a:X?", "a:xy"]
+    enc = Encoder(new_context())
+    # The class-domain term is built first, so it creates the class symbol.
+    domain = enc.class_domain(part)
+    action_of = enc.class_action(part, 0)
+    unused = enc.unused_class(part)
+    k = enc.class_index(part)
+    for value in range(1 << part.width):
+
+        def at(term: z3.BoolRef, value: int = value) -> bool:
+            got = z3.simplify(z3.substitute(term, (k, z3.BitVecVal(value, part.width, enc.ctx))))
+            assert z3.is_true(got) or z3.is_false(got)
+            return z3.is_true(got)
+
+        assert at(domain) == (value < len(part))
+        if value < len(part):
+            c = part.classes[value]
+            assert [at(action_of(st)) for st in stmts] == [st.index in c.matches[0] for st in stmts]
+            assert at(unused) == c.unused
+
+
+def test_frames_of_two_versions_stay_apart() -> None:
+    # The same condition text under two versions: frames must not share a cached term.
+    statement = {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": USER_PREFIX}
+    new = policy_from_json({"Version": "2012-10-17", "Statement": [statement]})
+    old = policy_from_json({"Version": "2008-10-17", "Statement": [statement]})
+    enc = Encoder(new_context())
+    terms = [enc.frame(compile_policy(p)[0]) for p in (new, old)]
+    assert not terms[0].eq(terms[1])
+    assert set(enc.atoms) == {*reference.atom_keys(new), *reference.atom_keys(old)}

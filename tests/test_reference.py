@@ -253,3 +253,77 @@ def test_concrete_mode_enumerates_principals() -> None:
     v = judge_containment(p, None, ACTIONS, RESOURCES, [{}])
     assert v is not None and key is not None and v.context == {key: True}
     assert judge_containment(p, p, ACTIONS, RESOURCES, [{}]) is None
+
+
+# --- atom keys --------------------------------------------------------------------
+
+USER_PREFIX = {"StringEquals": {"s3:prefix": "${aws:username}"}}
+
+
+def test_principal_keys_name_the_principal_whatever_its_key_order() -> None:
+    p = policy(
+        {"Effect": "Allow", "Principal": {"AWS": "a", "Service": "s"}, "Action": "s3:*"},
+        {"Effect": "Allow", "Principal": {"Service": "s", "AWS": "a"}, "Action": "s3:*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": "a", "Service": "s"}, "Action": "s3:Put*"},
+        {"Effect": "Deny", "NotPrincipal": {"Service": "s", "AWS": "a"}, "Action": "s3:Put*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": "b"}, "Action": "s3:Delete*"},
+        {"Effect": "Deny", "Principal": {"AWS": "b"}, "Action": "s3:Delete*"},
+    )
+    keys = [principal_key(st) for st in p.statements]
+    assert keys[0] == keys[1] and keys[2] == keys[3]
+    assert len({keys[0], keys[2], keys[4], keys[5]}) == 4
+    assert atom_keys(p) == [keys[0], keys[2], keys[4], keys[5]]
+    ctx = {keys[0]: True, keys[2]: False, keys[4]: True, keys[5]: False}
+    assert evaluate(p, "s3:PutObject", "r", ctx) == Decision(True, [0, 1], [])
+    assert evaluate(p, "s3:DeleteObject", "r", ctx) == Decision(False, [0, 1], [4])
+
+
+def test_atom_keys_cover_every_element_kind() -> None:
+    p = policy(
+        {"Effect": "Allow", "Action": "s3:*", "NotResource": ["arn:aws:s3:::x", HOME]},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Condition": USER_PREFIX},
+    )
+    cond = p.statements[1].condition
+    principal = principal_key(p.statements[1])
+    assert cond is not None and principal is not None
+    home = resource_variable_key(HOME, "2012-10-17")
+    user = condition_key(cond, "2012-10-17")
+    assert user.endswith(" @2012-10-17")
+    assert atom_keys(p) == [home, principal, user]
+    # Every enumerated context has exactly the keys evaluation reads.
+    for ctx in contexts([p]):
+        evaluate(p, "s3:GetObject", "arn:aws:s3:::home/a", ctx)
+    ctx = {home: False, principal: False, user: True}
+    assert evaluate(p, "s3:GetObject", "arn:aws:s3:::home/a", ctx).allowed
+    assert not evaluate(p, "s3:GetObject", "arn:aws:s3:::x", ctx).allowed
+    assert not evaluate(p, "s3:GetObject", "arn:aws:s3:::home/a", {**ctx, home: True}).allowed
+    request = {"aws:username": ["alice"], "s3:prefix": ["alice"]}
+    got = request_context([None, p], "arn:aws:s3:::home/alice/b", request)
+    assert got == {home: True, user: True}
+    got = request_context([p], "arn:aws:s3:::home/bob/b", {**request, "s3:prefix": ["bob"]})
+    assert got == {home: False, user: False}
+
+
+def test_an_empty_resource_list_matches_nothing() -> None:
+    # The parser refuses empty lists; the evaluator is still total on them.
+    p = policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    st = p.statements[0]
+    empty = st.resource.model_copy(update={"values": []}) if st.resource is not None else None
+    assert empty is not None
+    none = p.model_copy(update={"statements": [st.model_copy(update={"resource": empty})]})
+    assert not evaluate(none, "s3:GetObject", "r", {}).allowed
+    every = st.model_copy(update={"resource": None, "not_resource": empty})
+    assert evaluate(p.model_copy(update={"statements": [every]}), "s3:GetObject", "r", {}).allowed
+
+
+def test_violations_carry_the_request_that_shows_them() -> None:
+    original = policy(allow([HOME, DOCS]))
+    refined = policy(allow(DOCS))
+    v = judge_containment(original, refined, ACTIONS, RESOURCES, REQUESTS)
+    assert v is not None
+    assert v.resource == "arn:aws:s3:::home/alice/b" and v.request == {"aws:username": ["alice"]}
+    home = resource_variable_key(HOME, "2012-10-17")
+    docs = resource_variable_key(DOCS, "2012-10-17")
+    assert v.context == {home: True, docs: False}
+    v = judge_refinement(original, refined, [], ACTIONS, RESOURCES)
+    assert v is not None and v.context == {home: True, docs: False}
