@@ -271,6 +271,9 @@ def test_principal_keys_name_the_principal_whatever_its_key_order() -> None:
     )
     keys = [principal_key(st) for st in p.statements]
     assert keys[0] == keys[1] and keys[2] == keys[3]
+    # The verifier's counterexample messages read the kind back from the key's first word.
+    assert keys[0] == 'Principal {"AWS": "a", "Service": "s"}'
+    assert keys[2] == 'NotPrincipal {"AWS": "a", "Service": "s"}'
     assert len({keys[0], keys[2], keys[4], keys[5]}) == 4
     assert atom_keys(p) == [keys[0], keys[2], keys[4], keys[5]]
     ctx = {keys[0]: True, keys[2]: False, keys[4]: True, keys[5]: False}
