@@ -379,6 +379,7 @@ def test_partition_terms_follow_the_classes() -> None:
     enc = Encoder(new_context())
     # The class-domain term is built first, so it creates the class symbol.
     domain = enc.class_domain(part)
+    tail = enc.class_domain(part, range(1, len(part)))
     action_of = enc.class_action(part, 0)
     unused = enc.unused_class(part)
     k = enc.class_index(part)
@@ -390,6 +391,7 @@ def test_partition_terms_follow_the_classes() -> None:
             return z3.is_true(got)
 
         assert at(domain) == (value < len(part))
+        assert at(tail) == (0 < value < len(part))
         if value < len(part):
             c = part.classes[value]
             assert [at(action_of(st)) for st in stmts] == [st.index in c.matches[0] for st in stmts]
