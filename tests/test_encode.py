@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from typing import Any
 
 import pytest
 import z3
@@ -193,7 +194,7 @@ HOME = "arn:aws:s3:::home/${aws:username}"
 # Every kind of resource element (literal, prefix, glob, variable, none, NotResource),
 # a NotAction, a Principal, a NotPrincipal, a variable condition shared by two statements,
 # a frame shared by two statements and a glob shared by two frames.
-TERM_POLICY = {
+TERM_POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {
@@ -242,7 +243,7 @@ TERM_RESOURCES = [
 
 
 def assert_terms_agree_with_the_reference(
-    doc: dict[str, object], actions: list[str], resources: list[str]
+    doc: dict[str, Any], actions: list[str], resources: list[str]
 ) -> None:
     """The encoder's decision term, with the action, the resource and every atom made
     concrete, simplifies to the reference evaluator's decision on the same request."""
