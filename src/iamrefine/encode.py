@@ -205,12 +205,6 @@ def common_affixes(patterns: Iterable[str]) -> tuple[str, str]:
     return prefix, suffix
 
 
-def common_literal_prefix(patterns: Iterable[str]) -> str:
-    """The longest literal text that every pattern starts with ("" for no patterns)."""
-    prefixes = [literal_prefix(p) for p in patterns]
-    return _common_prefix(prefixes) if prefixes else ""
-
-
 # --- the class partition ------------------------------------------------------------
 
 
@@ -231,7 +225,6 @@ class Partition:
 
     classes: tuple[ActionClass, ...]
     labels: tuple[str, ...]
-    catalog_size: int
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -240,11 +233,6 @@ class Partition:
     def width(self) -> int:
         """Bits of the class index."""
         return max(1, (len(self.classes) - 1).bit_length())
-
-    def classes_matching(self, policy: int, statement: int) -> list[int]:
-        """Indices of the classes whose members statement ``statement`` of policy
-        ``policy`` matches by its action element."""
-        return [c.index for c in self.classes if statement in c.matches[policy]]
 
     def to_json(self, catalog: Catalog) -> list[dict[str, Any]]:
         """Each class's members (catalog spelling) and signature, for certificates."""
@@ -370,7 +358,7 @@ def build_partition(
                 bool(s & unused_bit),
             )
         )
-    return Partition(tuple(classes), tuple(labels), n)
+    return Partition(tuple(classes), tuple(labels))
 
 
 # --- terms ------------------------------------------------------------------------------
