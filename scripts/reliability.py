@@ -497,6 +497,12 @@ def render(data: dict[str, Any]) -> str:
         ],
     )
     lines += ["", "### mutmut on the checker's source", ""]
+    lines += [
+        "A complete mutmut run on `encode.py` and `reference.py`, with every survivor either "
+        "killed by a new test or argued equivalent, is recorded by hand in "
+        "[`MUTANTS.md`](MUTANTS.md).",
+        "",
+    ]
     if mm:
         lines += [
             f"mutmut run on `{', '.join(mm['targets'])}` of commit `{mm['commit']}` with the tests "
