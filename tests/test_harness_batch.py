@@ -3,11 +3,9 @@ case lost when another fails, and resumption after an interrupted run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from iamrefine.catalog import load_catalog
@@ -174,20 +172,9 @@ def test_bad_invocations_exit_2(tmp_path: Path) -> None:
     assert not (corpus / "out").exists()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("iamrefine.certificate") is not None,
-    reason="iamrefine.certificate exists; certificates are tested with it",
-)
-def test_certificates_without_the_certificate_module_is_a_clear_error(tmp_path: Path) -> None:
-    corpus = _write_corpus(tmp_path)
-    code, _, err = _batch(corpus, tmp_path / "out", "--certificates")
-    assert code == 2
-    assert "proof certificates are not available" in err
-    assert not (tmp_path / "out").exists()
-
-
 def test_certificates_are_written_and_verify(tmp_path: Path) -> None:
-    certificate = pytest.importorskip("iamrefine.certificate")
+    from iamrefine import certificate
+
     corpus = _write_corpus(tmp_path)
     out = tmp_path / "out"
     plain = refine_batch(corpus, out)

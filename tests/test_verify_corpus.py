@@ -50,7 +50,8 @@ def allowed_names(policy: Policy, catalog: Catalog) -> list[str]:
 
 
 def refined(name: str, catalog: Catalog) -> tuple[Policy, Policy | None, UnusedSet, Any]:
-    refine = pytest.importorskip("iamrefine.refine")
+    from iamrefine import refine
+
     policy = load_policy(SHARED_DIR / "corpus" / "aws-managed" / f"{name}.json")
     names = allowed_names(policy, catalog)
     unused = UnusedSet(frozenset(random.Random(name).sample(names, int(len(names) * 0.3))))

@@ -121,21 +121,6 @@ class BatchReport:
         }
 
 
-def certificate_module() -> Any:
-    """The proof-certificate module, or an :class:`InputError` saying it is missing."""
-    try:
-        import iamrefine.certificate as module
-    except ModuleNotFoundError as exc:
-        if exc.name != "iamrefine.certificate":
-            raise
-        raise InputError.at(
-            "--certificates",
-            "proof certificates are not available in this build of iamrefine "
-            "(no `iamrefine.certificate` module); run without `--certificates`",
-        ) from None
-    return module
-
-
 # --- one case -----------------------------------------------------------------------
 
 
@@ -263,11 +248,12 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     write_atomic(dest / RECOMMENDATION_FILE, render_recommendation(result, case.name), parents=True)
     files.append(RECOMMENDATION_FILE)
     if options.certificates:
-        module = certificate_module()
-        certificate = module.build_certificate(
+        from iamrefine.certificate import build_certificate, certificate_text
+
+        certificate = build_certificate(
             result, unused, catalog, report=check, timeout=options.check_timeout
         )
-        write_atomic(dest / CERTIFICATE_FILE, module.certificate_text(certificate), parents=True)
+        write_atomic(dest / CERTIFICATE_FILE, certificate_text(certificate), parents=True)
         files.append(CERTIFICATE_FILE)
         warnings.extend(
             f"the certificate records `{claim.name}` as {claim.verdict}"
@@ -329,8 +315,6 @@ def refine_batch(
     root = Path(corpus).resolve()
     if dest.resolve() == root or root in dest.resolve().parents:
         raise InputError.at(str(dest), "the output folder must not be inside the corpus folder")
-    if opts.certificates:
-        certificate_module()
     catalog = load_catalog(catalog_path)
     try:
         dest.mkdir(parents=True, exist_ok=True)
