@@ -55,7 +55,7 @@ def bench_refine(catalog: Any, cases: list[tuple[str, Any, Any]], repeat: int) -
 
 def bench_check(catalog: Any, cases: list[tuple[str, Any, Any]]) -> dict[str, Any]:
     from iamrefine.refine import refine_policy
-    from iamrefine.verify import Verdict, verify_refinement
+    from iamrefine.verify import Verdict, verify_result
 
     times: dict[str, float] = {}
     verdicts: dict[str, int] = {}
@@ -64,14 +64,7 @@ def bench_check(catalog: Any, cases: list[tuple[str, Any, Any]]) -> dict[str, An
     for name, policy, unused in cases:
         result = refine_policy(policy, unused, catalog)
         t = time.perf_counter()
-        report = verify_refinement(
-            policy,
-            result.policy,
-            unused,
-            catalog,
-            provenance=result.pattern_origins,
-            statement_origin=result.statement_origin,
-        )
+        report = verify_result(result, unused, catalog)
         times[name] = time.perf_counter() - t
         verdict = report.verdict.name
         verdicts[verdict] = verdicts.get(verdict, 0) + 1

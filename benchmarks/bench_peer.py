@@ -50,26 +50,13 @@ def _patterns(result: Any, touched: list[int]) -> list[str]:
     ]
 
 
-def _grade(policy: Any, result: Any, unused: Any, catalog: Any) -> Any:
-    from iamrefine.verify import verify_refinement
-
-    return verify_refinement(
-        policy,
-        result.policy,
-        unused,
-        catalog,
-        provenance=result.pattern_origins,
-        statement_origin=result.statement_origin,
-    )
-
-
 def _count(table: dict[str, int], key: str) -> None:
     table[key] = table.get(key, 0) + 1
 
 
 def run(limit: int | None = None) -> dict[str, Any]:
     from iamrefine.refine import refine_policy
-    from iamrefine.verify import Verdict, verify_refinement
+    from iamrefine.verify import Verdict, verify_refinement, verify_result
 
     catalog, cases = load_cases()
     if limit:
@@ -123,13 +110,13 @@ def run(limit: int | None = None) -> dict[str, Any]:
         fine_patterns = _patterns(fine, touched)
         size["ours_char_granularity_patterns"] += len(fine_patterns)
         size["ours_char_granularity_chars"] += sum(len(p) for p in fine_patterns)
-        _count(ours_char_verdicts, _grade(policy, fine, unused, catalog).verdict.name)
+        _count(ours_char_verdicts, verify_result(fine, unused, catalog).verdict.name)
         peer_patterns = [
             p for i in touched if i not in emptied for p in peer_statements[i].action_element.values
         ]
         size["peer_patterns"] += len(peer_patterns)
         size["peer_chars"] += sum(len(p) for p in peer_patterns)
-        _count(ours_verdicts, _grade(policy, ours, unused, catalog).verdict.name)
+        _count(ours_verdicts, verify_result(ours, unused, catalog).verdict.name)
         peer_report = verify_refinement(policy, peer_policy, unused, catalog)
         _count(peer_verdicts, peer_report.verdict.name)
         for c in peer_report.claims:

@@ -70,7 +70,7 @@ def child(kind: str, value: float) -> dict[str, Any]:
     from iamrefine.parse import policy_from_json
     from iamrefine.refine import refine_policy
     from iamrefine.unused import UnusedSet
-    from iamrefine.verify import verify_refinement
+    from iamrefine.verify import verify_result
 
     rng = random.Random(f"{SEED}:{kind}:{value}")
     scale = int(value) if kind == "catalog" else 1
@@ -92,14 +92,7 @@ def child(kind: str, value: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = refine_policy(policy, unused, catalog)
     t1 = time.perf_counter()
-    report = verify_refinement(
-        policy,
-        result.policy,
-        unused,
-        catalog,
-        provenance=result.pattern_origins,
-        statement_origin=result.statement_origin,
-    )
+    report = verify_result(result, unused, catalog)
     t2 = time.perf_counter()
     return {
         "refine_s": t1 - t0,

@@ -26,7 +26,7 @@ def child(strategy: str) -> dict[str, Any]:
     from iamrefine.parse import policy_from_json
     from iamrefine.refine import refine_policy
     from iamrefine.unused import UnusedSet
-    from iamrefine.verify import verify_refinement
+    from iamrefine.verify import verify_result
 
     catalog = load_catalog()
     rng = random.Random(SEED)
@@ -36,14 +36,7 @@ def child(strategy: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = refine_policy(policy, unused, catalog, strategy=strategy)  # type: ignore[arg-type]
     t1 = time.perf_counter()
-    report = verify_refinement(
-        policy,
-        result.policy,
-        unused,
-        catalog,
-        provenance=result.pattern_origins,
-        statement_origin=result.statement_origin,
-    )
+    report = verify_result(result, unused, catalog)
     t2 = time.perf_counter()
     patterns = (
         sum(len(s.action_element.values) for s in result.policy.statements) if result.policy else 0

@@ -62,6 +62,7 @@ def test_published_certificate_is_current(path: Path, catalog: Catalog) -> None:
 @pytest.mark.parametrize("path", CERTIFICATES, ids=[p.stem for p in CERTIFICATES])
 def test_published_certificate_matches_the_json_schema(path: Path) -> None:
     import jsonschema
+
     schema = json.loads((PROOFS / "schema" / "certificate.schema.json").read_text("utf-8"))
     jsonschema.validate(json.loads(path.read_text("utf-8")), schema)
 

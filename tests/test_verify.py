@@ -94,15 +94,7 @@ def test_worked_example_by_the_refiner_is_proved_with_provenance() -> None:
     orig = load_policy(EXAMPLE / "policy.json")
     unused = load_unused(EXAMPLE / "unused.json", cat)
     result = refine.refine_policy(orig, unused, cat)
-    report = verify_refinement(
-        orig,
-        result.policy,
-        unused,
-        cat,
-        provenance=result.pattern_origins,
-        statement_origin=result.statement_origin,
-        engine="z3",
-    )
+    report = verify.verify_result(result, unused, cat, engine="z3")
     assert report.verdict is Verdict.PROVED, report.to_json()
 
 

@@ -452,24 +452,14 @@ def build_certificate(
     over ``catalog``).
 
     ``report`` is the checker's report on this refinement, when the caller has already
-    run :func:`iamrefine.verify.verify_refinement` with the result's ``pattern_origins``
-    and ``statement_origin`` as hints, ``timeout`` and ``engine``; otherwise it is run
-    here. The least-generality claim is checked here, by the same code that
+    run :func:`iamrefine.verify.verify_result` on it with ``timeout`` and ``engine``;
+    otherwise it is run here. The least-generality claim is checked here, by the same code that
     :func:`check_certificate` runs.
     """
-    from iamrefine.verify import verify_refinement
+    from iamrefine.verify import verify_result
 
     if report is None:
-        report = verify_refinement(
-            result.original,
-            result.policy,
-            unused,
-            catalog,
-            provenance=result.pattern_origins,
-            statement_origin=result.statement_origin,
-            timeout=timeout,
-            engine=engine,
-        )
+        report = verify_result(result, unused, catalog, timeout=timeout, engine=engine)
     partitions: list[PartitionRecord] = []
     partition_index: dict[int, int] = {}
     obligations = []

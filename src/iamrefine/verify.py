@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import z3
 
@@ -63,6 +63,9 @@ from iamrefine.errors import InternalError
 from iamrefine.model import Policy, Statement
 from iamrefine.reference import Decision
 from iamrefine.unused import UnusedSet
+
+if TYPE_CHECKING:
+    from iamrefine.refine import RefineResult
 
 CATALOG_CLAIM = "exact over the catalog"
 STRINGS_CLAIM = "no escalation for any action string"
@@ -1314,6 +1317,28 @@ def verify_refinement(
         ).run(),
     ]
     return CheckReport(claims, sink, catalog.info())
+
+
+def verify_result(
+    result: RefineResult,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    timeout: float = 30.0,
+    engine: str = "auto",
+) -> CheckReport:
+    """:func:`verify_refinement` of a refiner's result: its original policy against its
+    refined one (None when detached), steered, never trusted, by its provenance."""
+    return verify_refinement(
+        result.original,
+        result.policy,
+        unused,
+        catalog,
+        provenance=result.pattern_origins,
+        statement_origin=result.statement_origin,
+        timeout=timeout,
+        engine=engine,
+    )
 
 
 def verify_equivalence(

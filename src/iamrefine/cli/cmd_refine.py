@@ -167,19 +167,10 @@ def deliver(text: str, out: Path | None) -> None:
 
 
 def prove_run(run: RefineRun, *, timeout: float) -> CheckReport:
-    """Prove the run's result: both claims of :func:`iamrefine.verify.verify_refinement`,
-    steered (never trusted) by the refiner's provenance."""
-    from iamrefine.verify import verify_refinement
+    """Prove the run's result with :func:`iamrefine.verify.verify_result`."""
+    from iamrefine.verify import verify_result
 
-    return verify_refinement(
-        run.policy,
-        run.result.policy,
-        run.unused,
-        run.catalog,
-        provenance=run.result.pattern_origins,
-        statement_origin=run.result.statement_origin,
-        timeout=timeout,
-    )
+    return verify_result(run.result, run.unused, run.catalog, timeout=timeout)
 
 
 def _write_certificate(

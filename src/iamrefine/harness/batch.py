@@ -215,17 +215,9 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     verdict = None
     check = None
     if options.prove:
-        from iamrefine.verify import Verdict, verify_refinement
+        from iamrefine.verify import Verdict, verify_result
 
-        check = verify_refinement(
-            original,
-            result.policy,
-            unused,
-            catalog,
-            provenance=result.pattern_origins,
-            statement_origin=result.statement_origin,
-            timeout=options.check_timeout,
-        )
+        check = verify_result(result, unused, catalog, timeout=options.check_timeout)
         verdict = check.verdict.value
         if check.verdict is not Verdict.PROVED:
             reasons = [
