@@ -717,6 +717,8 @@ class Encoder:
         range the index is known to lie in (the query asserts it); ``ids`` outside it
         are dropped, and the test is written over the smaller side of ``within``."""
         k = self.class_index(partition)
+        if within is not None and len(within) == len(partition):
+            within = None
         universe = within if within is not None else range(len(partition))
         if within is not None:
             ids = [i for i in ids if i in within]
