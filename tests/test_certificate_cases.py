@@ -287,7 +287,7 @@ def test_refine_writes_a_certificate_that_verify_accepts(small_files: dict[str, 
     assert "VALID" in out.output
 
 
-def test_verify_reports_json_and_solver_all(small_files: dict[str, Path]) -> None:
+def test_verify_reports_json_and_engine_both(small_files: dict[str, Path]) -> None:
     cert = small_files["folder"] / "cert-json.json"
     assert _refine_with_certificate(small_files, cert).exit_code == 0
     out = CliRunner().invoke(
@@ -298,8 +298,8 @@ def test_verify_reports_json_and_solver_all(small_files: dict[str, Path]) -> Non
             "--catalog",
             str(small_files["catalog"]),
             "--json",
-            "--solver",
-            "all",
+            "--engine",
+            "both",
         ],
     )
     assert out.exit_code == 0, out.output

@@ -134,12 +134,22 @@ def test_check_bad_input_exits_2(files: dict[str, Path], tmp_path: Path) -> None
     )
     assert result.exit_code == 2
     assert f"{broken}:" in result.output
+
+
+def test_check_failed_recommendation_keeps_the_original(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # One rule for reading refiner output (iamrefine.recommendation): FAILED recommends
+    # no change, so the policy in force is the original, which still allows the unused.
     failed = write(tmp_path / "failed.json", {"recommendedSteps": [], "status": "FAILED"})
     result = run(
         "check", files["orig"], failed, "-u", files["unused"], "--catalog", files["catalog"]
     )
-    assert result.exit_code == 2
-    assert "the recommendation failed" in result.output
+    assert result.exit_code == 1, result.output
+    assert "REFUTED" in result.output
+    nothing = write(tmp_path / "none.json", [])
+    result = run("check", files["orig"], failed, "-u", nothing, "--catalog", files["catalog"])
+    assert result.exit_code == 0, result.output
 
 
 def test_check_unknown_exits_3(files: dict[str, Path]) -> None:

@@ -279,7 +279,7 @@ def test_read_output_accepts_recommendations_and_empty_output() -> None:
     }
     original = policy_from_json(doc)
     text = json.dumps(doc)
-    assert read_output(text, "<out>", original) == (original, text)
+    assert read_output(text, "<out>", original) == (original, [text])
 
     def recommendation(status: str, step: dict[str, str]) -> str:
         return json.dumps(
@@ -291,9 +291,12 @@ def test_read_output_accepts_recommendations_and_empty_output() -> None:
         )
 
     create = {"recommendedAction": "CREATE_POLICY", "recommendedPolicy": text}
-    assert read_output(recommendation("SUCCEEDED", create), "<out>", original) == (original, text)
+    assert read_output(recommendation("SUCCEEDED", create), "<out>", original) == (
+        original,
+        [text],
+    )
     detach = {"recommendedAction": "DETACH_POLICY"}
-    assert read_output(recommendation("SUCCEEDED", detach), "<out>", original) == (None, "")
+    assert read_output(recommendation("SUCCEEDED", detach), "<out>", original) == (None, [])
     failed = json.dumps(
         {
             "recommendationType": "UnusedPermissionRecommendation",
@@ -301,9 +304,9 @@ def test_read_output_accepts_recommendations_and_empty_output() -> None:
             "error": {"code": "X", "message": "y"},
         }
     )
-    kept, kept_text = read_output(failed, "<out>", original)
-    assert kept == original and json.loads(kept_text) == doc
-    assert read_output(" \n", "<out>", original) == (None, "")
+    kept, kept_texts = read_output(failed, "<out>", original)
+    assert kept == original and [json.loads(t) for t in kept_texts] == [doc]
+    assert read_output(" \n", "<out>", original) == (None, [])
     with pytest.raises(PolicyError, match="is not `CREATE_POLICY`"):
         read_output(recommendation("SUCCEEDED", {"recommendedAction": "NOPE"}), "<o>", original)
     with pytest.raises(PolicyError):

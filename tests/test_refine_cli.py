@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cases import WORKED, WORKED_S3_EXPECTED
-from iamrefine.cli import cmd_refine
+from iamrefine.api import refine_and_prove
 from iamrefine.cli.app import app
 
 EXAMPLE = WORKED
@@ -199,9 +199,9 @@ def test_explain_prints_and_draws(work: Path) -> None:
     assert code == 2 and "refusing to overwrite" in err
 
 
-def test_core_seam_returns_the_result_before_output(work: Path) -> None:
-    run = cmd_refine.refine_command_core(work / "policy.json", work / "unused.json")
-    assert run.result.recommended_action == "CREATE_POLICY"
-    assert run.warnings == []
-    text = cmd_refine.render_run(run, "recommendation", "id-1")
+def test_api_returns_the_result_before_output(work: Path) -> None:
+    outcome = refine_and_prove(work / "policy.json", work / "unused.json", prove=False)
+    assert outcome.result.recommended_action == "CREATE_POLICY"
+    assert outcome.warnings == []
+    text = outcome.render("recommendation", policy_id="id-1")
     assert text is not None and '"existingPolicyId": "id-1"' in text

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from iamrefine.cli import cmd_refine
+from iamrefine import verify
 from iamrefine.cli.app import app
 from iamrefine.verify import CheckReport, ClaimResult, Verdict
 
@@ -79,7 +79,7 @@ def _unknown_report(*_args: object, **_kw: object) -> CheckReport:
 def test_unknown_writes_nothing_without_allow_unproved(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cmd_refine, "prove_run", _unknown_report)
+    monkeypatch.setattr(verify, "verify_result", _unknown_report)
     out_file = tmp_path / "out.json"
     code, _out, err = _invoke("-o", str(out_file))
     assert code == 3
@@ -91,7 +91,7 @@ def test_unknown_writes_nothing_without_allow_unproved(
 def test_unknown_with_allow_unproved_writes_and_still_exits_3(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cmd_refine, "prove_run", _unknown_report)
+    monkeypatch.setattr(verify, "verify_result", _unknown_report)
     out_file = tmp_path / "out.json"
     code, _out, _err = _invoke("-o", str(out_file), "--allow-unproved")
     assert code == 3

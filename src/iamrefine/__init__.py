@@ -11,6 +11,22 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "CheckInputs": "iamrefine.api",
+    "Outcome": "iamrefine.api",
+    "check": "iamrefine.api",
+    "equiv": "iamrefine.api",
+    "load_check_inputs": "iamrefine.api",
+    "refine_and_prove": "iamrefine.api",
+    "EngineName": "iamrefine.choices",
+    "Granularity": "iamrefine.choices",
+    "OutputFormat": "iamrefine.choices",
+    "Strategy": "iamrefine.choices",
+    "RefinedOutput": "iamrefine.recommendation",
+    "read_refined": "iamrefine.recommendation",
+    "CheckReport": "iamrefine.verify",
+    "ClaimResult": "iamrefine.verify",
+    "Counterexample": "iamrefine.verify",
+    "Verdict": "iamrefine.verify",
     "Catalog": "iamrefine.catalog",
     "load_catalog": "iamrefine.catalog",
     "CatalogError": "iamrefine.errors",
@@ -31,8 +47,18 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
+    from iamrefine.api import CheckInputs as CheckInputs
+    from iamrefine.api import Outcome as Outcome
+    from iamrefine.api import check as check
+    from iamrefine.api import equiv as equiv
+    from iamrefine.api import load_check_inputs as load_check_inputs
+    from iamrefine.api import refine_and_prove as refine_and_prove
     from iamrefine.catalog import Catalog as Catalog
     from iamrefine.catalog import load_catalog as load_catalog
+    from iamrefine.choices import EngineName as EngineName
+    from iamrefine.choices import Granularity as Granularity
+    from iamrefine.choices import OutputFormat as OutputFormat
+    from iamrefine.choices import Strategy as Strategy
     from iamrefine.errors import CatalogError as CatalogError
     from iamrefine.errors import CertificateError as CertificateError
     from iamrefine.errors import Diagnostic as Diagnostic
@@ -43,9 +69,15 @@ if TYPE_CHECKING:
     from iamrefine.errors import UnusedInputError as UnusedInputError
     from iamrefine.model import Policy as Policy
     from iamrefine.model import Statement as Statement
+    from iamrefine.recommendation import RefinedOutput as RefinedOutput
+    from iamrefine.recommendation import read_refined as read_refined
     from iamrefine.unused import UnusedSet as UnusedSet
     from iamrefine.unused import load_unused as load_unused
     from iamrefine.unused import parse_unused as parse_unused
+    from iamrefine.verify import CheckReport as CheckReport
+    from iamrefine.verify import ClaimResult as ClaimResult
+    from iamrefine.verify import Counterexample as Counterexample
+    from iamrefine.verify import Verdict as Verdict
 
 
 def __getattr__(name: str) -> Any:

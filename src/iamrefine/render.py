@@ -1,4 +1,5 @@
-"""Output formats of a refinement: the policy, a unified diff, and a recommendation.
+"""Output formats of a refinement (the policy, a unified diff, a recommendation) and
+the text of a proof report.
 
 * ``policy``: the refined policy, written in the input's layout.
 * ``diff``: a unified diff of the original policy (as normalized by the writer, in
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from iamrefine.choices import OutputFormat
 from iamrefine.model import Layout
 
 if TYPE_CHECKING:
     from iamrefine.refine import RefineResult
+    from iamrefine.verify import CheckReport
 
-OutputFormat = Literal["policy", "diff", "recommendation"]
-FORMATS: tuple[OutputFormat, ...] = ("policy", "diff", "recommendation")
+FORMATS: tuple[OutputFormat, ...] = tuple(OutputFormat)
 
 NO_CHANGE_CODE = "NO_UNUSED_PERMISSIONS"
 """The error code of a FAILED recommendation for a policy that grants no unused action."""
@@ -116,12 +118,59 @@ def render_recommendation(
     return json.dumps(recommendation(result, policy_id, error=error), indent=2) + "\n"
 
 
-def render(result: RefineResult, fmt: OutputFormat, *, policy_id: str) -> str | None:
-    """``result`` in format ``fmt``; None for ``policy`` when the policy is detached."""
-    if fmt == "policy":
+def render(result: RefineResult, fmt: OutputFormat | str, *, policy_id: str) -> str | None:
+    """``result`` in format ``fmt``; None for ``policy`` when the policy is detached.
+    Raises ValueError for an unknown format."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format `{fmt}`")
+    chosen = OutputFormat(fmt)
+    if chosen is OutputFormat.policy:
         return render_policy(result)
-    if fmt == "diff":
+    if chosen is OutputFormat.diff:
         return render_diff(result, fromfile=f"a/{policy_id}", tofile=f"b/{policy_id}")
-    if fmt == "recommendation":
-        return render_recommendation(result, policy_id)
-    raise ValueError(f"unknown output format `{fmt}`")
+    return render_recommendation(result, policy_id)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _matched(effect: str, indices: list[int]) -> str:
+    if not indices:
+        return ""
+    listed = ", ".join(f"Statement[{i}]" for i in indices)
+    return f"{effect} {listed} {'matches' if len(indices) == 1 else 'match'}"
+
+
+def render_check(report: CheckReport) -> str:
+    """A proof report for people: one line per claim, then any counterexample or reason,
+    then the verdict."""
+    width = max(len(c.name) for c in report.claims)
+    lines = []
+    for claim in report.claims:
+        stats = claim.stats
+        details = [_count(stats.get("queries", 0), "query", "queries")]
+        if "classes" in stats:
+            details.append(_count(stats["classes"], "class", "classes"))
+        if stats.get("syntactic"):
+            details.append(f"{stats['syntactic']} syntactic")
+        details.append(str(stats.get("solver", "")))
+        lines.append(
+            f"{claim.verdict.value:<8} {claim.name:<{width}}  {claim.seconds:7.3f} s"
+            f"  ({', '.join(details)})"
+        )
+        cex = claim.counterexample
+        if cex is not None:
+            lines.append(f"         counterexample: {cex.message}")
+            for label, decision in cex.decisions.items():
+                parts = [
+                    _matched("Allow", decision.matched_allow),
+                    _matched("Deny", decision.matched_deny),
+                ]
+                said = "; ".join(p for p in parts if p) or "no statement matches"
+                outcome = "allows" if decision.allowed else "does not allow"
+                lines.append(f"         {label} {outcome} it ({said})")
+        if claim.reason:
+            lines.append(f"         reason: {claim.reason}")
+    lines.append(f"verdict: {report.verdict.value}")
+    return "\n".join(lines)

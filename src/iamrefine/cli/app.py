@@ -11,11 +11,14 @@ import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from iamrefine.errors import Diagnostic, IamRefineError, InputError, InternalError
+
+if TYPE_CHECKING:
+    from iamrefine.verify import Verdict
 
 EXIT_OK = 0
 EXIT_REFUTED = 1
@@ -36,6 +39,13 @@ def emit(diagnostics: Iterable[Diagnostic]) -> None:
     """Print diagnostics to stderr, one per line."""
     for d in diagnostics:
         print(d.render(), file=sys.stderr)
+
+
+def exit_code_for(verdict: Verdict) -> int:
+    """A proof's exit code: 0 PROVED, 1 REFUTED, 3 UNKNOWN."""
+    from iamrefine.verify import Verdict
+
+    return {Verdict.PROVED: EXIT_OK, Verdict.REFUTED: EXIT_REFUTED}.get(verdict, EXIT_UNKNOWN)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -20,10 +20,13 @@ from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, EXIT_UNKNOWN, guarded
 from iamrefine.errors import InputError
 
 
-class SolverChoice(StrEnum):
+class VerifyEngine(StrEnum):
+    """The engines of :class:`iamrefine.choices.EngineName` that re-decide stored
+    SMT-LIB text (``auto`` schedules solving while building, which a check does not)."""
+
     z3 = "z3"
     cvc5 = "cvc5"
-    all = "all"
+    both = "both"
 
 
 def register(app: typer.Typer) -> None:
@@ -33,13 +36,14 @@ def register(app: typer.Typer) -> None:
         certificate: Annotated[
             Path, typer.Argument(help="The certificate JSON file.", show_default=False)
         ],
-        solver: Annotated[
-            SolverChoice,
+        engine: Annotated[
+            VerifyEngine,
             typer.Option(
-                "--solver",
-                help="Engine that re-decides every obligation; with `all`, Z3 and cvc5 must agree.",
+                "--engine",
+                help="Engine that re-decides every obligation; with `both`, Z3 and cvc5 "
+                "must agree.",
             ),
-        ] = SolverChoice.z3,
+        ] = VerifyEngine.z3,
         catalog: Annotated[
             Path | None,
             typer.Option(
@@ -54,7 +58,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--timeout",
                 min=0.001,
-                help="Seconds per query (default: the certificate's budget).",
+                help="The solver's time budget in seconds (default: the certificate's); "
+                "each re-decided obligation gets all of it.",
             ),
         ] = None,
     ) -> None:
@@ -69,10 +74,11 @@ def register(app: typer.Typer) -> None:
         from iamrefine.solver import cvc5_available
 
         start = time.perf_counter()
-        solvers = ("z3", "cvc5") if solver is SolverChoice.all else (solver.value,)
+        solvers = ("z3", "cvc5") if engine is VerifyEngine.both else (engine.value,)
         if "cvc5" in solvers and not cvc5_available():
             raise InputError.at(
-                "<verify>", "`--solver cvc5` needs the cvc5 Python package (`pip install cvc5`)"
+                "<verify>",
+                f"`--engine {engine.value}` needs the cvc5 Python package (`pip install cvc5`)",
             )
         cert = load_certificate(certificate)
         cat = load_catalog(catalog)

@@ -202,67 +202,52 @@ def _remove_outputs(dest: Path, keep: tuple[str, ...]) -> None:
 
 
 def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
-    from iamrefine.parse import load_policy
-    from iamrefine.refine import refine_policy
-    from iamrefine.render import render_policy, render_recommendation
-    from iamrefine.unused import load_unused
+    from iamrefine.api import refine_and_prove
+    from iamrefine.verify import Verdict
 
     marker = _marker(case, catalog, options)
-    original = load_policy(case.policy_path)
-    unused = load_unused(case.unused_path, catalog)
-    result = refine_policy(original, unused, catalog)
-    warnings = [d.render() for d in (*unused.warnings, *result.warnings)]
-    verdict = None
-    check = None
-    if options.prove:
-        from iamrefine.verify import Verdict, verify_result
-
-        check = verify_result(result, unused, catalog, timeout=options.check_timeout)
-        verdict = check.verdict.value
-        if check.verdict is not Verdict.PROVED:
-            reasons = [
-                c.counterexample.message if c.counterexample is not None else str(c.reason)
-                for c in check.claims
-                if c.verdict is not Verdict.PROVED
-            ]
-            return BatchCase(
-                case.name,
-                FAILED,
-                f"proof {verdict}: " + "; ".join(reasons),
-                warnings=warnings,
-                verdict=verdict,
-            )
+    outcome = refine_and_prove(
+        case.policy_path,
+        case.unused_path,
+        catalog=catalog,
+        timeout=options.check_timeout,
+        prove=options.prove,
+        certificate=options.certificates,
+    )
+    warnings = [d.render() for d in outcome.warnings]
+    verdict = None if outcome.verdict is None else outcome.verdict.value
+    if outcome.verdict not in (None, Verdict.PROVED):
+        return BatchCase(
+            case.name,
+            FAILED,
+            f"proof {verdict}: " + "; ".join(outcome.unproved_reasons()),
+            warnings=warnings,
+            verdict=verdict,
+        )
     files: list[str] = []
-    text = render_policy(result)
+    text = outcome.render("policy")
     if text is not None:
         write_atomic(dest / REFINED_FILE, text, parents=True)
         files.append(REFINED_FILE)
-    write_atomic(dest / RECOMMENDATION_FILE, render_recommendation(result, case.name), parents=True)
+    write_atomic(
+        dest / RECOMMENDATION_FILE, outcome.recommendation(policy_id=case.name), parents=True
+    )
     files.append(RECOMMENDATION_FILE)
-    if options.certificates:
-        from iamrefine.certificate import build_certificate, certificate_text
-
-        certificate = build_certificate(
-            result, unused, catalog, report=check, timeout=options.check_timeout
-        )
-        write_atomic(dest / CERTIFICATE_FILE, certificate_text(certificate), parents=True)
+    certificate = outcome.certificate_text()
+    if certificate is not None:
+        write_atomic(dest / CERTIFICATE_FILE, certificate, parents=True)
         files.append(CERTIFICATE_FILE)
-        warnings.extend(
-            f"the certificate records `{claim.name}` as {claim.verdict}"
-            + (f": {claim.reason}" if claim.reason else "")
-            for claim in certificate.claims
-            if claim.verdict != "PROVED"
-        )
+        warnings.extend(outcome.certificate_warnings())
     _remove_outputs(dest, keep=tuple(files))
-    if result.policy is None:
-        outcome = DETACHED
-    elif result.changed:
-        outcome = REFINED
+    if outcome.detached:
+        result = DETACHED
+    elif outcome.changed:
+        result = REFINED
     else:
-        outcome = UNCHANGED
-    done = {**marker, "outcome": outcome, "verdict": verdict, "files": files, "warnings": warnings}
+        result = UNCHANGED
+    done = {**marker, "outcome": result, "verdict": verdict, "files": files, "warnings": warnings}
     write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n", parents=True)
-    return BatchCase(case.name, outcome, files=files, warnings=warnings, verdict=verdict)
+    return BatchCase(case.name, result, files=files, warnings=warnings, verdict=verdict)
 
 
 # --- the corpus ------------------------------------------------------------------

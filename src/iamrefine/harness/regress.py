@@ -53,9 +53,6 @@ TIMEOUT = "timeout"
 UNKNOWN = "unknown"
 VERDICTS = (EXACT, OVER, UNDER, ESCALATION, INVALID, CRASHED, TIMEOUT, UNKNOWN)
 
-DETACH_POLICY = "DETACH_POLICY"
-CREATE_POLICY = "CREATE_POLICY"
-
 
 # --- refiners -------------------------------------------------------------------
 
@@ -287,66 +284,17 @@ class _Job:
             return result
 
 
-def read_output(text: str, source: str, original: Policy) -> tuple[Policy | None, str]:
-    """The policy a refiner's output stands for (None when it allows nothing), with
-    the policy's text as the refiner wrote it (empty for None).
+def read_output(text: str, source: str, original: Policy) -> tuple[Policy | None, list[str]]:
+    """The policy a refiner's output stands for (None when it allows nothing), with the
+    policy texts as the refiner wrote them, by the one rule of
+    :func:`iamrefine.recommendation.read_refined` (which ``iamrefine check`` uses too).
 
-    Accepted outputs:
-
-    - a policy document;
-    - nothing but whitespace: the refiner recommends detaching the policy, as
-      ``iamrefine refine`` does when no statement is left;
-    - a recommendation in the shape of Access Analyzer's ``GetFindingRecommendation``
-      response: ``DETACH_POLICY``; ``CREATE_POLICY`` with its ``recommendedPolicy``;
-      or ``status`` ``FAILED`` (no recommendation), which leaves ``original`` as it is.
-
-    Raises :class:`PolicyError` when the output is none of these.
+    Raises :class:`PolicyError` when the output is none of the accepted forms.
     """
-    from iamrefine.parse import parse_policy
-    from iamrefine.write import dump_policy
+    from iamrefine.recommendation import read_refined
 
-    if not text.strip():
-        return None, ""
-    data = _recommendation(text)
-    if data is None:
-        return parse_policy(text, source), text
-    if data.get("status") == "FAILED":
-        return original, dump_policy(original)
-    steps = data.get("recommendedSteps")
-    bodies = [
-        step.get("unusedPermissionsRecommendedStep")
-        for step in (steps if isinstance(steps, list) else [])
-        if isinstance(step, dict)
-    ]
-    body = next((b for b in bodies if isinstance(b, dict)), None)
-    if body is None:
-        raise PolicyError.at(source, "recommendation has no `unusedPermissionsRecommendedStep`")
-    action = body.get("recommendedAction")
-    if action == DETACH_POLICY:
-        return None, ""
-    policy_text = body.get("recommendedPolicy")
-    if action != CREATE_POLICY or not isinstance(policy_text, str):
-        raise PolicyError.at(
-            source,
-            f"recommendation step `{action}` is not `CREATE_POLICY` with a policy "
-            "or `DETACH_POLICY`",
-        )
-    return parse_policy(policy_text, f"{source}:recommendedPolicy"), policy_text
-
-
-def _recommendation(text: str) -> dict[str, Any] | None:
-    if '"recommendationType"' not in text and '"recommendedSteps"' not in text:
-        return None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        # Not a recommendation; the policy parser reports what is wrong with it.
-        return None
-    if not isinstance(data, dict) or not (
-        "recommendationType" in data or "recommendedSteps" in data
-    ):
-        return None
-    return data
+    refined = read_refined(text, source, original)
+    return refined.policy, list(refined.texts)
 
 
 def count_patterns(policy: Policy | None) -> int:
@@ -414,14 +362,14 @@ def grade_case(case: Case, refiner: Refiner, catalog: Catalog, options: GradeOpt
         return result
     source = f"{case.name}/<refiner output>"
     try:
-        refined, policy_text = read_output(text, source, original)
+        refined, policy_texts = read_output(text, source, original)
     except PolicyError as exc:
         result.verdict = INVALID
         result.errors = [d.render() for d in exc.diagnostics]
         result.detail = result.errors[0] if result.errors else "not a valid policy"
         return result
     result.sizes.patterns = count_patterns(refined)
-    result.sizes.chars = non_whitespace_length(policy_text)
+    result.sizes.chars = sum(non_whitespace_length(t) for t in policy_texts)
     start = time.monotonic()
     try:
         _check(original, refined, unused, catalog, options.check_timeout, result)
