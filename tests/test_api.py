@@ -167,3 +167,17 @@ def test_read_refined_whitespace_is_detached_and_texts_are_kept() -> None:
 def test_equiv_accepts_text_and_dicts() -> None:
     text = json.dumps(ORIGINAL)
     assert iamrefine.equiv(text, ORIGINAL).verdict is Verdict.PROVED
+
+
+@pytest.mark.parametrize("command", ["refine", "check", "equiv", "refine-batch", "regress"])
+def test_timeout_means_one_thing_in_every_command(command: str) -> None:
+    from typer.testing import CliRunner
+
+    from iamrefine.cli.app import app
+
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "The solver's time budget of each claim, in seconds." in result.stdout
+    assert "--check-timeout" not in result.stdout
+    if command != "regress":
+        assert "--engine" in result.stdout and "both" in result.stdout

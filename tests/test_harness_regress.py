@@ -215,7 +215,7 @@ def test_hanging_refiner_is_killed_and_the_run_goes_on(tmp_path: Path) -> None:
     refiner = f"{PY} {FIXTURES / 'by_case_name.py'} {{policy}} {{unused}}"
     start = time.monotonic()
     code, _, _ = _regress(
-        [str(corpus), "--refiner", refiner, "--timeout", "4", "--json", str(report_path)]
+        [str(corpus), "--refiner", refiner, "--refiner-timeout", "4", "--json", str(report_path)]
     )
     assert time.monotonic() - start < 60
     assert code == 1

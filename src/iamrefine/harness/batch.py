@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.errors import InputError
 from iamrefine.files import write_atomic
 from iamrefine.harness.corpus import Case, list_cases, sha256_file
@@ -55,11 +56,13 @@ DONE_FORMAT = 1
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """What each case's result must include, and the checker's time budget per claim."""
+    """What each case's result must include, the checker's time budget of each claim
+    in seconds, and its engine."""
 
     certificates: bool = False
     prove: bool = True
-    check_timeout: float = 30.0
+    check_timeout: float = DEFAULT_TIMEOUT
+    engine: EngineName = EngineName.auto
 
 
 @dataclass
@@ -211,6 +214,7 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
         case.unused_path,
         catalog=catalog,
         timeout=options.check_timeout,
+        engine=options.engine,
         prove=options.prove,
         certificate=options.certificates,
     )

@@ -55,7 +55,7 @@ MANAGED_POLICY_QUOTA = 6144
 """Largest managed policy, in characters other than whitespace."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class TraceNode:
     """One node the refinement of a pattern looked at.
 
@@ -76,6 +76,46 @@ class TraceNode:
     unused: int
     witness: str | None
     emitted: str | None = None
+
+    @classmethod
+    def kept(
+        cls, pattern: str, *, parent: int | None, kind: NodeKind, actions: int, emitted: str
+    ) -> TraceNode:
+        """A safe node, emitted as ``emitted`` (it matches no unused action)."""
+        return cls(
+            pattern=pattern,
+            parent=parent,
+            kind=kind,
+            safe=True,
+            chosen=True,
+            actions=actions,
+            unused=0,
+            witness=None,
+            emitted=emitted,
+        )
+
+    @classmethod
+    def unsafe(
+        cls,
+        pattern: str,
+        *,
+        parent: int | None,
+        kind: NodeKind,
+        actions: int,
+        unused: int,
+        witness: str,
+    ) -> TraceNode:
+        """A node matching ``unused`` unused actions, the first of them ``witness``."""
+        return cls(
+            pattern=pattern,
+            parent=parent,
+            kind=kind,
+            safe=False,
+            chosen=False,
+            actions=actions,
+            unused=unused,
+            witness=witness,
+        )
 
 
 @dataclass(slots=True)
@@ -436,7 +476,9 @@ class _Refiner:
             if not flags[i]:
                 return None
             self.allowed[i] = 1
-            root = TraceNode(pattern, None, "root", False, False, 1, 1, index.canon[i])
+            root = TraceNode.unsafe(
+                pattern, parent=None, kind="root", actions=1, unused=1, witness=index.canon[i]
+            )
             self._record(si, vi, pattern, "exact", [root], [])
             return []
         matched = self._matches(q)
@@ -459,8 +501,13 @@ class _Refiner:
             allowed = self.allowed
             for i in hits:
                 allowed[i] = 1
-        root = TraceNode(
-            pattern, None, "root", False, False, len(matched), unused, index.canon[first]
+        root = TraceNode.unsafe(
+            pattern,
+            parent=None,
+            kind="root",
+            actions=len(matched),
+            unused=unused,
+            witness=index.canon[first],
         )
         nodes = [root]
         out: list[str] = []
@@ -526,11 +573,20 @@ class _Refiner:
         hits = [i for i in members if flags[i]]
         if not hits:
             text = canon[members[0]] if len(members) == 1 else w
-            nodes.append(TraceNode(w, parent, kind, True, True, len(members), 0, None, text))
+            nodes.append(
+                TraceNode.kept(w, parent=parent, kind=kind, actions=len(members), emitted=text)
+            )
             out.append(text)
             return
         nodes.append(
-            TraceNode(w, parent, kind, False, False, len(members), len(hits), canon[hits[0]])
+            TraceNode.unsafe(
+                w,
+                parent=parent,
+                kind=kind,
+                actions=len(members),
+                unused=len(hits),
+                witness=canon[hits[0]],
+            )
         )
         if len(members) > 1:
             self._expand(w, ascii_lower(w), members, len(nodes) - 1, nodes, out)
@@ -592,12 +648,19 @@ class _Refiner:
                 first = flags.find(1, clo, chi)
                 if first < 0:
                     emitted = canon[clo] if n == 1 else text
-                    nodes.append(TraceNode(text, pid, kind, True, True, n, 0, None, emitted))
+                    nodes.append(
+                        TraceNode.kept(text, parent=pid, kind=kind, actions=n, emitted=emitted)
+                    )
                     out.append(emitted)
                     continue
                 nodes.append(
-                    TraceNode(
-                        text, pid, kind, False, False, n, flags.count(1, clo, chi), canon[first]
+                    TraceNode.unsafe(
+                        text,
+                        parent=pid,
+                        kind=kind,
+                        actions=n,
+                        unused=flags.count(1, clo, chi),
+                        witness=canon[first],
                     )
                 )
                 if cut is not None and n > 1:
@@ -622,9 +685,15 @@ class _Refiner:
 
         def exact(i: int, pid: int) -> None:
             if flags[i]:
-                nodes.append(TraceNode(canon[i], pid, "exact", False, False, 1, 1, canon[i]))
+                nodes.append(
+                    TraceNode.unsafe(
+                        canon[i], parent=pid, kind="exact", actions=1, unused=1, witness=canon[i]
+                    )
+                )
             else:
-                nodes.append(TraceNode(canon[i], pid, "exact", True, True, 1, 0, None, canon[i]))
+                nodes.append(
+                    TraceNode.kept(canon[i], parent=pid, kind="exact", actions=1, emitted=canon[i])
+                )
                 out.append(canon[i])
 
         stack = [(plen, matched, parent)]
@@ -649,20 +718,20 @@ class _Refiner:
                     if not hits:
                         emitted = canon[inner[0]] if len(inner) == 1 else text
                         nodes.append(
-                            TraceNode(text, pid, "prefix", True, True, len(inner), 0, None, emitted)
+                            TraceNode.kept(
+                                text, parent=pid, kind="prefix", actions=len(inner), emitted=emitted
+                            )
                         )
                         out.append(emitted)
                     else:
                         nodes.append(
-                            TraceNode(
+                            TraceNode.unsafe(
                                 text,
-                                pid,
-                                "prefix",
-                                False,
-                                False,
-                                len(inner),
-                                len(hits),
-                                canon[hits[0]],
+                                parent=pid,
+                                kind="prefix",
+                                actions=len(inner),
+                                unused=len(hits),
+                                witness=canon[hits[0]],
                             )
                         )
                         if len(inner) > 1:
