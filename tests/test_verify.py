@@ -31,7 +31,7 @@ from iamrefine.verify import (
 
 EXAMPLE = WORKED
 
-# §5 of IAM-SEMANTICS.md: the refinement of the worked example.
+# The refinement of the worked example (see tests/cases.py).
 BLOG_REFINED = worked_refined_json()
 
 NAMES = [

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from iamrefine.cache import cache_dir
 from iamrefine.errors import CatalogError, InputError
 from iamrefine.files import parse_json, write_atomic
 from iamrefine.glob import ascii_lower, compile_glob, literal_prefix
@@ -287,15 +287,6 @@ def _load_service_reference_dir(folder: Path) -> Catalog:
 
 
 # --- cache -------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """``$IAMREFINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/iamrefine``, else ``~/.cache/iamrefine``."""
-    env = os.environ.get("IAMREFINE_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "iamrefine"
 
 
 def _cache_key(path: Path) -> str:

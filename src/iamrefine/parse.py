@@ -17,8 +17,6 @@ Every problem found is reported, in source order, in one
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -29,8 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from iamrefine.errors import Diagnostic, InputError, PolicyError
-from iamrefine.files import write_atomic
+from iamrefine.errors import Diagnostic, PolicyError
 from iamrefine.model import (
     KNOWN_VERSIONS,
     STATEMENT_ELEMENTS,
@@ -179,60 +176,46 @@ def _grammar_text() -> str:
     return repo.read_text(encoding="utf-8")
 
 
-def _build_parser(grammar: str, transformer: Any) -> Lark:
-    from lark import Lark
-
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        transformer=transformer,
-        maybe_placeholders=False,
-    )
-
-
-def _parser_cache_file(grammar: str) -> Path:
+def _parser_cache_file(grammar: str) -> str | None:
+    """Where Lark keeps the built parser tables, or None when the cache folder cannot
+    be made (the parser is then built every time)."""
     import hashlib
     import sys
 
     import lark
 
-    from iamrefine.catalog import cache_dir
+    from iamrefine.cache import cache_dir
 
     ident = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
     digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
-    return cache_dir() / f"policy-parser-{digest}.lark"
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder / f"policy-parser-{digest}.lark")
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     """The process-wide Lark parser.
 
-    Building the LALR tables takes about 75 ms, so the built parser is saved in the
-    cache folder (keyed by the grammar text and the Lark and Python versions) and
-    loaded from there, in about 5 ms, by later processes. Any cache problem falls
-    back to building the parser.
+    Building the LALR tables takes about 75 ms, so Lark's ``cache`` option saves them
+    in the cache folder and later processes load them in about 5 ms. Lark stores a
+    sha256 of the grammar, its options and the Lark and Python versions with the
+    tables and rebuilds them when it does not match, or when the file cannot be read.
     """
     from lark import Lark
 
     grammar = _grammar_text()
-    transformer = _make_transformer()
-    try:
-        target = _parser_cache_file(grammar)
-    except Exception:
-        return _build_parser(grammar, transformer)
-    try:
-        with target.open("rb") as f:
-            return Lark.__new__(Lark)._load(f, transformer=transformer)
-    except Exception:
-        pass
-    parser = _build_parser(grammar, transformer)
-    buffer = io.BytesIO()
-    parser.save(buffer, exclude_options=("transformer",))
-    # A cache that cannot be written only makes the next start slower.
-    with contextlib.suppress(InputError):
-        write_atomic(target, buffer.getvalue(), parents=True)
-    return parser
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        transformer=_make_transformer(),
+        maybe_placeholders=False,
+        cache=_parser_cache_file(grammar) or False,
+    )
 
 
 # ---------------------------------------------------------------------------

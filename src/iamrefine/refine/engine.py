@@ -1,6 +1,6 @@
 """The refinement engine: remove unused actions from a policy, pattern by pattern.
 
-Per statement (see ``docs/IAM-SEMANTICS.md`` §4 and ``proofs/REFINEMENT.md``):
+Per statement (see ``proofs/REFINEMENT.md``):
 
 * **Deny** statements are never changed.
 * **Allow with NotAction** keeps its structure; the unused catalog actions that the
