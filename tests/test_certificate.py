@@ -330,7 +330,7 @@ TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_unused_action_rehashed, "class partition", "do not have its signature"),
     (t_resource, "refined policy", "sha256 of the embedded policy"),
     (t_resource_rehashed, "claims", "`exact over the catalog` does not hold"),
-    (t_resource_rehashed, "least generality", "differs from original Statement[0]"),
+    (t_resource_rehashed, "structure", "differs from its original in more than its action"),
     (t_original_resource_rehashed, "claims", "`no escalation for any action string`"),
     (t_catalog_digest, "catalog", "differs from the certificate's"),
     (t_policy_digest, "original policy", "the certificate records `sha256:1111"),

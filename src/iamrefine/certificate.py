@@ -22,8 +22,10 @@ A certificate (schema :data:`SCHEMA_VERSION`, published as JSON Schema in
 :func:`check_certificate` trusts nothing but the inputs: it re-parses the embedded
 policies and checks their hashes, checks the catalog digest, re-derives every
 obligation from the inputs and compares the text, re-runs the solvers on the stored
-text, re-checks every witness and re-checks the class partition with the concrete
-matcher (:mod:`iamrefine.glob`).
+text, re-checks every witness, re-checks the class partition with the concrete
+matcher (:mod:`iamrefine.glob`), and re-derives the refinement's structure
+(:mod:`iamrefine.structure`: only Allow statements' action elements changed, every Deny
+statement kept), which proves the first two claims again without a solver.
 
 Canonical forms: a policy is the writer's JSON (:func:`iamrefine.write.policy_to_json`)
 serialized by ``json.dumps(..., sort_keys=True, separators=(",", ":"),
@@ -42,11 +44,8 @@ import hashlib
 import json
 import sys
 import time
-from bisect import bisect_left
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -55,7 +54,14 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints,
 from iamrefine.catalog import Catalog, digest_of
 from iamrefine.errors import CertificateError, Diagnostic, InputError
 from iamrefine.files import parse_json
-from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, literal_prefix, normalize
+from iamrefine.glob import action_matches, ascii_lower
+from iamrefine.structure import (
+    expand,
+    glob_counterexample,
+    glob_included,
+    same_frame,
+    structure_problems,
+)
 
 if TYPE_CHECKING:
     from iamrefine.encode import Partition
@@ -304,90 +310,6 @@ def _unused_names(unused: UnusedSet, catalog: Catalog) -> list[str]:
     )
 
 
-# --- glob inclusion -----------------------------------------------------------------------
-
-
-@lru_cache(maxsize=65536)
-def _tokens(pattern: str) -> str:
-    return normalize(ascii_lower(pattern))
-
-
-def _closure(tokens: str, states: Iterable[int]) -> frozenset[int]:
-    out: set[int] = set()
-    for s in states:
-        while True:
-            out.add(s)
-            if s < len(tokens) and tokens[s] == "*":
-                s += 1
-                continue
-            break
-    return frozenset(out)
-
-
-def _step(tokens: str, states: frozenset[int], ch: str) -> frozenset[int]:
-    nxt: list[int] = []
-    for s in states:
-        if s == len(tokens):
-            continue
-        t = tokens[s]
-        if t == "*":
-            nxt.append(s)
-        elif t == "?" or t == ch:
-            nxt.append(s + 1)
-    return _closure(tokens, nxt)
-
-
-def glob_counterexample(sub: str, sup: str) -> str | None:
-    """A string that the action pattern ``sub`` matches and ``sup`` does not (both
-    ASCII case-insensitive), or None when ``sub`` is contained in ``sup``.
-
-    Decided exactly by a product of the two globs' subset automata over the characters
-    the patterns name plus one character neither names: any other character is matched
-    only by wildcards, exactly like that one, so the finite search is complete.
-    """
-    a, b = _tokens(sub), _tokens(sup)
-    if not any(ch in WILDCARDS for ch in a):
-        return None if action_matches(b, a) else a
-    named = sorted({ch for ch in a + b if ch not in WILDCARDS})
-    fresh = next(chr(c) for c in range(0x21, 0x30000) if chr(c) not in named)
-    if not any(ch in WILDCARDS for ch in b):
-        # sup matches one string, which names no fresh character.
-        return "".join(fresh if ch in WILDCARDS else ch for ch in a)
-    if b == literal_prefix(b) + "*":
-        # L(sub) is inside L(L*) iff every string sub matches starts with L, that is iff
-        # sub's literal prefix does. Otherwise sub's first wildcard taking the fresh
-        # character (and every later `*` the empty run, every later `?` the fresh one)
-        # gives a string that sub matches and that does not start with L.
-        if literal_prefix(a).startswith(b[:-1]):
-            return None
-        cut = len(literal_prefix(a))
-        rest = "".join("" if ch == "*" else (fresh if ch == "?" else ch) for ch in a[cut + 1 :])
-        return a[:cut] + fresh + rest
-    alphabet = [*named, fresh]
-    start = (_closure(a, [0]), _closure(b, [0]))
-    seen = {start: ""}
-    queue = deque([start])
-    while queue:
-        state = queue.popleft()
-        sa, sb = state
-        if len(a) in sa and len(b) not in sb:
-            return seen[state]
-        for ch in alphabet:
-            na = _step(a, sa, ch)
-            if not na:
-                continue
-            nxt = (na, _step(b, sb, ch))
-            if nxt not in seen:
-                seen[nxt] = seen[state] + ch
-                queue.append(nxt)
-    return None
-
-
-def glob_included(sub: str, sup: str) -> bool:
-    """Does every string that action pattern ``sub`` matches also match ``sup``?"""
-    return glob_counterexample(sub, sup) is None
-
-
 # --- building -----------------------------------------------------------------------------
 
 
@@ -503,7 +425,14 @@ def build_certificate(
         )
     start = time.perf_counter()
     witnesses = _witnesses(result, unused.actions)
-    problems = _check_least_general(
+    problems = structure_problems(
+        result.original,
+        result.policy,
+        unused.actions,
+        catalog,
+        result.statement_origin,
+        result.pattern_origins,
+    ) + _check_least_general(
         witnesses,
         result.original,
         result.policy,
@@ -881,30 +810,6 @@ def _read_unused(cert: Certificate, catalog: Catalog, report: CertificateReport)
     return UnusedSet(names, "<certificate unused set>")
 
 
-def _statement_frame(st: Any) -> dict[str, Any]:
-    from iamrefine.write import statement_to_json
-
-    body = statement_to_json(st)
-    body.pop("Action", None)
-    body.pop("NotAction", None)
-    return body
-
-
-def _expand(catalog: Catalog, pattern: str) -> list[str]:
-    """:meth:`Catalog.expand`, answered from the sorted names for an exact name or a
-    ``prefix*`` pattern (the patterns the refiner emits)."""
-    q = _tokens(pattern)
-    lit = literal_prefix(q)
-    if lit == q:
-        return [q] if q in catalog.by_lower else []
-    if q == lit + "*":
-        names = catalog.lower_names
-        lo = bisect_left(names, lit)
-        hi = bisect_left(names, lit + "\U0010ffff", lo)
-        return list(names[lo:hi])
-    return catalog.expand(pattern)
-
-
 def _check_least_general(
     witnesses: Sequence[Witness],
     original: Policy,
@@ -926,29 +831,17 @@ def _check_least_general(
     problems: list[str] = []
     stmts = original.statements
     new_stmts = refined.statements if refined is not None else []
-    if len(statement_origin) != len(new_stmts):
-        return [
-            f"{len(statement_origin)} statement origins for {len(new_stmts)} refined statements"
-        ]
     refined_of: dict[int, set[str]] = {}
     witnessed = {(w.statement, ascii_lower(w.pattern)) for w in witnesses}
     broken: set[int] = set()
-    previous = -1
-    for j, (i, st) in enumerate(zip(statement_origin, new_stmts, strict=True)):
-        if not previous < i < len(stmts):
-            problems.append(
-                f"refined Statement[{j}] names original Statement[{i}] as its "
-                f"origin, out of order or out of range"
-            )
+    # Origins and frames are checked by structure_problems, which this claim presupposes;
+    # here a statement that breaks them only has its witnesses left unchecked.
+    for j, (i, st) in enumerate(zip(statement_origin, new_stmts, strict=False)):
+        if not 0 <= i < len(stmts):
             continue
-        previous = i
         old = stmts[i]
-        if _statement_frame(old) != _statement_frame(st) or old.effect != st.effect:
+        if not same_frame(old, st):
             broken.add(i)
-            problems.append(
-                f"refined Statement[{j}] differs from original Statement[{i}] "
-                f"in more than its action element"
-            )
             continue
         if not (st.is_allow and st.action is not None and old.action is not None):
             continue
@@ -989,7 +882,7 @@ def _check_least_general(
             )
         bad = [
             a
-            for a in _expand(catalog, w.pattern)
+            for a in expand(catalog, w.pattern)
             if a in unused or not action_matches(w.original, a)
         ]
         if bad:
@@ -1198,7 +1091,18 @@ def _compare_obligations(
             report.fail("obligations", f"{where} has " + "; ".join(diffs))
             continue
         if mine.partition is not None and theirs.partition is not None:
-            partitions.setdefault(mine.partition, theirs.partition)
+            # Stored partition numbers must name the re-derived partitions one to one.
+            known = partitions.setdefault(mine.partition, theirs.partition)
+            if known is not theirs.partition or any(
+                q is theirs.partition and n != mine.partition for n, q in partitions.items()
+            ):
+                bad += 1
+                report.fail(
+                    "obligations",
+                    f"{where} names partition {mine.partition}, which another obligation "
+                    "built on a different partition also names (or the other way round)",
+                )
+                continue
         text = theirs.smtlib()
         if mine.smtlib != text:
             bad += 1
@@ -1235,6 +1139,20 @@ def check_certificate(
     for name in solvers:
         if name not in SOLVERS:
             raise ValueError(f"unknown solver `{name}`; expected one of {', '.join(SOLVERS)}")
+    from iamrefine.solver import ENGINES
+
+    if cert.refinement.engine not in ENGINES:
+        raise CertificateError(
+            [
+                Diagnostic(
+                    source,
+                    None,
+                    None,
+                    f"`refinement.engine`: unknown engine `{cert.refinement.engine}`; "
+                    f"expected one of {', '.join(ENGINES)}",
+                )
+            ]
+        )
     start = time.perf_counter()
     report = CertificateReport(source, tuple(solvers))
     budget = timeout if timeout is not None else cert.refinement.timeout
@@ -1298,7 +1216,25 @@ def check_certificate(
                     f"class's signature",
                 )
 
-    # Least generality.
+    # The structure: the refined policy is the original with only Allow statements'
+    # action elements changed, or Allow statements dropped whose actions are all unused.
+    st_start = time.perf_counter()
+    hints = [(o.statement, o.pattern, o.origin) for o in cert.refinement.pattern_origins]
+    shape = structure_problems(
+        original, refined, unused.actions, use, cert.refinement.statement_origin, hints
+    )
+    for p in shape[:20]:
+        report.fail("structure", p)
+    if len(shape) > 20:
+        report.fail("structure", f"and {len(shape) - 20} more problem(s)")
+    if not shape:
+        report.ok(
+            "structure",
+            "only Allow statements' action elements differ, every Deny statement is kept, "
+            f"and the refinement is exact by structure ({time.perf_counter() - st_start:.2f} s)",
+        )
+
+    # Least generality (it presupposes the structure).
     lg_start = time.perf_counter()
     problems = _check_least_general(
         cert.least_general,
@@ -1356,7 +1292,7 @@ def check_certificate(
             )
         elif result.verdict is Verdict.UNKNOWN:
             report.undecided("claims", f"`{result.name}`: {result.reason}")
-    report.claims[LEAST_GENERAL_CLAIM] = "REFUTED" if problems else "PROVED"
+    report.claims[LEAST_GENERAL_CLAIM] = "REFUTED" if problems or shape else "PROVED"
     if not report.failures and all(v == "PROVED" for v in report.claims.values()):
         report.ok(
             "claims", f"the {len(report.claims)} claims are recorded and re-derived as PROVED"
