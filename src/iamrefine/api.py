@@ -240,9 +240,11 @@ class Outcome:
 
     def certificate_text(self) -> str | None:
         """The certificate as JSON text, or None when none was asked for."""
+        if self.certificate is None:
+            return None
         from iamrefine.certificate import certificate_text
 
-        return None if self.certificate is None else certificate_text(self.certificate)
+        return certificate_text(self.certificate)
 
 
 def refine_and_prove(

@@ -106,12 +106,11 @@ def engine_version(engine: str) -> str:
 
 
 def cvc5_available() -> bool:
-    """Is the cvc5 Python module installed?"""
-    try:
-        import cvc5  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Is the cvc5 Python module installed? Looked up without importing it (the import
+    takes longer than most proofs); it is imported when first used."""
+    from importlib.util import find_spec
+
+    return find_spec("cvc5") is not None
 
 
 def _z3_values(model: z3.ModelRef, symbols: Sequence[z3.ExprRef]) -> dict[str, Any]:
