@@ -186,6 +186,7 @@ def test_example_certificate_verifies(
         "refined policy",
         "obligations",
         "class partition",
+        "structure",
         "least generality",
         "claims",
     ):
@@ -369,6 +370,30 @@ def test_tampering_fails_for_the_right_reason(
     assert report.status == "INVALID"
     assert part in report.failed_parts, report.render()
     assert reason in _messages(report, part), report.render()
+
+
+def test_a_tiny_timeout_leaves_a_valid_certificate_undecided(
+    cert_json: Json, catalog: Catalog
+) -> None:
+    report = check_certificate(parse_certificate(json.dumps(cert_json)), catalog, timeout=0.001)
+    assert report.status == "UNDECIDED", report.render()
+    assert not report.failures
+    assert "UNKNOWN" in report.claims.values()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "part"),
+    [(t_smtlib_text, "obligations"), (t_resource_rehashed, "structure")],
+    ids=["smtlib_text", "resource_rehashed"],
+)
+def test_a_tiny_timeout_never_makes_a_tampered_certificate_valid(
+    cert_json: Json, catalog: Catalog, tamper: Callable[[Json], None], part: str
+) -> None:
+    data = copy.deepcopy(cert_json)
+    tamper(data)
+    report = check_certificate(parse_certificate(json.dumps(data)), catalog, timeout=0.001)
+    assert report.status != "VALID", report.render()
+    assert part in {f.part for f in report.findings if f.status != "ok"}, report.render()
 
 
 def test_untouched_parts_still_pass_when_one_is_tampered(cert_json: Json, catalog: Catalog) -> None:

@@ -400,3 +400,18 @@ def test_solve_smtlib_reads_text_on_its_own(engine: str) -> None:
     unread = solve_smtlib("(set-logic ALL)\n(assert (> y 0))\n(check-sat)\n", engine, timeout=5)
     assert unread.status == "unknown"
     assert unread.reason is not None and "cannot read the text" in unread.reason
+
+
+def test_verify_with_a_tiny_timeout_is_undecided_not_invalid(small_files: dict[str, Path]) -> None:
+    # Issue 13: a valid certificate checked with a budget too small to decide anything is
+    # UNKNOWN (exit 3). The re-derivation then takes other paths (an undecided
+    # abstraction is followed by the full query), which is no evidence against the
+    # certificate.
+    cert = small_files["folder"] / "cert-tiny.json"
+    assert _refine_with_certificate(small_files, cert).exit_code == 0
+    args = ["verify", str(cert), "--catalog", str(small_files["catalog"])]
+    out = CliRunner().invoke(app, [*args, "--timeout", "0.001"])
+    assert out.exit_code == 3, out.output
+    assert "FAILED" not in out.output
+    assert "UNDECIDED" in out.output
+    assert CliRunner().invoke(app, args).exit_code == 0

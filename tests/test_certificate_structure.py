@@ -210,7 +210,7 @@ def test_partition_numbers_must_name_the_rederived_partitions_one_to_one(
     users[1]["partition"] = 1
     report = check_certificate(parse_certificate(json.dumps(data)), catalog)
     assert report.status == "INVALID", report.render()
-    assert "names partition 1, which another obligation" in "\n".join(
+    assert "partition 1, which another obligation built on a different partition" in "\n".join(
         f.message for f in report.failures
     )
 
