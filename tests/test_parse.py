@@ -541,3 +541,19 @@ def test_generated_round_trip(obj: dict[str, Any], indent: int | None, newline: 
     assert parse_policy(dumped) == policy
     assert _pairs(dumped) == _pairs(text)
     assert policy_from_json(obj) == policy
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_parse_rejects_what_refine_rejects(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`parse` is the validator: every golden input that `parse` rejects, `refine`
+    (which also checks condition operators and values before its proof) rejects
+    with the same messages, and the other way round."""
+    monkeypatch.chdir(GOLDEN)
+    unused = tmp_path / "unused.json"
+    unused.write_text('["s3:GetObject"]')
+    parsed = CliRunner().invoke(app, ["parse", name])
+    refined = CliRunner().invoke(app, ["refine", name, "--unused", str(unused)])
+    assert refined.exit_code == parsed.exit_code == 2
+    assert refined.stderr == parsed.stderr

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from iamrefine.cli.app import EXIT_BAD_INPUT, guarded
+
+if TYPE_CHECKING:
+    from iamrefine.model import Policy
+
+
+def _load(path: Path) -> Policy:
+    """Parse and validate ``path`` as the checker does before any proof."""
+    from iamrefine.conditions.smt import validate
+    from iamrefine.parse import load_policy
+
+    policy = load_policy(path)
+    validate([policy])
+    return policy
 
 
 def register(app: typer.Typer) -> None:
@@ -25,17 +38,20 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Validate POLICY and print it as iamrefine writes it (or its errors, exit 2)."""
-        from iamrefine.errors import PolicyError
-        from iamrefine.parse import load_policy
+        """Validate POLICY and print it as iamrefine writes it (or its errors, exit 2).
+
+        The checks are those of every other command: the policy's syntax and elements,
+        then its condition operators and values and its policy variables.
+        """
+        from iamrefine.errors import InputError
         from iamrefine.write import dump_policy, non_whitespace_length, policy_to_json
 
         if not as_json:
-            typer.echo(dump_policy(load_policy(policy)), nl=False)
+            typer.echo(dump_policy(_load(policy)), nl=False)
             return
         try:
-            parsed = load_policy(policy)
-        except PolicyError as exc:
+            parsed = _load(policy)
+        except InputError as exc:
             report = {
                 "source": str(policy),
                 "valid": False,

@@ -88,9 +88,14 @@ def parse_operator(name: str) -> Operator | None:
     return Operator(name, base, family, negated, like, fold, if_exists, qualifier, _compare(base))
 
 
-def clause_error(policy: Policy | None, clause: ConditionClause, message: str) -> InputError:
-    """An :class:`InputError` at ``clause``'s position in ``policy``'s source."""
+def clause_diagnostic(policy: Policy | None, clause: ConditionClause, message: str) -> Diagnostic:
+    """An error at ``clause``'s position in ``policy``'s source."""
     file = (policy.source if policy is not None else None) or "<policy>"
     span = clause.span
     line, column = (span.line, span.column) if span is not None else (None, None)
-    return InputError(Diagnostic(file, line, column, message))
+    return Diagnostic(file, line, column, message)
+
+
+def clause_error(policy: Policy | None, clause: ConditionClause, message: str) -> InputError:
+    """An :class:`InputError` at ``clause``'s position in ``policy``'s source."""
+    return InputError(clause_diagnostic(policy, clause, message))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
-from iamrefine.conditions.operators import Operator, clause_error, parse_operator
-from iamrefine.errors import InputError
+from iamrefine.conditions.operators import Operator, clause_diagnostic, parse_operator
+from iamrefine.errors import Diagnostic, InputError
 from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
 from iamrefine.solver import string_value
 
@@ -197,22 +197,84 @@ def slot_bounds(policies: Iterable[Policy | None]) -> dict[str, int]:
     return {k: max(1, len(terms[k])) for k in sorted(multi)}
 
 
-def validate(policies: Iterable[Policy | None]) -> None:
-    """Raise :class:`InputError` for the first unknown operator or malformed value."""
+def validate(policies: Sequence[Policy | None]) -> None:
+    """Raise one :class:`InputError` listing every unknown operator, malformed value and
+    unsupported policy variable in ``policies`` (the checks of :class:`FullConditions`;
+    ``iamrefine parse`` runs them too, so that it rejects what every other command does)."""
+    found = problems(policies)
+    if found:
+        raise InputError(found)
+
+
+def problems(policies: Sequence[Policy | None]) -> list[Diagnostic]:
+    """Every unknown operator, malformed condition value and unsupported policy variable
+    (with a default value, or naming a multi-valued key) in ``policies``."""
+    found: list[Diagnostic] = []
     for policy, clause in _entries(policies):
         op = parse_operator(clause.operator)
         if op is None:
-            raise clause_error(policy, clause, f"unknown condition operator `{clause.operator}`")
+            found.append(
+                clause_diagnostic(policy, clause, f"unknown condition operator `{clause.operator}`")
+            )
+            continue
         for e in clause.entries:
             for v in e.values:
-                _check_value(policy, clause, op, scalar_text(v))
+                bad = _value_problem(policy, clause, op, scalar_text(v))
+                if bad is not None:
+                    found.append(bad)
+    multi = set(slot_bounds(policies))
+    for one in policies:
+        if one is None or one.effective_version != VERSION_2012:
+            continue
+        for st in one.statements:
+            element = st.resource if st.resource is not None else st.not_resource
+            if element is None:
+                continue
+            line, column = (
+                (element.span.line, element.span.column) if element.span else (None, None)
+            )
+            for value in element.values:
+                for m in _VAR.finditer(value):
+                    name = m.group(1).strip()
+                    if "," in name:
+                        message = "policy variables with default values are not supported"
+                    elif lower(name) in multi:
+                        message = f"policy variable `${{{name}}}` names a multi-valued key"
+                    else:
+                        continue
+                    found.append(
+                        Diagnostic(
+                            one.source or "<policy>", line, column, f"resource `{value}`: {message}"
+                        )
+                    )
+    for policy, clause in _entries(policies):
+        for e in clause.entries:
+            for v in e.values:
+                text = scalar_text(v)
+                if not _has_variable(text, policy.effective_version):
+                    continue
+                for m in _VAR.finditer(text):
+                    if lower(m.group(1).strip()) in multi:
+                        found.append(
+                            clause_diagnostic(
+                                policy,
+                                clause,
+                                f"policy variable `${{{m.group(1)}}}` names a multi-valued key",
+                            )
+                        )
+    order: dict[str, int] = {}
+    for d in found:
+        order.setdefault(d.file, len(order))
+    return sorted(dict.fromkeys(found), key=lambda d: (order[d.file], d.line or 0, d.column or 0))
 
 
 def _has_variable(text: str, version: str) -> bool:
     return version == VERSION_2012 and _VAR.search(text) is not None
 
 
-def _check_value(policy: Policy, clause: ConditionClause, op: Operator, text: str) -> None:
+def _value_problem(
+    policy: Policy, clause: ConditionClause, op: Operator, text: str
+) -> Diagnostic | None:
     version = policy.effective_version
     bad = None
     if _has_variable(text, version):
@@ -228,8 +290,9 @@ def _check_value(policy: Policy, clause: ConditionClause, op: Operator, text: st
         bad = "not an IP address or CIDR block"
     elif op.family in ("bool", "null") and lower(text) not in ("true", "false"):
         bad = "expected `true` or `false`"
-    if bad:
-        raise clause_error(policy, clause, f"condition `{clause.operator}` value `{text}`: {bad}")
+    if bad is None:
+        return None
+    return clause_diagnostic(policy, clause, f"condition `{clause.operator}` value `{text}`: {bad}")
 
 
 # --- terms ----------------------------------------------------------------------------
@@ -301,50 +364,10 @@ class FullConditions:
     def __init__(self, policies: Sequence[Policy | None]) -> None:
         validate(policies)
         self.bounds = slot_bounds(policies)
-        for policy in policies:
-            if policy is None or policy.effective_version != VERSION_2012:
-                continue
-            for st in policy.statements:
-                element = st.resource if st.resource is not None else st.not_resource
-                if element is None:
-                    continue
-                where = (element.span.line, element.span.column) if element.span else ()
-                for value in element.values:
-                    for m in _VAR.finditer(value):
-                        name = m.group(1).strip()
-                        if "," in name:
-                            raise InputError.at(
-                                policy.source or "<policy>",
-                                f"resource `{value}`: policy variables with default values "
-                                "are not supported",
-                                *where,
-                            )
-                        if lower(name) in self.bounds:
-                            raise InputError.at(
-                                policy.source or "<policy>",
-                                f"resource `{value}`: policy variable `${{{name}}}` names a "
-                                "multi-valued key",
-                                *where,
-                            )
         self.spelling: dict[str, str] = {}
         for _, clause in _entries(policies):
             for e in clause.entries:
                 self.spelling.setdefault(lower(e.key), e.key)
-        multi = set(self.bounds)
-        for policy, clause in _entries(policies):
-            for e in clause.entries:
-                for v in e.values:
-                    text = scalar_text(v)
-                    if not _has_variable(text, policy.effective_version):
-                        continue
-                    for m in _VAR.finditer(text):
-                        name = lower(m.group(1).strip())
-                        if name in multi:
-                            raise clause_error(
-                                policy,
-                                clause,
-                                f"policy variable `${{{m.group(1)}}}` names a multi-valued key",
-                            )
 
     def resource_variable(self, atom_key: str, enc: Encoder) -> z3.BoolRef:
         """A Resource element with policy variables (2012-10-17), given by its atom key
