@@ -382,3 +382,20 @@ def test_iamrefine_is_exact_on_managed_policies(tmp_path: Path) -> None:
     cases = json.loads(report_path.read_text())["cases"]
     assert {c["name"]: c["verdict"] for c in cases} == dict.fromkeys(made.cases, "exact"), out
     assert code == 0
+
+
+def test_refiner_py_imports_from_the_current_folder(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--refiner-py module:function` finds a module in the current folder without
+    PYTHONPATH, as `python -m` would (issue 19)."""
+    here = tmp_path / "work"
+    here.mkdir()
+    shutil.copy(FIXTURES / "exact.py", here / "local_refiner_i19.py")
+    shutil.copy(FIXTURES / "_common.py", here / "_common.py")
+    assert str(here) not in sys.path
+    monkeypatch.chdir(here)
+    code, out, err = _regress([str(corpus), "--refiner-py", "local_refiner_i19:refine"])
+    assert (code, err) == (0, ""), out
+    assert "3 exact" in out
+    assert str(here) not in sys.path

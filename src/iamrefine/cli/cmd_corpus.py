@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
                 "--refiner-py",
                 metavar="MODULE:FUNCTION",
                 help="A Python callable (policy_path, unused_path) -> str | dict, "
-                "run in a child process per case.",
+                "run in a child process per case. The module is imported with the current "
+                "folder first on the import path, as `python -m` does.",
             ),
         ] = None,
         jobs: JobsOpt = 1,

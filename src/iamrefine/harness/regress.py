@@ -108,14 +108,21 @@ class PythonRefiner:
     @classmethod
     def parse(cls, spec: str) -> PythonRefiner:
         """Check that ``spec`` imports and is callable here (raises :class:`InputError`
-        otherwise); the child gets this process's import path."""
+        otherwise). The current folder comes first on the import path, as with
+        ``python -m``, followed by this process's path; the child gets the same path."""
         from iamrefine.harness.pyrunner import resolve
 
+        cwd = os.getcwd()
+        path = tuple(dict.fromkeys([cwd, *(os.path.abspath(p) for p in sys.path)]))
+        saved = sys.path[:]
+        sys.path[:] = list(path)
         try:
             resolve(spec)
         except ValueError as exc:
             raise InputError.at("--refiner-py", str(exc)) from None
-        return cls(spec, tuple(p if p else os.getcwd() for p in sys.path))
+        finally:
+            sys.path[:] = saved
+        return cls(spec, path)
 
     @property
     def description(self) -> str:
