@@ -399,3 +399,48 @@ def test_refiner_py_imports_from_the_current_folder(
     assert (code, err) == (0, ""), out
     assert "3 exact" in out
     assert str(here) not in sys.path
+
+
+def test_shell_syntax_in_a_refiner_template_is_refused_with_the_sh_form(corpus: Path) -> None:
+    """A template with a pipe outside quotes would pass `|` and the rest as arguments;
+    it is refused, and the `sh -c` form shown does what the template meant (issue 19)."""
+    script = FIXTURES / "exact.py"
+    template = f"{PY} {script} {{policy}} {{unused}} | cat"
+    code, out, err = _regress([str(corpus), "--refiner", template])
+    suggested = f'sh -c \'{PY} {script} "$1" "$2" | cat\' sh {{policy}} {{unused}}'
+    assert code == 2 and out == ""
+    assert err == (
+        f"--refiner: error: the refiner command `{template}` uses shell syntax (`|`) outside "
+        "quotes, but it runs without a shell, so each word would be a plain argument; to run "
+        f"it through a shell, give `{suggested}`\n"
+    )
+    code, out, err = _regress([str(corpus), "--refiner", suggested])
+    assert (code, err) == (0, ""), out
+    assert "3 exact" in out
+
+
+@pytest.mark.parametrize(
+    ("template", "found"),
+    [
+        ("t {policy} {unused} > out.json", [">"]),
+        ("t {policy} {unused} 2>&1", [">", "&"]),
+        ("t {policy} {unused}; echo done", [";"]),
+        ('t "$HOME" {policy} {unused}', ["$"]),
+        ("t $(pwd) {policy} {unused}", ["$", "(", ")"]),
+        ("t `pwd` {policy} {unused}", ["`"]),
+        ("t '{policy}' \"{unused}\" 'a|b;c>d' \\| '$HOME' cost$ 5$", []),
+    ],
+)
+def test_shell_syntax_is_found_only_where_a_shell_would_act(
+    template: str, found: list[str]
+) -> None:
+    from iamrefine.harness.regress import shell_syntax
+
+    assert shell_syntax(template)[0] == found
+
+
+def test_the_sh_form_quotes_placeholders_for_their_position() -> None:
+    from iamrefine.harness.regress import shell_syntax
+
+    _, script = shell_syntax("t '{policy}' \"{unused}\" {policy} | jq .")
+    assert script == 't \'\'"$1"\'\' "$2" "$1" | jq .'

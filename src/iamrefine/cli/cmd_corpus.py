@@ -69,7 +69,9 @@ def register(app: typer.Typer) -> None:
                 "--refiner",
                 metavar="COMMAND",
                 help="Refiner command line with `{policy}` and `{unused}`; "
-                "it prints the refined policy JSON on stdout. No shell.",
+                "it prints the refined policy JSON on stdout. It runs without a shell, so "
+                "shell syntax outside quotes (pipes, redirections, `;`, `$`) is refused; "
+                'for a pipeline give `sh -c \'CMD "$1" "$2" | ...\' sh {policy} {unused}`.',
             ),
         ] = None,
         refiner_py: Annotated[
