@@ -143,6 +143,7 @@ EXPECTED = {
     "keep_unused": "over-permissive",
     "drop_used": "under-permissive",
     "add_newsvc": "escalation",
+    "widen": "escalation",
     "garbage": "invalid-output",
     "non_utf8": "invalid-output",
     "huge": "invalid-output",
@@ -183,6 +184,16 @@ def test_each_broken_refiner_gets_its_verdict(tmp_path: Path) -> None:
     assert escalation["claim"] == "no escalation for any action string"
     assert escalation["action"].lower().startswith("newsvc:")
     assert escalation["in_catalog"] is False
+    assert cases["keep_unused"]["findings"] == ["over-permissive"]
+    assert cases["drop_used"]["findings"] == ["under-permissive"]
+    assert cases["add_newsvc"]["findings"] == ["escalation"]
+    # `s3:Get*` widened to `s3:*`: both claims refuted, named after the more severe.
+    widened = cases["widen"]
+    assert widened["findings"] == ["escalation", "over-permissive"]
+    assert [c["verdict"] for c in widened["claims"]] == ["REFUTED", "REFUTED"]
+    assert widened["detail"].startswith("escalation: ")
+    assert "; over-permissive: " in widened["detail"]
+    assert cases["garbage"]["findings"] == cases["exact"]["findings"] == []
 
     assert cases["garbage"]["errors"] and ":2:1: error:" in cases["garbage"]["errors"][0]
     assert cases["non_utf8"]["detail"].startswith("output is not valid UTF-8: byte `0xe9`")
@@ -192,20 +203,23 @@ def test_each_broken_refiner_gets_its_verdict(tmp_path: Path) -> None:
     assert cases["exit_1"]["detail"] == "exit status 1: refiner: cannot cope with this policy"
 
     assert (
-        "8 cases in" in out
+        "9 cases in" in out
         and ": 1 exact, 1 over-permissive, 1 under-permissive, "
-        "1 escalation, 3 invalid-output, 1 crashed; size vs iamrefine"
+        "2 escalation, 3 invalid-output, 1 crashed; size vs iamrefine"
         in out
     ), out
+    summary = json.loads(report_path.read_text())["summary"]
+    assert summary["findings"] == {"escalation": 2, "over-permissive": 2, "under-permissive": 1}
     suite = ET.parse(junit_path).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "3", "4")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("9", "4", "4")
     kinds = {
         tc.get("name", "").rpartition("-")[0]: [(child.tag, child.get("type")) for child in tc]
         for tc in suite.iter("testcase")
     }
     assert kinds["exact"] == []
     assert kinds["drop_used"] == [("failure", "under-permissive")]
+    assert kinds["widen"] == [("failure", "escalation")]
     assert kinds["exit_1"] == [("error", "crashed")]
 
 
@@ -444,3 +458,44 @@ def test_the_sh_form_quotes_placeholders_for_their_position() -> None:
 
     _, script = shell_syntax("t '{policy}' \"{unused}\" {policy} | jq .")
     assert script == 't \'\'"$1"\'\' "$2" "$1" | jq .'
+
+
+def _table_report() -> RegressReport:
+    """A report with one case of each kind of refutation and one widened case."""
+    cases = [
+        CaseResult("exact-1", "exact", sizes=Sizes(4, 100, 4, 100)),
+        CaseResult(
+            "widen-1",
+            "escalation",
+            "escalation: refined allows `glue:CreateX`; over-permissive: refined still "
+            "allows unused `glue:GetTable`",
+            findings=["escalation", "over-permissive"],
+            sizes=Sizes(1, 30, 4, 100),
+        ),
+        CaseResult(
+            "keep-1",
+            "over-permissive",
+            "refined still allows unused `s3:GetObject`",
+            findings=["over-permissive"],
+            sizes=Sizes(6, 150, 4, 100),
+        ),
+        CaseResult("crash-1", "crashed", "exit status 1: boom", exit_status=1),
+    ]
+    return RegressReport("corpus", "refiner {policy} {unused}", {}, 60.0, cases, 2.0)
+
+
+def test_regress_table_shows_findings_precedence_and_legend() -> None:
+    """The text of the regress tables: every finding of a case refuted in several
+    ways, the verdicts in order of precedence with the cases per finding, and a
+    legend for the precedence and the size ratios (golden file)."""
+    import io
+
+    from rich.console import Console
+
+    from iamrefine.harness.report import print_regress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, color_system=None, force_terminal=False)
+    print_regress(_table_report(), console)
+    golden = REPO_DIR / "tests" / "golden" / "regress_table.txt"
+    assert buffer.getvalue() == golden.read_text("utf-8")

@@ -106,6 +106,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Grade a refiner over a corpus: one verdict per case, checked by iamrefine.
 
+        Each case gets the first verdict that applies, in this order: timeout,
+        crashed, invalid-output, escalation (allows an action string the original does
+        not, such as a future action), over-permissive (allows a catalog request it
+        should deny), under-permissive (denies a used request), unknown, exact. A
+        result refuted in several ways (`glue:Get*` widened to `glue:*`) is named
+        after the most severe finding; the JSON's `findings` and the table list them all.
+
         Exit 0 when every case is exact, 1 otherwise, 2 for bad input."""
         from iamrefine.errors import InputError
         from iamrefine.harness.corpus import list_cases

@@ -3,15 +3,23 @@
 Each case is refined by the refiner under test (a command, or a Python callable
 run through :mod:`iamrefine.harness.pyrunner`), its output is parsed, and the
 checker compares it with the case's original policy and unused actions. Every
-case gets exactly one verdict, in this order of precedence:
+case gets exactly one verdict, in this order of precedence (:data:`PRECEDENCE`):
 
 - ``timeout``: the refiner ran past its time limit and was killed;
 - ``crashed``: it exited with a nonzero status (or could not be started);
 - ``invalid-output``: its output was too large, not UTF-8, or not a valid policy;
-- ``over-permissive``, ``escalation``, ``under-permissive``: the checker refuted
-  the result (see :func:`classify_check`);
+- ``escalation``: the result allows an action string the original does not allow
+  (the all-strings claim is refuted), such as an action AWS adds later;
+- ``over-permissive``: the result allows a catalog request that it should deny (the
+  catalog claim is refuted by a request the result allows);
+- ``under-permissive``: the result denies a catalog request that the original
+  allows and that is not unused;
 - ``unknown``: the checker could not decide (or failed);
 - ``exact``: the checker proved the result.
+
+A result can be refuted in several ways at once (``glue:Get*`` widened to ``glue:*``
+is both over-permissive and an escalation): every such finding is listed in the
+case's ``findings``, most severe first, and the verdict is the most severe one.
 
 Each case is also measured against iamrefine's own refinement of the same case:
 the number of action patterns and the number of non-whitespace characters, and
@@ -31,6 +39,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +52,35 @@ from iamrefine.harness.run import DEFAULT_MAX_OUTPUT, RunOutcome, run_command
 from iamrefine.model import Policy
 from iamrefine.unused import UnusedSet
 
-EXACT = "exact"
-OVER = "over-permissive"
-UNDER = "under-permissive"
-ESCALATION = "escalation"
-INVALID = "invalid-output"
-CRASHED = "crashed"
-TIMEOUT = "timeout"
-UNKNOWN = "unknown"
+
+class Grade(StrEnum):
+    """The verdict of one graded case (a ``str``, so it compares and prints as its value)."""
+
+    EXACT = "exact"
+    OVER = "over-permissive"
+    UNDER = "under-permissive"
+    ESCALATION = "escalation"
+    INVALID = "invalid-output"
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    UNKNOWN = "unknown"
+
+
+EXACT = Grade.EXACT
+OVER = Grade.OVER
+UNDER = Grade.UNDER
+ESCALATION = Grade.ESCALATION
+INVALID = Grade.INVALID
+CRASHED = Grade.CRASHED
+TIMEOUT = Grade.TIMEOUT
+UNKNOWN = Grade.UNKNOWN
 VERDICTS = (EXACT, OVER, UNDER, ESCALATION, INVALID, CRASHED, TIMEOUT, UNKNOWN)
+
+PRECEDENCE = (TIMEOUT, CRASHED, INVALID, ESCALATION, OVER, UNDER, UNKNOWN, EXACT)
+"""Verdicts from the most to the least severe: a case gets the first that applies."""
+
+REFUTATIONS = (ESCALATION, OVER, UNDER)
+"""The findings of a refuted check, most severe first."""
 
 
 # --- refiners -------------------------------------------------------------------
@@ -245,6 +274,7 @@ class CaseResult:
     name: str
     verdict: str
     detail: str = ""
+    findings: list[str] = field(default_factory=list)
     counterexamples: list[dict[str, Any]] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -259,6 +289,7 @@ class CaseResult:
         return {
             "name": self.name,
             "verdict": self.verdict,
+            "findings": self.findings,
             "detail": self.detail,
             "counterexamples": self.counterexamples,
             "claims": self.claims,
@@ -298,6 +329,13 @@ class RegressReport:
         """Cases per verdict, every verdict listed."""
         found = Counter(c.verdict for c in self.cases)
         return {v: found.get(v, 0) for v in VERDICTS}
+
+    @property
+    def finding_counts(self) -> dict[str, int]:
+        """Cases per refutation finding (a case refuted in several ways counts once
+        under each), every finding listed."""
+        found = Counter(f for c in self.cases for f in c.findings)
+        return {f: found.get(f, 0) for f in REFUTATIONS}
 
     @property
     def all_exact(self) -> bool:
@@ -540,13 +578,31 @@ def _jsonable(value: Any) -> Any:
 
 def classify_check(report: Any) -> tuple[str, str, list[dict[str, Any]]]:
     """Map a :class:`~iamrefine.verify.CheckReport` to a verdict, a one-line detail
-    and the counterexamples (as JSON) of every refuted claim.
+    and the counterexamples (as JSON) of every refuted claim (see :func:`findings`)."""
+    from iamrefine.verify import Verdict
 
-    A refuted catalog claim is ``over-permissive`` when the refined policy allows the
-    counterexample request and ``under-permissive`` when it does not; a refuted
-    all-strings claim is ``escalation``. When several apply, the more dangerous one
-    wins: over-permissive, then escalation, then under-permissive.
-    """
+    found, counterexamples = _refutations(report)
+    if found:
+        kinds = [k for k in REFUTATIONS if k in found]
+        detail = "; ".join(found[k] if len(kinds) == 1 else f"{k}: {found[k]}" for k in kinds)
+        return kinds[0], detail, counterexamples
+    if report.verdict is Verdict.PROVED:
+        return EXACT, "", counterexamples
+    reasons = [f"{c.name}: {c.reason}" for c in report.claims if c.verdict is not Verdict.PROVED]
+    return UNKNOWN, "; ".join(reasons) or "the checker could not decide", counterexamples
+
+
+def findings(report: Any) -> list[str]:
+    """What the refuted claims of a :class:`~iamrefine.verify.CheckReport` show, most
+    severe first: ``escalation`` when the all-strings claim is refuted (the result
+    allows an action string the original does not); ``over-permissive`` or
+    ``under-permissive`` when the catalog claim is refuted by a request that the
+    result allows or denies."""
+    found, _ = _refutations(report)
+    return [k for k in REFUTATIONS if k in found]
+
+
+def _refutations(report: Any) -> tuple[dict[str, str], list[dict[str, Any]]]:
     from iamrefine.verify import CATALOG_CLAIM, STRINGS_CLAIM, Verdict
 
     found: dict[str, str] = {}
@@ -564,13 +620,7 @@ def classify_check(report: Any) -> tuple[str, str, list[dict[str, Any]]]:
         else:
             kind = OVER
         found.setdefault(kind, cex.message)
-    for kind in (OVER, ESCALATION, UNDER):
-        if kind in found:
-            return kind, found[kind], counterexamples
-    if report.verdict is Verdict.PROVED:
-        return EXACT, "", counterexamples
-    reasons = [f"{c.name}: {c.reason}" for c in report.claims if c.verdict is not Verdict.PROVED]
-    return UNKNOWN, "; ".join(reasons) or "the checker could not decide", counterexamples
+    return found, counterexamples
 
 
 def _check(
@@ -585,6 +635,7 @@ def _check(
 
     report = verify_refinement(original, refined, unused, catalog, timeout=timeout)
     result.verdict, result.detail, result.counterexamples = classify_check(report)
+    result.findings = findings(report)
     result.claims = [
         {
             "name": c.name,

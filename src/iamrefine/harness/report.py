@@ -20,6 +20,7 @@ from iamrefine.harness.regress import (
     CRASHED,
     EXACT,
     INVALID,
+    PRECEDENCE,
     TIMEOUT,
     CaseResult,
     RatioStats,
@@ -124,10 +125,12 @@ def print_regress(
         table = Table(title=f"Cases not exact ({len(failing)})", title_justify="left")
         table.add_column("case", overflow="fold")
         table.add_column("verdict")
+        table.add_column("findings")
         table.add_column("detail", overflow="fold")
         for case in failing[:max_rows]:
             style = _STYLE.get(case.verdict, "")
-            table.add_row(case.name, f"[{style}]{case.verdict}[/]", _escape(case.detail))
+            flags = ", ".join(f"[{_STYLE.get(f, '')}]{f}[/]" for f in case.findings) or "-"
+            table.add_row(case.name, f"[{style}]{case.verdict}[/]", flags, _escape(case.detail))
         out.print(table)
         if len(failing) > max_rows:
             out.print(f"... and {len(failing) - max_rows} more (see --json)")
@@ -136,16 +139,33 @@ def print_regress(
     table = Table(title="Verdicts", title_justify="left")
     table.add_column("verdict")
     table.add_column("cases", justify="right")
-    for verdict, count in report.counts.items():
-        style = _STYLE.get(verdict, "") if count else "dim"
-        table.add_row(f"[{style}]{verdict}[/]", f"[{style}]{count}[/]")
+    table.add_column("flagged", justify="right")
+    counts, flagged = report.counts, report.finding_counts
+    for verdict in PRECEDENCE:
+        count = counts[verdict]
+        style = _STYLE.get(verdict, "") if count or flagged.get(verdict) else "dim"
+        also = str(flagged[verdict]) if verdict in flagged else ""
+        table.add_row(f"[{style}]{verdict}[/]", f"[{style}]{count}[/]", f"[{style}]{also}[/]")
     out.print(table)
     for label, which in (
         ("size ratio, patterns", "pattern_ratio"),
         ("size ratio, non-whitespace characters", "char_ratio"),
     ):
         out.print(_escape(_ratio_line(label, report.ratio_stats(which))), soft_wrap=True)
+    for line in REGRESS_LEGEND:
+        out.print(f"[dim]{_escape(line)}[/]", soft_wrap=True)
     out.print(_escape(summary_line(report)), soft_wrap=True)
+
+
+REGRESS_LEGEND = (
+    "verdicts: each case gets the first that applies, in the order of the table; a "
+    "result refuted in several ways is named after the most severe finding; `flagged` "
+    "counts every case with that finding, whatever its verdict",
+    "size ratio: the refiner's output size over iamrefine's own refinement of the same "
+    "case (1.00 = the same size, above 1 = larger); `worst` is the largest ratio, with "
+    "its case",
+)
+"""What the verdict table and the size ratio lines mean, printed under them."""
 
 
 def _escape(text: str) -> str:
@@ -168,6 +188,7 @@ def regress_json(report: RegressReport) -> dict[str, Any]:
             "cases": len(report.cases),
             "all_exact": report.all_exact,
             "verdicts": report.counts,
+            "findings": report.finding_counts,
             "pattern_ratio": _stats_json(report.ratio_stats("pattern_ratio")),
             "char_ratio": _stats_json(report.ratio_stats("char_ratio")),
         },
@@ -248,11 +269,17 @@ def regress_junit(report: RegressReport) -> bytes:
             element,
             tag,
             type=case.verdict,
-            message=_xml_safe(f"{case.verdict}: {case.detail}"[:500]),
+            message=_xml_safe(f"{_flags(case)}: {case.detail}"[:500]),
         )
         child.text = _xml_safe(_case_text(case))
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _flags(case: CaseResult) -> str:
+    """The verdict, with the other findings of a case refuted in several ways."""
+    others = [f for f in case.findings if f != case.verdict]
+    return case.verdict + "".join(f" + {f}" for f in others)
 
 
 def _xml_safe(text: str) -> str:
