@@ -190,3 +190,61 @@ def test_certificates_are_written_and_verify(tmp_path: Path) -> None:
         assert certificate.check_certificate(cert, catalog).valid, name
     again = refine_batch(corpus, out, options=BatchOptions(certificates=True))
     assert sorted(c.name for c in again.cases if c.resumed) == ["detached", "refined", "unchanged"]
+
+
+def test_size_warnings_are_counted_and_the_largest_cases_shown(tmp_path: Path) -> None:
+    """Warnings are printed as a count, with the cases whose refined policy is over
+    the managed-policy quota, largest first, also when a rerun resumes (issue 19)."""
+    names = [f"svc:Action{i:05d}Name" for i in range(600)]
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(names))
+    corpus = tmp_path / "corpus"
+    for name, allowed, unused in (
+        ("big", "svc:*", names[::2]),
+        ("bigger", "svc:*", names[::3]),
+        ("small", "svc:Action0000*", names[:1]),
+    ):
+        folder = corpus / name
+        folder.mkdir(parents=True)
+        (folder / "policy.json").write_text(json.dumps(_doc(allowed)))
+        (folder / "unused.json").write_text(json.dumps(unused))
+    out = tmp_path / "out"
+    for _ in range(2):
+        code, stdout, _ = _batch(corpus, out, "--catalog", str(catalog))
+        assert code == 0, stdout
+        cases = {c["name"]: c for c in json.loads((out / "summary.json").read_text())["cases"]}
+        sizes = {name: c["size"] for name, c in cases.items()}
+        assert sizes["bigger"] > sizes["big"] > 6144 > sizes["small"]
+        assert [len(c["warnings"]) for c in cases.values()] == [1, 1, 0]
+        assert "warnings: 2 in 2 cases, every one in " in stdout
+        assert (
+            "over the managed-policy quota of 6,144 non-whitespace characters: 2 cases; "
+            f"largest: bigger ({sizes['bigger']:,}), big ({sizes['big']:,})"
+        ) in stdout.replace("\n", " ")
+    assert "(3 kept from an earlier run)" in stdout
+
+
+def test_batch_output_explains_outcomes_and_warnings() -> None:
+    """The text of the batch report (golden file): what each outcome means, the
+    warning count and the largest cases over the quota."""
+    import io
+
+    from rich.console import Console
+
+    from iamrefine.harness.batch import BatchCase, BatchReport
+    from iamrefine.harness.report import print_batch
+
+    cases = [
+        BatchCase("a", "refined", size=900),
+        BatchCase("b", "detached"),
+        BatchCase("c", "failed", "c/policy.json:1:1: error: bad"),
+    ]
+    cases += [
+        BatchCase(f"big{i}", "refined", warnings=["w"] * (1 + i % 2), size=6144 + 100 * i)
+        for i in range(1, 8)
+    ]
+    report = BatchReport("corpus", Path("out"), {}, cases, 1.0)
+    buffer = io.StringIO()
+    print_batch(report, Console(file=buffer, width=100, color_system=None, force_terminal=False))
+    golden = Path(__file__).resolve().parent / "golden" / "batch_report.txt"
+    assert buffer.getvalue() == golden.read_text("utf-8")

@@ -75,6 +75,7 @@ class BatchCase:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     verdict: str | None = None
+    size: int | None = None
     seconds: float = 0.0
     resumed: bool = False
 
@@ -104,6 +105,15 @@ class BatchReport:
     @property
     def resumed(self) -> int:
         return sum(1 for c in self.cases if c.resumed)
+
+    @property
+    def oversized(self) -> list[BatchCase]:
+        """The cases whose refined policy is over the managed-policy size quota,
+        largest first."""
+        from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
+
+        over = [c for c in self.cases if c.size is not None and c.size > MANAGED_POLICY_QUOTA]
+        return sorted(over, key=lambda c: (-(c.size or 0), c.name))
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n} {o}" for o, n in self.counts.items())
@@ -160,6 +170,7 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
             files=files,
             warnings=[str(w) for w in done.get("warnings", [])],
             verdict=done.get("verdict"),
+            size=done["size"] if isinstance(done.get("size"), int) else None,
             resumed=True,
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -249,9 +260,17 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
         result = REFINED
     else:
         result = UNCHANGED
-    done = {**marker, "outcome": result, "verdict": verdict, "files": files, "warnings": warnings}
+    size = outcome.result.size
+    done = {
+        **marker,
+        "outcome": result,
+        "verdict": verdict,
+        "files": files,
+        "warnings": warnings,
+        "size": size,
+    }
     write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n", parents=True)
-    return BatchCase(case.name, result, files=files, warnings=warnings, verdict=verdict)
+    return BatchCase(case.name, result, files=files, warnings=warnings, verdict=verdict, size=size)
 
 
 # --- the corpus ------------------------------------------------------------------

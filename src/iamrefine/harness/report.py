@@ -304,7 +304,8 @@ def write_junit(report: RegressReport, path: str | Path) -> None:
 
 
 def print_batch(report: BatchReport, console: Console | None = None, *, max_rows: int = 50) -> None:
-    """Print the failed cases with their reasons, then the count per outcome."""
+    """Print the failed cases with their reasons, the count per outcome with what each
+    outcome means, the number of warnings and the cases over the size quota."""
     from rich.console import Console
     from rich.table import Table
 
@@ -323,7 +324,49 @@ def print_batch(report: BatchReport, console: Console | None = None, *, max_rows
     table = Table(title="Outcomes", title_justify="left")
     table.add_column("outcome")
     table.add_column("cases", justify="right")
+    table.add_column("meaning")
     for status, count in report.counts.items():
-        table.add_row(status, str(count))
+        table.add_row(status, str(count), BATCH_OUTCOMES.get(status, ""))
     out.print(table)
+    for line in batch_warning_lines(report):
+        out.print(_escape(line), soft_wrap=True)
     out.print(_escape(report.summary_line()), soft_wrap=True)
+
+
+BATCH_OUTCOMES = {
+    "refined": "the unused actions were removed; the result is in refined.json",
+    "detached": "every action the policy allows is unused: no statement is left, so the "
+    "recommendation is to detach the policy (no refined.json)",
+    "unchanged": "the policy allows none of the unused actions",
+    "failed": "only error.json is written, with the reason (bad input, or a proof "
+    "that is not PROVED)",
+}
+"""What each ``refine-batch`` outcome means, printed in the outcome table."""
+
+
+def batch_warning_lines(report: BatchReport, *, shown: int = 5) -> list[str]:
+    """The number of warnings, and the cases over the managed-policy size quota with
+    the largest ``shown`` of them (none when there is no warning)."""
+    from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
+
+    warned = [c for c in report.cases if c.warnings]
+    if not warned:
+        return []
+    total = sum(len(c.warnings) for c in warned)
+    lines = [
+        f"warnings: {total} in {_cases(len(warned))}, every one in "
+        f"{report.out_dir / 'summary.json'}"
+    ]
+    over = report.oversized
+    if over:
+        largest = ", ".join(f"{c.name} ({c.size:,})" for c in over[:shown])
+        more = f", and {len(over) - shown} more" if len(over) > shown else ""
+        lines.append(
+            f"over the managed-policy quota of {MANAGED_POLICY_QUOTA:,} non-whitespace "
+            f"characters: {_cases(len(over))}; largest: {largest}{more}"
+        )
+    return lines
+
+
+def _cases(n: int) -> str:
+    return "1 case" if n == 1 else f"{n} cases"
