@@ -121,3 +121,81 @@ def test_default_catalog_and_warm_cache(tmp_path: Path) -> None:
     assert warm.digest == cold.digest
     assert warm.actions == cold.actions
     assert "s3:GetObject" in warm
+
+
+def _tamper(cache: Path, *, drop: str, update_digest: bool) -> None:
+    """Remove the names starting with ``drop`` from every cache file (issue 15 item 1)."""
+    files = list(cache.glob("catalog-*.json"))
+    assert files
+    for f in files:
+        data = json.loads(f.read_text())
+        data["actions"] = [a for a in data["actions"] if not a.startswith(drop)]
+        if update_digest:
+            data["digest"] = digest_of(data["actions"])
+        f.write_text(json.dumps(data))
+
+
+def test_a_tampered_cache_keeping_its_digest_is_rebuilt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "cat.json"
+    source.write_text(json.dumps(NAMES))
+    genuine = load_catalog(source)
+    _tamper(tmp_path / "cache", drop="s3:Put", update_digest=False)
+    capsys.readouterr()
+    again = load_catalog(source)
+    assert again.actions == genuine.actions and again.digest == genuine.digest
+    assert "note: the catalog cache does not match its recorded digest" in capsys.readouterr().err
+    # The rebuilt cache is genuine again: the next load is silent.
+    assert load_catalog(source).actions == genuine.actions
+    assert capsys.readouterr().err == ""
+
+
+def test_a_consistently_tampered_cache_shows_its_own_digest(tmp_path: Path) -> None:
+    """A cache edited together with its digest cannot pass for the genuine catalog:
+    the digest reported (and recorded in certificates) is the one of what was loaded."""
+    source = tmp_path / "cat.json"
+    source.write_text(json.dumps(NAMES))
+    genuine = load_catalog(source)
+    _tamper(tmp_path / "cache", drop="s3:Put", update_digest=True)
+    loaded = load_catalog(source)
+    assert "s3:PutObject" not in loaded
+    assert loaded.digest == digest_of(loaded.actions) != genuine.digest
+
+
+def test_a_source_edited_with_its_mtime_restored_misses_the_cache(tmp_path: Path) -> None:
+    import os
+
+    source = tmp_path / "cat.json"
+    source.write_text(json.dumps(NAMES))
+    load_catalog(source)
+    st = source.stat()
+    source.write_text(json.dumps([*NAMES[:-1], "iam:ListRoles"]))
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "iam:ListRoles" in load_catalog(source)
+
+
+def test_refine_with_a_tampered_default_cache_keeps_the_dropped_actions(tmp_path: Path) -> None:
+    """The reproducer of issue 15 item 1: `s3:Put*` dropped from the cache of the
+    default catalog, digest kept; refining `s3:*` must still keep `s3:Put*`."""
+    from typer.testing import CliRunner
+
+    from iamrefine.cli.app import app
+
+    load_catalog()
+    _tamper(tmp_path / "cache", drop="s3:Put", update_digest=False)
+    policy = tmp_path / "p.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        )
+    )
+    unused = tmp_path / "u.json"
+    unused.write_text('["s3:GetObject"]')
+    result = CliRunner().invoke(app, ["refine", str(policy), "--unused", str(unused)])
+    assert result.exit_code == 0, result.stderr
+    assert "PROVED" in result.stderr
+    assert "s3:Put*" in result.stdout

@@ -172,7 +172,7 @@ def test_refine_bad_inputs_exit_2(work: Path, tmp_path: Path) -> None:
     assert code == 2 and out == ""
     assert err.startswith(f"{bad}:")
     code, _, err = _run("refine", work / "policy.json", "-u", tmp_path / "missing.json")
-    assert code == 2 and "cannot read file" in err
+    assert code == 2 and "cannot read unused-actions file" in err
     code, _, err = _run("refine", work / "policy.json", "-u", work / "unused.json", "-f", "yaml")
     assert code == 2
 

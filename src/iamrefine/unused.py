@@ -5,11 +5,14 @@
    ``findingDetails[].unusedPermissionDetails`` entries name a service and, optionally,
    its unused ``actions`` (``{"action": "GetObject", "lastAccessed": ...}``). An entry
    without ``actions`` means that the whole service is unused. Actions may be bare
-   (``GetObject``) or prefixed (``s3:GetObject``).
+   (``GetObject``) or prefixed (``s3:GetObject``). A finding of another
+   ``findingType`` (an unused role, access key or password) is an error that says
+   what to do instead: it names no permission to remove.
 3. A plain list of ``service:Action`` names, as a JSON list or as text, one per line
    (blank lines and ``#`` comments are skipped).
 
-Names are resolved against the catalog case-insensitively. A name or service the
+A file may start with a UTF-8 byte order mark, which is skipped. Names are resolved
+against the catalog case-insensitively. A name or service the
 catalog does not know is reported as a warning and otherwise ignored, because the
 refiner and the checker reason about catalog actions only.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, UnusedInputError
-from iamrefine.files import parse_json
+from iamrefine.files import MAX_INPUT_BYTES, parse_json, read_input
 from iamrefine.glob import ascii_lower, has_wildcard
 
 
@@ -158,8 +161,38 @@ class _Reader:
         )
 
 
+_OTHER_FINDINGS = {
+    "UnusedIAMRole": "the whole role{resource} is unused, so it needs none of its "
+    "permissions: delete the role, or detach all its policies",
+    "UnusedIAMUserAccessKey": "an access key of the user{resource} is unused: deactivate "
+    "or delete the key; it names no permission to remove from a policy",
+    "UnusedIAMUserPassword": "the console password of the user{resource} is unused: "
+    "remove the password; it names no permission to remove from a policy",
+}
+
+
+def _check_finding_type(data: dict[str, Any], source: str) -> None:
+    """Refuse a finding that is not about unused permissions, saying what it means."""
+    kind = data.get("findingType")
+    if kind is None or kind == "UnusedPermission":
+        return
+    resource = data.get("resource")
+    named = f" `{resource}`" if isinstance(resource, str) and resource else ""
+    advice = _OTHER_FINDINGS.get(str(kind))
+    if advice is None:
+        message = (
+            f"`findingType` is `{str(kind)[:60]}`, not `UnusedPermission`: "
+            "this finding names no unused permission to remove"
+        )
+    else:
+        message = f"`findingType` is `{kind}`: {advice.format(resource=named)}"
+    raise UnusedInputError.at(source, message)
+
+
 def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> UnusedSet:
-    """Parse any accepted form of unused actions from ``text``."""
+    """Parse any accepted form of unused actions from ``text`` (a leading byte order
+    mark is skipped)."""
+    text = text.removeprefix("\ufeff")
     reader = _Reader(source, catalog)
     stripped = text.lstrip()
     if not stripped.startswith(("[", "{")):
@@ -176,6 +209,7 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
             else:
                 reader.add_prefixed(item, f"[{i}]")
     elif isinstance(data, dict) and "findingDetails" in data:
+        _check_finding_type(data, source)
         details = data["findingDetails"]
         if not isinstance(details, list):
             raise UnusedInputError.at(source, "`findingDetails` must be a list")
@@ -204,12 +238,12 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
 
 
 def load_unused(path: str | Path, catalog: Catalog) -> UnusedSet:
-    """Read and parse an unused-actions file (``-`` is not accepted; pass a path)."""
+    """Read and parse an unused-actions file (``-``: standard input), at most
+    :data:`~iamrefine.files.MAX_INPUT_BYTES` long."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UnusedInputError.at(str(p), f"cannot read file: {exc.strerror}") from None
+    raw = read_input(
+        path, limit=MAX_INPUT_BYTES, what="unused-actions file", error=UnusedInputError
+    )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -218,4 +252,4 @@ def load_unused(path: str | Path, catalog: Catalog) -> UnusedSet:
         raise UnusedInputError.at(
             str(p), f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`", line, col
         ) from None
-    return parse_unused(text, catalog, str(p))
+    return parse_unused(text, catalog, str(path))
