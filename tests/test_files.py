@@ -222,3 +222,177 @@ def test_refine_batch_write_failure_in_a_worker_exits_2(tmp_path: Path) -> None:
     assert code == 2
     assert f"{out / 'a' / 'done'}: error: cannot remove output: Not a directory" in err
     assert "Traceback" not in err
+
+
+# --- issue 15 items 2-4: outputs never replace inputs, devices, FIFOs, size limits ---
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "policy.json").write_text(json.dumps(POLICY))
+    (tmp_path / "unused.json").write_text('["s3:GetObjectAcl"]')
+    (tmp_path / "cat.json").write_text('["s3:GetObject", "s3:GetObjectAcl", "s3:PutObject"]')
+    return {n: tmp_path / f"{n}.json" for n in ("policy", "unused", "cat")}
+
+
+def _refine(inputs: dict[str, Path], *extra: str | Path) -> tuple[int, str]:
+    return _run(
+        "refine", inputs["policy"], "-u", inputs["unused"], "--catalog", inputs["cat"], *extra
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("-o", "{cat}"),
+        ("--certificate", "{cat}"),
+        ("-o", "{unused}"),
+        ("--certificate", "{policy}"),
+        ("-o", "{link}"),
+        ("-o", "{dir}/./cat.json"),
+    ],
+)
+def test_an_output_onto_an_input_exits_2_and_keeps_the_input(
+    inputs: dict[str, Path], tmp_path: Path, options: tuple[str, str]
+) -> None:
+    os.link(inputs["cat"], tmp_path / "link.json")
+    names = {**{k: str(v) for k, v in inputs.items()}, "link": str(tmp_path / "link.json")}
+    names["dir"] = str(tmp_path)
+    argv = [o.format(**names) for o in options]
+    before = {p: p.read_bytes() for p in inputs.values()}
+    code, err = _refine(inputs, *argv)
+    assert code == 2, err
+    assert "error: refusing to overwrite the input file" in err
+    assert {p: p.read_bytes() for p in inputs.values()} == before
+
+
+def test_two_outputs_onto_one_file_exit_2(inputs: dict[str, Path], tmp_path: Path) -> None:
+    same = tmp_path / "same.json"
+    code, err = _refine(inputs, "-o", same, "--certificate", same)
+    assert code == 2
+    assert f"{same}: error: `--certificate` and `-o` name the same file" in err
+    assert not same.exists()
+
+
+def test_explain_outputs_are_checked_too(inputs: dict[str, Path], tmp_path: Path) -> None:
+    code, err = _run(
+        "explain", inputs["policy"], "-u", inputs["unused"], "--catalog", inputs["cat"],
+        "--svg", inputs["cat"],
+    )  # fmt: skip
+    assert code == 2 and "refusing to overwrite the input file" in err
+
+
+def test_regress_outputs_are_checked_before_grading(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path, ("a",))
+    same = tmp_path / "report"
+    code, err = _run(
+        "regress", corpus, "--refiner", "cat {policy}", "--json", same, "--junit", same
+    )
+    assert code == 2 and "`--junit` and `--json` name the same file" in err
+    assert not same.exists()
+
+
+def _null_device(folder: Path) -> Path:
+    """A node of the null device in ``folder`` (never the system's own ``/dev/null``,
+    which a regression would replace for every process on the machine)."""
+    node = folder / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        node.write_bytes(b"probe")
+    except OSError as exc:
+        pytest.skip(f"cannot make a usable device node here: {exc.strerror}")
+    return node
+
+
+def test_output_to_a_character_device_writes_to_it(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """`-o DEVICE` writes to the device, as `cat > DEVICE` does; it is never renamed over."""
+    node = _null_device(tmp_path)
+    before = node.stat()
+    code, err = _refine(inputs, "-o", node)
+    assert code == 0, err
+    after = node.stat()
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cat.json", "null", "policy.json", "unused.json"
+    ]  # fmt: skip
+
+
+def test_output_to_a_fifo_writes_through_it(inputs: dict[str, Path], tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, err = _refine(inputs, "-o", fifo)
+    reader.join(10)
+    assert code == 0, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["Statement"][0]["Action"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["cat.json", "out.fifo", "policy.json", "unused.json"]
+    )
+
+
+def test_output_to_a_fifo_without_a_reader_exits_2_at_once(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    code, err = _refine(inputs, "-o", fifo)
+    assert code == 2
+    assert f"{fifo}: error: cannot write output: No such device or address" in err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def _cli(*args: str | Path, stdin: bytes = b"", timeout: float = 30) -> tuple[int, str, str]:
+    """The CLI in a subprocess, so that a command that would block fails the test."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "iamrefine", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+def test_a_fifo_or_device_input_exits_2_without_reading(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "policy.fifo"
+    os.mkfifo(fifo)
+    common = ("-u", inputs["unused"], "--catalog", inputs["cat"])
+    code, out, err = _cli("refine", fifo, *common)
+    assert code == 2 and out == ""
+    assert f"{fifo}: error: policy file is a FIFO, not a regular file" in err
+    assert "pass `-`" in err
+    code, _, err = _cli("refine", inputs["policy"], "-u", "/dev/zero", "--catalog", inputs["cat"])
+    assert code == 2
+    assert "/dev/zero: error: unused-actions file is a character device" in err
+    code, _, err = _cli(
+        "refine", inputs["policy"], "-u", inputs["unused"], "--catalog", "/dev/zero"
+    )
+    assert code == 2 and "/dev/zero: error: catalog is a character device" in err
+
+
+def test_the_policy_can_be_read_from_standard_input(inputs: dict[str, Path]) -> None:
+    common = ("-u", inputs["unused"], "--catalog", inputs["cat"])
+    code, out, err = _cli("refine", "-", *common, stdin=inputs["policy"].read_bytes())
+    assert code == 0, err
+    assert out == _cli("refine", inputs["policy"], *common)[1]
+
+
+def test_input_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 50)
+    monkeypatch.setattr("sys.stdin", open(big, encoding="utf-8"))  # noqa: SIM115
+    with pytest.raises(InputError, match=r"is 50 bytes, larger than the limit of 49 bytes \(w\)"):
+        files.read_input(big, limit=49, what="thing", error=InputError, why="w")
+    with pytest.raises(InputError, match="more than 49 bytes, larger than the limit of 49"):
+        files.read_input("-", limit=49, what="thing", error=InputError)
+    assert files.read_input(big, limit=50, what="thing", error=InputError) == b"x" * 50

@@ -111,36 +111,39 @@ def check_distinct(
     overwrite_inputs: bool = False,
 ) -> None:
     """Refuse outputs that name an input (unless ``overwrite_inputs``, the CLI's
-    ``--force``) or each other.
+    ``--force``), each other or a folder.
 
-    ``inputs`` and ``outputs`` map an option's name (``--catalog``, ``-o``) to its path
-    or None when it is not given. Two paths are the same when they name the same file
-    (hard links and symbolic links included) or resolve to the same place. Raises
-    :class:`InputError` at the output: ``-o` is also `--catalog` (`cat.json`)``. At
-    most one input may be standard input.
+    ``inputs`` and ``outputs`` map an option's name (``--catalog``, ``-o``) to its path,
+    or to None when it is not given. Two paths are the same when they name the same
+    file (hard and symbolic links included) or resolve to the same place. Raises
+    :class:`InputError` at the output. At most one input may be standard input.
     """
-    given_inputs = [(name, p) for name, p in inputs.items() if p is not None]
-    stdin_inputs = [name for name, p in given_inputs if str(p) == STDIN]
-    if len(stdin_inputs) > 1:
+    given = [(name, p) for name, p in inputs.items() if p is not None]
+    from_stdin = [name for name, p in given if str(p) == STDIN]
+    if len(from_stdin) > 1:
         raise InputError.at(
-            STDIN, f"standard input can be read once only, but {' and '.join(stdin_inputs)} name it"
+            STDIN, f"standard input can be read once only, but {' and '.join(from_stdin)} name it"
         )
-    seen = list(given_inputs)
+    written: list[tuple[str, Path]] = []
     for name, out in outputs.items():
         if out is None:
             continue
-        for other, path in seen:
-            is_input = (other, path) in given_inputs
-            if str(path) == STDIN or (is_input and overwrite_inputs):
-                continue
-            if same_file(out, path):
-                hint = "; pass `--force` to replace the input" if is_input else ""
+        if out.is_dir():
+            raise InputError.at(str(out), f"`{name}` names a folder, not a file")
+        for other, path in given:
+            if str(path) != STDIN and not overwrite_inputs and same_file(out, path):
                 raise InputError.at(
                     str(out),
-                    f"refusing to overwrite `{other}` (`{path}`) with `{name}`: "
-                    f"every input and output must be a different file{hint}",
+                    f"refusing to overwrite the input file `{path}` (`{other}`) with `{name}`; "
+                    "pass `--force` to replace it",
                 )
-        seen.append((name, out))
+        for other, path in written:
+            if same_file(out, path):
+                raise InputError.at(
+                    str(out),
+                    f"`{name}` and `{other}` name the same file; each output needs its own file",
+                )
+        written.append((name, out))
 
 
 def same_file(a: Path, b: Path) -> bool:

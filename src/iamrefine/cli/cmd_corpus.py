@@ -115,6 +115,7 @@ def register(app: typer.Typer) -> None:
 
         Exit 0 when every case is exact, 1 otherwise, 2 for bad input."""
         from iamrefine.errors import InputError
+        from iamrefine.files import check_distinct
         from iamrefine.harness.corpus import list_cases
         from iamrefine.harness.regress import (
             CommandRefiner,
@@ -133,6 +134,7 @@ def register(app: typer.Typer) -> None:
 
         if (refiner is None) == (refiner_py is None):
             raise InputError.at("regress", "give exactly one of `--refiner` and `--refiner-py`")
+        check_distinct({"--catalog": catalog}, {"--json": json_out, "--junit": junit_out})
         chosen: Refiner = (
             CommandRefiner.parse(refiner)
             if refiner is not None

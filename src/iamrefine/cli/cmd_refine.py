@@ -5,7 +5,6 @@ these commands only print its outcome and write files.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,8 +14,7 @@ import typer
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Granularity, OutputFormat, Strategy
 from iamrefine.cli.app import emit, guarded
 from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt, UnusedOpt
-from iamrefine.errors import InputError
-from iamrefine.files import write_atomic
+from iamrefine.files import check_distinct, write_atomic
 
 if TYPE_CHECKING:
     from iamrefine.api import Outcome
@@ -40,27 +38,6 @@ StrategyOpt = Annotated[
         "unused actions; other statements keep the pattern form.",
     ),
 ]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def check_output(out: Path | None, protected: list[Path], *, force: bool) -> None:
-    """Refuse an output path that is one of the input files, unless ``force``."""
-    if out is None or force:
-        return
-    for path in protected:
-        if _same_file(out, path) or out.resolve() == path.resolve():
-            raise InputError.at(
-                str(out),
-                f"refusing to overwrite the input file `{path}`; pass `--force` to replace it",
-            )
-    if out.exists() and out.is_dir():
-        raise InputError.at(str(out), "output path is a folder")
 
 
 def deliver(text: str, out: Path | None) -> None:
@@ -170,8 +147,11 @@ def register(app: typer.Typer) -> None:
         """
         from iamrefine.api import refine_and_prove
 
-        check_output(output, [policy, unused], force=force)
-        check_output(certificate, [policy, unused], force=force)
+        check_distinct(
+            {"POLICY": policy, "--unused": unused, "--catalog": catalog},
+            {"-o": output, "--certificate": certificate},
+            overwrite_inputs=force,
+        )
         outcome = refine_and_prove(
             policy,
             unused,
@@ -225,8 +205,11 @@ def register(app: typer.Typer) -> None:
         from iamrefine.api import refine_and_prove
         from iamrefine.explain import explain_dot, explain_svg, explain_text
 
-        for target in (svg, dot):
-            check_output(target, [policy, unused], force=force)
+        check_distinct(
+            {"POLICY": policy, "--unused": unused, "--catalog": catalog},
+            {"--svg": svg, "--dot": dot},
+            overwrite_inputs=force,
+        )
         outcome = refine_and_prove(
             policy, unused, catalog=catalog, granularity=granularity, strategy=strategy, prove=False
         )
