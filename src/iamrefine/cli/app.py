@@ -80,9 +80,17 @@ def guarded(fn: F) -> F:
 
 
 def _register() -> None:
-    from iamrefine.cli import cmd_catalog, cmd_check, cmd_corpus, cmd_parse, cmd_refine, cmd_verify
+    from iamrefine.cli import (
+        cmd_aws,
+        cmd_catalog,
+        cmd_check,
+        cmd_corpus,
+        cmd_parse,
+        cmd_refine,
+        cmd_verify,
+    )
 
-    for module in (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog):
+    for module in (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog, cmd_aws):
         module.register(app)
 
 

@@ -57,6 +57,10 @@ class Progress:
         """Count one finished case; ``label`` is shown next to the bar."""
         self._bar.update(self._task, advance=1, description=label[:40])
 
+    def restart(self, total: int, title: str = "") -> None:
+        """Start counting again, up to ``total`` (for a count known only later)."""
+        self._bar.reset(self._task, total=total, description=title[:40])
+
 
 @contextmanager
 def progress_bar(total: int, title: str) -> Iterator[Progress]:

@@ -1,0 +1,479 @@
+"""``iamrefine aws apply``: put proven recommendations into IAM, and take them back.
+
+:func:`plan` reads an output folder of ``recommend`` and, for each REFINED or
+DETACHED policy whose proof is PROVED, reads the live policy and compares it with
+the document that was refined (its sha256 digest, and the default version of a
+managed policy): a policy changed since is refused. The plan is a list of IAM calls:
+
+- customer managed policy, refined: ``create_policy_version`` (set as default); a
+  policy that already holds 5 versions is refused, since a version would have to be
+  deleted first, and ``apply`` never deletes one;
+- inline policy, refined: ``put_role_policy`` / ``put_user_policy``;
+- AWS managed policy, refined (it cannot be edited): ``create_policy`` of a customer
+  managed copy, ``attach_*_policy`` of the copy and ``detach_*_policy`` of the
+  original;
+- DETACH of a managed policy: ``detach_*_policy``; of an inline one:
+  ``delete_*_policy``.
+
+Without ``--yes`` nothing is called. With it, :func:`execute` makes the calls and
+logs each change with the calls that undo it, and what the policy must look like
+for the undo to apply, in a rollback file (rewritten atomically after every change).
+:func:`rollback_plan` and :func:`execute_rollback` undo a rollback file's changes,
+newest first, each only when the policy is still as ``apply`` left it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from iamrefine.aws.clients import AwsFailure, Connector, MemberAccountError, aws_errors, failure
+from iamrefine.aws.layout import Applicable, Outcome, read_results
+from iamrefine.aws.policies import (
+    PolicyKind,
+    Principal,
+    PrincipalKind,
+    inline_document,
+    managed_document,
+    sha256_text,
+)
+from iamrefine.errors import InputError
+from iamrefine.files import parse_json, write_atomic
+
+MAX_VERSIONS = 5
+"""The most versions IAM keeps of one managed policy."""
+
+ROLLBACK_KIND = "iamrefine-aws-rollback"
+ROLLBACK_FORMAT = 1
+
+
+class Status(StrEnum):
+    """What ``apply`` (or a rollback) does with one policy."""
+
+    APPLY = "apply"
+    APPLIED = "applied"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass
+class Call:
+    """One IAM call: the client method's name and its parameters."""
+
+    account: str
+    operation: str
+    params: dict[str, Any]
+
+    def render(self) -> str:
+        shown = ", ".join(
+            f"{k}=<document {sha256_text(v)}>" if k == "PolicyDocument" else f"{k}={v!r}"
+            for k, v in self.params.items()
+        )
+        return f"{self.account}: iam.{self.operation}({shown})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "operation": self.operation, "params": self.params}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Call:
+        return cls(str(data["account"]), str(data["operation"]), dict(data["params"]))
+
+
+@dataclass
+class Change:
+    """One policy's calls, the calls that undo them (in order) and what the policy
+    must look like for the undo to apply (see :func:`_holds`)."""
+
+    folder: str
+    status: Status
+    reason: str = ""
+    calls: list[Call] = field(default_factory=list)
+    undo: list[Call] = field(default_factory=list)
+    expect: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "calls": [c.to_json() for c in self.calls],
+            "undo": [c.to_json() for c in self.undo],
+            "expect": self.expect,
+        }
+
+
+def _key(principal: Principal) -> tuple[str, str]:
+    if principal.kind is PrincipalKind.ROLE:
+        return "role", "RoleName"
+    return "user", "UserName"
+
+
+def _call(account: str, operation: str, **params: Any) -> Call:
+    return Call(account, operation, params)
+
+
+# --- the plan -----------------------------------------------------------------------
+
+
+def plan(connector: Connector, out_dir: Path) -> list[Change]:
+    """The change of every policy folder of ``out_dir``: APPLY with its calls, or
+    SKIPPED / REFUSED with the reason."""
+    return [_plan_one(connector, found, out_dir) for found in read_results(out_dir)]
+
+
+def _plan_one(connector: Connector, found: Applicable, out_dir: Path) -> Change:
+    name = str(found.folder.relative_to(out_dir))
+    if found.outcome not in (Outcome.REFINED, Outcome.DETACHED):
+        return Change(name, Status.SKIPPED, f"{found.outcome.value}: nothing to apply")
+    if found.verdict != "PROVED":
+        return Change(name, Status.REFUSED, f"the proof is {found.verdict}, not PROVED")
+    try:
+        iam = connector.iam(found.account)
+        live = _live(iam, found)
+    except MemberAccountError as exc:
+        return Change(name, Status.REFUSED, str(exc))
+    except aws_errors() as exc:
+        return Change(
+            name, Status.REFUSED, failure(exc, account=found.account, operation="").render()
+        )
+    version, text = live
+    fetched_digest = found.policy["digest"]
+    if sha256_text(text) != fetched_digest or version != found.policy.get("version_id"):
+        return Change(
+            name,
+            Status.REFUSED,
+            f"the live policy changed since it was fetched (live {sha256_text(text)}"
+            + (f" version {version}" if version else "")
+            + f", fetched {fetched_digest}"
+            + (f" version {found.policy.get('version_id')}" if version else "")
+            + "); run `iamrefine aws recommend` again",
+        )
+    change = Change(name, Status.APPLY)
+    try:
+        _calls(iam, found, text, change)
+    except aws_errors() as exc:
+        return Change(
+            name, Status.REFUSED, failure(exc, account=found.account, operation="").render()
+        )
+    return change
+
+
+def _live(iam: Any, found: Applicable) -> tuple[str | None, str]:
+    if found.kind is PolicyKind.INLINE:
+        return None, inline_document(iam, found.principals[0], str(found.policy["name"]))
+    return managed_document(iam, str(found.policy["arn"]))
+
+
+def _calls(iam: Any, found: Applicable, original: str, change: Change) -> None:
+    acct = found.account
+    arn = found.policy.get("arn")
+    refined = found.refined_text
+    if found.kind is PolicyKind.INLINE:
+        principal = found.principals[0]
+        kind, key = _key(principal)
+        pname = str(found.policy["name"])
+        restore = _call(
+            acct,
+            f"put_{kind}_policy",
+            **{key: principal.name},
+            PolicyName=pname,
+            PolicyDocument=original,
+        )
+        if refined is None:
+            change.calls.append(
+                _call(acct, f"delete_{kind}_policy", **{key: principal.name}, PolicyName=pname)
+            )
+        else:
+            change.calls.append(
+                _call(
+                    acct,
+                    f"put_{kind}_policy",
+                    **{key: principal.name},
+                    PolicyName=pname,
+                    PolicyDocument=refined,
+                )
+            )
+        change.undo.append(restore)
+        change.expect.append(
+            {
+                "inline": principal.to_json(),
+                "name": pname,
+                "digest": None if refined is None else sha256_text(refined),
+            }
+        )
+        return
+    if refined is None:
+        for principal in found.principals:
+            kind, key = _key(principal)
+            change.calls.append(
+                _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=arn)
+            )
+            change.undo.insert(
+                0, _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=arn)
+            )
+            change.expect.append({"attached": principal.to_json(), "arn": arn, "value": False})
+        return
+    if found.kind is PolicyKind.MANAGED:
+        versions = [
+            v
+            for page in iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn)
+            for v in page.get("Versions", [])
+        ]
+        if len(versions) >= MAX_VERSIONS:
+            change.status = Status.REFUSED
+            change.reason = (
+                f"{arn} already holds {len(versions)} versions, the most IAM keeps; a new "
+                "version needs one deleted first, which iamrefine never does: delete a "
+                "version you no longer need (`aws iam delete-policy-version`) and run "
+                "`iamrefine aws apply` again"
+            )
+            return
+        change.calls.append(
+            _call(
+                acct,
+                "create_policy_version",
+                PolicyArn=arn,
+                PolicyDocument=refined,
+                SetAsDefault=True,
+            )
+        )
+        previous = found.policy["version_id"]
+        # The new version's id is only known once it exists; execute() adds its deletion.
+        change.undo.append(
+            _call(acct, "set_default_policy_version", PolicyArn=arn, VersionId=previous)
+        )
+        return
+    _replace_aws_managed(found, refined, change)
+
+
+def _replace_aws_managed(found: Applicable, refined: str, change: Change) -> None:
+    acct = found.account
+    principal = found.principals[0]
+    kind, key = _key(principal)
+    old = str(found.policy["arn"])
+    partition = old.split(":")[1]
+    new_name = f"iamrefine-{principal.name}-{found.policy['name']}"[:128]
+    new = f"arn:{partition}:iam::{acct}:policy/{new_name}"
+    change.calls += [
+        _call(
+            acct,
+            "create_policy",
+            PolicyName=new_name,
+            PolicyDocument=refined,
+            Description=f"{old} without the actions {principal.name} leaves unused (iamrefine)",
+        ),
+        _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=new),
+        _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=old),
+    ]
+    change.undo += [
+        _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=old),
+        _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=new),
+        _call(acct, "delete_policy", PolicyArn=new),
+    ]
+    change.expect.append({"attached": principal.to_json(), "arn": old, "value": False})
+
+
+# --- making the calls ---------------------------------------------------------------
+
+
+def new_rollback_path(out_dir: Path) -> Path:
+    """A rollback file name in ``out_dir`` that does not exist yet."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"rollback-{stamp}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = out_dir / f"rollback-{stamp}-{n}.json"
+    return path
+
+
+class RollbackLog:
+    """The rollback file, rewritten atomically after each change."""
+
+    def __init__(self, path: Path, out_dir: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {
+            "kind": ROLLBACK_KIND,
+            "format": ROLLBACK_FORMAT,
+            "out_dir": str(out_dir),
+            "changes": [],
+        }
+
+    def record(self, change: Change) -> None:
+        self.data["changes"].append(change.to_json())
+        write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
+
+
+def execute(
+    connector: Connector,
+    changes: list[Change],
+    log: RollbackLog,
+    *,
+    on_change: Callable[[Change], None] | None = None,
+) -> list[AwsFailure]:
+    """Make the calls of every APPLY change, logging each change before the next; a
+    failed call stops that policy's calls (what was done is still logged)."""
+    failures: list[AwsFailure] = []
+    for change in changes:
+        if change.status is not Status.APPLY:
+            continue
+        done = Change(change.folder, Status.APPLIED, expect=list(change.expect))
+        try:
+            for call in change.calls:
+                response = _invoke(connector, call)
+                done.calls.append(call)
+                if call.operation == "create_policy_version":
+                    new_version = response["PolicyVersion"]["VersionId"]
+                    arn = call.params["PolicyArn"]
+                    done.expect.append({"default_version": arn, "version": new_version})
+                    done.undo = [
+                        *change.undo,
+                        _call(
+                            call.account,
+                            "delete_policy_version",
+                            PolicyArn=arn,
+                            VersionId=new_version,
+                        ),
+                    ]
+            if not done.undo:
+                done.undo = list(change.undo)
+        except aws_errors() as exc:
+            failures.append(failure(exc, account=call.account, operation=call.operation))
+            change.status = Status.FAILED
+            change.reason = failures[-1].render()
+            done.undo = _partial_undo(change, done)
+        else:
+            change.status = Status.APPLIED
+        if done.calls:
+            log.record(done)
+        if on_change is not None:
+            on_change(change)
+    return failures
+
+
+def _partial_undo(change: Change, done: Change) -> list[Call]:
+    """The undo calls of the calls that were made before one failed: only an AWS
+    managed replacement makes several, in the order create, attach, detach."""
+    made = {(c.operation, json.dumps(c.params, sort_keys=True)) for c in done.calls}
+    if len(change.calls) < 3:
+        return list(change.undo) if done.calls else []
+    create, attach, _ = change.calls
+    undo: list[Call] = []
+    new_arn = attach.params["PolicyArn"]
+    if (attach.operation, json.dumps(attach.params, sort_keys=True)) in made:
+        undo.append(
+            _call(attach.account, attach.operation.replace("attach", "detach"), **attach.params)
+        )
+    if (create.operation, json.dumps(create.params, sort_keys=True)) in made:
+        undo.append(_call(create.account, "delete_policy", PolicyArn=new_arn))
+    return undo
+
+
+def _invoke(connector: Connector, call: Call) -> Any:
+    iam = connector.iam(call.account)
+    return getattr(iam, call.operation)(**call.params)
+
+
+# --- rollback -----------------------------------------------------------------------
+
+
+def read_rollback(path: Path) -> list[Change]:
+    """The changes of a rollback file; raises :class:`InputError` for a file that is
+    not one."""
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.at(str(path), f"cannot read the rollback file: {exc}") from None
+    data = parse_json(text, str(path), InputError, what="rollback file")
+    if not isinstance(data, dict) or data.get("kind") != ROLLBACK_KIND:
+        raise InputError.at(str(path), "not a rollback file of `iamrefine aws apply`")
+    try:
+        return [
+            Change(
+                str(c["folder"]),
+                Status.APPLY,
+                calls=[Call.from_json(x) for x in c["calls"]],
+                undo=[Call.from_json(x) for x in c["undo"]],
+                expect=list(c["expect"]),
+            )
+            for c in data["changes"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError.at(str(path), f"malformed rollback file: {exc}") from None
+
+
+def rollback_plan(connector: Connector, path: Path) -> list[Change]:
+    """The undo of every change of the rollback file, newest first: APPLY when the
+    policy is still as ``apply`` left it, REFUSED otherwise."""
+    planned: list[Change] = []
+    for change in reversed(read_rollback(path)):
+        undo = Change(change.folder, Status.APPLY, calls=change.undo)
+        account = change.undo[0].account if change.undo else ""
+        try:
+            iam = connector.iam(account)
+            broken = [e for e in change.expect if not _holds(iam, e)]
+        except MemberAccountError as exc:
+            broken, undo.reason = [{}], str(exc)
+        except aws_errors() as exc:
+            broken, undo.reason = [{}], failure(exc, account=account, operation="").render()
+        if broken:
+            undo.status = Status.REFUSED
+            undo.reason = undo.reason or (
+                "the policy is no longer as `apply` left it: " + json.dumps(broken[0])
+            )
+        planned.append(undo)
+    return planned
+
+
+def _holds(iam: Any, expect: dict[str, Any]) -> bool:
+    """Whether the live state is what ``apply`` left: a default version, an inline
+    document's digest (None: deleted), or whether a policy is attached."""
+    from botocore.exceptions import ClientError
+
+    if "default_version" in expect:
+        policy = iam.get_policy(PolicyArn=expect["default_version"])["Policy"]
+        return bool(policy["DefaultVersionId"] == expect["version"])
+    if "inline" in expect:
+        principal = Principal.from_json(expect["inline"])
+        try:
+            digest: str | None = sha256_text(inline_document(iam, principal, expect["name"]))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            digest = None
+        return digest == expect["digest"]
+    principal = Principal.from_json(expect["attached"])
+    kind, key = _key(principal)
+    pages = iam.get_paginator(f"list_attached_{kind}_policies").paginate(**{key: principal.name})
+    attached = any(
+        p["PolicyArn"] == expect["arn"] for page in pages for p in page.get("AttachedPolicies", [])
+    )
+    return attached == expect["value"]
+
+
+def execute_rollback(
+    connector: Connector,
+    changes: list[Change],
+    *,
+    on_change: Callable[[Change], None] | None = None,
+) -> list[AwsFailure]:
+    """Make the undo calls of every APPLY change of a :func:`rollback_plan`."""
+    failures: list[AwsFailure] = []
+    for change in changes:
+        if change.status is not Status.APPLY:
+            continue
+        try:
+            for call in change.calls:
+                _invoke(connector, call)
+            change.status = Status.APPLIED
+        except aws_errors() as exc:
+            failures.append(failure(exc, account=call.account, operation=call.operation))
+            change.status = Status.FAILED
+            change.reason = failures[-1].render()
+        if on_change is not None:
+            on_change(change)
+    return failures

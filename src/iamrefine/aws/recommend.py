@@ -1,0 +1,389 @@
+"""``iamrefine aws recommend``: proven recommendations for an account's findings.
+
+1. list the active ``UnusedPermission`` findings (:mod:`~iamrefine.aws.findings`);
+2. read each finding and its principal's policies, account by account
+   (:mod:`~iamrefine.aws.fetch`);
+3. with ``--compare-aws``, have Access Analyzer generate its own recommendation for
+   every finding that still has work to do, then wait for each
+   (:mod:`~iamrefine.aws.compare`);
+4. refine and prove every policy through :func:`iamrefine.refine_and_prove` (in
+   ``jobs`` worker processes), grade AWS's recommendation with
+   :func:`iamrefine.check`, and write one folder per policy
+   (:mod:`~iamrefine.aws.layout`), then ``summary.json``.
+
+Every AWS call is made in this process, in a fixed order; only the solver work runs
+in workers. A rerun fetches again and keeps each policy whose ``done`` matches what
+it fetched, so an interrupted run resumes with nothing lost or done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from iamrefine.aws import compare
+from iamrefine.aws.clients import AwsFailure, Connector, aws_errors, failure
+from iamrefine.aws.fetch import walk
+from iamrefine.aws.findings import Analyzer, find_analyzer, list_findings
+from iamrefine.aws.layout import (
+    AWS_RECOMMENDATION_FILE,
+    CERTIFICATE_FILE,
+    ERROR_FILE,
+    POLICY_FILE,
+    RECOMMENDATION_FILE,
+    REFINED_FILE,
+    SUMMARY_FILE,
+    UNUSED_FILE,
+    Outcome,
+    PolicyResult,
+    PolicyTask,
+    clear,
+    resume,
+    write_done,
+    write_inputs,
+)
+from iamrefine.errors import InputError
+from iamrefine.files import write_atomic
+from iamrefine.harness.pool import run_cases
+
+if TYPE_CHECKING:
+    from iamrefine.catalog import Catalog
+    from iamrefine.unused import UnusedSet
+
+
+@dataclass(frozen=True)
+class RecommendOptions:
+    """What to fetch and how to refine it."""
+
+    analyzer_arn: str | None = None
+    accounts: tuple[str, ...] = ()
+    jobs: int = 1
+    compare_aws: bool = False
+    check_timeout: float = 30.0
+    poll: compare.PollOptions = field(default_factory=compare.PollOptions)
+
+
+@dataclass
+class RecommendReport:
+    """Every policy's outcome (sorted by folder) and every call that failed."""
+
+    out_dir: Path
+    analyzer: str
+    catalog: dict[str, Any]
+    findings: int
+    results: list[PolicyResult]
+    failures: list[AwsFailure]
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(r.outcome for r in self.results)
+        return {o.value: found.get(o, 0) for o in Outcome}
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures) or any(r.outcome is Outcome.FAILED for r in self.results)
+
+    @property
+    def resumed(self) -> int:
+        return sum(1 for r in self.results if r.resumed)
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {o}" for o, n in self.counts.items() if n) or "no policy"
+        return (
+            f"{self.findings} findings, {len(self.results)} policies in {self.seconds:.1f} s: "
+            f"{counts}; {len(self.failures)} failed calls "
+            f"({self.resumed} kept from an earlier run)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "iamrefine-aws-recommend",
+            "analyzer": self.analyzer,
+            "out_dir": str(self.out_dir),
+            "catalog": self.catalog,
+            "seconds": round(self.seconds, 3),
+            "summary": {
+                **self.counts,
+                "findings": self.findings,
+                "policies": len(self.results),
+                "resumed": self.resumed,
+                "failed_calls": len(self.failures),
+            },
+            "policies": [r.to_json() for r in self.results],
+            "failures": [f.to_json() for f in self.failures],
+        }
+
+
+# --- one policy (in a worker) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    task: PolicyTask
+    aws: dict[str, Any] | None
+
+
+def unused_of(task: PolicyTask, catalog: Catalog) -> UnusedSet:
+    """The unused actions of a task: its finding's, or for a shared policy the actions
+    that every principal's finding lists."""
+    from iamrefine.api import as_unused
+    from iamrefine.unused import UnusedSet
+
+    sets = [
+        as_unused(f, catalog, f"{task.folder}/{p.folder}")
+        for p, f in zip(task.principals, task.findings, strict=True)
+    ]
+    if len(sets) == 1:
+        return sets[0]
+    actions = frozenset.intersection(*(s.actions for s in sets))
+    services = frozenset.intersection(*(s.services for s in sets))
+    warnings = tuple(w for s in sets for w in s.warnings)
+    return UnusedSet(actions, f"{task.folder}/{UNUSED_FILE}", warnings, services)
+
+
+def process(
+    item: _Item, out_dir: Path, catalog: Catalog, *, compare_aws: bool, timeout: float
+) -> PolicyResult:
+    """Refine, prove and write one policy (or record why it failed). Raises
+    :class:`InputError` only when the output folder cannot be written."""
+    task = item.task
+    dest = out_dir / task.folder
+    start = time.monotonic()
+    clear(dest)
+    write_inputs(task, dest)
+    try:
+        result = _refine(item, dest, catalog, compare_aws=compare_aws, timeout=timeout)
+    except InputError as exc:
+        result = PolicyResult.of(
+            task, Outcome.FAILED, "; ".join(d.render() for d in exc.diagnostics)
+        )
+    except Exception as exc:
+        result = PolicyResult.of(
+            task, Outcome.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+        )
+        result.warnings = traceback.format_exc().splitlines()[-8:]
+    result.seconds = time.monotonic() - start
+    if result.outcome is Outcome.FAILED:
+        clear(dest)
+        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        write_done(task, dest, result, catalog.digest, compare_aws=compare_aws)
+    return result
+
+
+def _refine(
+    item: _Item, dest: Path, catalog: Catalog, *, compare_aws: bool, timeout: float
+) -> PolicyResult:
+    from iamrefine.api import refine_and_prove
+    from iamrefine.parse import parse_policy
+
+    task = item.task
+    original = parse_policy(task.policy.document, str(dest / POLICY_FILE))
+    unused = unused_of(task, catalog)
+    if task.shared:
+        names = json.dumps(unused.canonical(catalog), indent=2) + "\n"
+        write_atomic(dest / UNUSED_FILE, names)
+    outcome = refine_and_prove(original, unused, catalog=catalog, timeout=timeout, certificate=True)
+    result = PolicyResult.of(task, Outcome.UNCHANGED)
+    result.verdict = None if outcome.verdict is None else outcome.verdict.value
+    result.warnings = [d.render() for d in outcome.warnings]
+    result.original_chars = outcome.original_size
+    if not outcome.proved:
+        result.outcome = Outcome.FAILED
+        result.reason = f"proof {result.verdict}: " + "; ".join(outcome.unproved_reasons())
+        return result
+    files: list[str] = []
+    if outcome.changed:
+        text = outcome.render("policy")
+        if text is not None:
+            write_atomic(dest / REFINED_FILE, text)
+            files.append(REFINED_FILE)
+        cert = outcome.certificate_text()
+        if cert is not None:
+            write_atomic(dest / CERTIFICATE_FILE, cert)
+            files.append(CERTIFICATE_FILE)
+            result.warnings.extend(outcome.certificate_warnings())
+        result.outcome = Outcome.DETACHED if outcome.detached else Outcome.REFINED
+        result.refined_chars = outcome.size if not outcome.detached else 0
+    else:
+        result.refined_chars = result.original_chars
+    policy_text = outcome.render("recommendation", policy_id=task.policy.policy_id)
+    write_atomic(dest / RECOMMENDATION_FILE, str(policy_text))
+    files.append(RECOMMENDATION_FILE)
+    if compare_aws and item.aws is not None:
+        mine = compare.for_policy(item.aws, task.policy.policy_id, task.policy.name)
+        write_atomic(dest / AWS_RECOMMENDATION_FILE, json.dumps(mine, indent=2) + "\n")
+        files.append(AWS_RECOMMENDATION_FILE)
+        result.aws = compare.grade(original, mine, unused, catalog, timeout=timeout)
+    elif compare_aws and task.shared:
+        result.warnings.append(
+            "AWS recommends per principal; a policy refined for several is not compared"
+        )
+    result.files = files
+    return result
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(catalog_path: str | None) -> None:
+    from iamrefine.catalog import load_catalog
+
+    _WORKER["catalog"] = load_catalog(catalog_path)
+
+
+@dataclass(frozen=True)
+class _Job:
+    out_dir: Path
+    compare_aws: bool
+    timeout: float
+
+    def __call__(self, item: _Item) -> PolicyResult:
+        return process(
+            item,
+            self.out_dir,
+            _WORKER["catalog"],
+            compare_aws=self.compare_aws,
+            timeout=self.timeout,
+        )
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def analyzer_of(connector: Connector, arn: str | None) -> str:
+    if arn:
+        return arn
+    found: Analyzer = find_analyzer(connector.analyzer(), connector.region)
+    return found.arn
+
+
+def _aws_recommendations(
+    connector: Connector,
+    analyzer_arn: str,
+    tasks: list[PolicyTask],
+    poll: compare.PollOptions,
+    failures: list[AwsFailure],
+) -> dict[str, dict[str, Any]]:
+    """AWS's recommendation of every finding of a one-principal task, by finding id:
+    all are requested first, then each is waited for."""
+    client = connector.analyzer()
+    wanted: dict[str, PolicyTask] = {}
+    for task in tasks:
+        if not task.shared:
+            wanted.setdefault(str(task.findings[0]["id"]), task)
+    requested: list[str] = []
+    for finding_id, task in wanted.items():
+        try:
+            compare.request(client, analyzer_arn, finding_id)
+            requested.append(finding_id)
+        except aws_errors() as exc:
+            failures.append(
+                failure(
+                    exc,
+                    account=task.account,
+                    operation="GenerateFindingRecommendation",
+                    principal=task.principals[0].folder,
+                )
+            )
+    found: dict[str, dict[str, Any]] = {}
+    for finding_id in requested:
+        task = wanted[finding_id]
+        try:
+            found[finding_id] = compare.wait(client, analyzer_arn, finding_id, poll)
+        except aws_errors() as exc:
+            failures.append(
+                failure(
+                    exc,
+                    account=task.account,
+                    operation="GetFindingRecommendation",
+                    principal=task.principals[0].folder,
+                )
+            )
+    return found
+
+
+def recommend(
+    connector: Connector,
+    out_dir: str | Path,
+    *,
+    catalog_path: str | Path | None = None,
+    options: RecommendOptions | None = None,
+    on_findings: Callable[[int], None] | None = None,
+    on_finding: Callable[[str], None] | None = None,
+    on_tasks: Callable[[int], None] | None = None,
+    on_result: Callable[[PolicyResult], None] | None = None,
+) -> RecommendReport:
+    """Fetch, refine, prove and write every policy that the analyzer's findings
+    concern into ``out_dir``, then ``summary.json``; see the module docstring.
+
+    ``on_findings`` and ``on_tasks`` get the number of findings and of policies once
+    known; ``on_finding`` and ``on_result`` are called as each is done. Raises
+    :class:`InputError` for unusable credentials, no analyzer, a bad catalog or an
+    output folder that cannot be written; a failed AWS call is recorded instead.
+    """
+    from iamrefine.catalog import load_catalog
+
+    opts = options or RecommendOptions()
+    start = time.monotonic()
+    dest = Path(out_dir)
+    catalog = load_catalog(catalog_path)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
+    connector.identity()
+    analyzer_arn = analyzer_of(connector, opts.analyzer_arn)
+    findings = list_findings(connector.analyzer(), analyzer_arn, opts.accounts)
+    if on_findings is not None:
+        on_findings(len(findings))
+    found = walk(connector, analyzer_arn, findings, on_finding=on_finding)
+    failures = list(found.failures)
+    if on_tasks is not None:
+        on_tasks(len(found.tasks))
+    results: list[PolicyResult] = list(found.skipped)
+    pending: list[PolicyTask] = []
+    for task in found.tasks:
+        previous = resume(task, dest, catalog.digest, compare_aws=opts.compare_aws)
+        if previous is None:
+            pending.append(task)
+            continue
+        results.append(previous)
+        if on_result is not None:
+            on_result(previous)
+    recommendations: dict[str, dict[str, Any]] = {}
+    if opts.compare_aws and pending:
+        recommendations = _aws_recommendations(
+            connector, analyzer_arn, pending, opts.poll, failures
+        )
+    items = [
+        _Item(t, None if t.shared else recommendations.get(str(t.findings[0]["id"])))
+        for t in pending
+    ]
+    path_arg = None if catalog_path is None else str(catalog_path)
+    job = _Job(dest, opts.compare_aws, opts.check_timeout)
+    for _, result in run_cases(
+        job, items, jobs=opts.jobs, initializer=_init_worker, initargs=(path_arg,)
+    ):
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    results.sort(key=lambda r: (r.folder, r.outcome.value))
+    report = RecommendReport(
+        dest,
+        analyzer_arn,
+        catalog.info(),
+        len(findings),
+        results,
+        failures,
+        time.monotonic() - start,
+    )
+    write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+    return report
