@@ -94,7 +94,7 @@ def client_config(max_attempts: int = MAX_ATTEMPTS) -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
         user_agent_extra=f"iamrefine/{__version__}",
     )
 

@@ -87,19 +87,13 @@ def wait(
 
 def for_policy(recommendation: dict[str, Any], policy_id: str, name: str) -> dict[str, Any]:
     """``recommendation`` with only the steps whose ``existingPolicyId`` is the policy's
-    ARN (``policy_id``) or, for an inline policy, its ``name``; a CREATE_POLICY step
-    first, because together with a DETACH_POLICY of the same policy it is a replacement."""
+    ARN (``policy_id``) or, for an inline policy, its ``name``."""
 
     def mine(step: Any) -> bool:
         body = step.get("unusedPermissionsRecommendedStep") if isinstance(step, dict) else None
         return isinstance(body, dict) and body.get("existingPolicyId") in (policy_id, name)
 
     steps = [s for s in recommendation.get("recommendedSteps", []) if mine(s)]
-    steps.sort(
-        key=lambda s: (
-            s["unusedPermissionsRecommendedStep"].get("recommendedAction") != "CREATE_POLICY"
-        )
-    )
     return {**recommendation, "recommendedSteps": steps}
 
 
@@ -134,7 +128,7 @@ def grade(
     verdict, detail, counterexamples = classify_check(report)
     chars = non_whitespace_length(dump_policy(original))
     if steps:
-        body = steps[0]["unusedPermissionsRecommendedStep"]
-        text = body.get("recommendedPolicy")
-        chars = non_whitespace_length(text) if isinstance(text, str) else 0
+        # The created policies together replace the original (see iamrefine.recommendation).
+        texts = [s["unusedPermissionsRecommendedStep"].get("recommendedPolicy") for s in steps]
+        chars = sum(non_whitespace_length(t) for t in texts if isinstance(t, str))
     return Comparison(status, verdict, detail, counterexamples, chars)

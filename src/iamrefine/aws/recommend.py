@@ -35,6 +35,8 @@ from iamrefine.aws.layout import (
     AWS_RECOMMENDATION_FILE,
     CERTIFICATE_FILE,
     ERROR_FILE,
+    FINDING_FILE,
+    FINDINGS_DIR,
     POLICY_FILE,
     RECOMMENDATION_FILE,
     REFINED_FILE,
@@ -136,12 +138,12 @@ def unused_of(task: PolicyTask, catalog: Catalog) -> UnusedSet:
     from iamrefine.api import as_unused
     from iamrefine.unused import UnusedSet
 
+    if not task.shared:
+        return as_unused(task.findings[0], catalog, f"{task.folder}/{FINDING_FILE}")
     sets = [
-        as_unused(f, catalog, f"{task.folder}/{p.folder}")
+        as_unused(f, catalog, f"{task.folder}/{FINDINGS_DIR}/{p.folder}.json")
         for p, f in zip(task.principals, task.findings, strict=True)
     ]
-    if len(sets) == 1:
-        return sets[0]
     actions = frozenset.intersection(*(s.actions for s in sets))
     services = frozenset.intersection(*(s.services for s in sets))
     warnings = tuple(w for s in sets for w in s.warnings)
@@ -193,7 +195,10 @@ def _refine(
     outcome = refine_and_prove(original, unused, catalog=catalog, timeout=timeout, certificate=True)
     result = PolicyResult.of(task, Outcome.UNCHANGED)
     result.verdict = None if outcome.verdict is None else outcome.verdict.value
-    result.warnings = [d.render() for d in outcome.warnings]
+    # The finding lists the principal's unused actions across all its policies, so
+    # that most of them change nothing in any one policy: only the warnings about the
+    # finding itself (actions the catalog does not know) are worth reporting.
+    result.warnings = [d.render() for d in outcome.unused.warnings]
     result.original_chars = outcome.original_size
     if not outcome.proved:
         result.outcome = Outcome.FAILED

@@ -1,0 +1,327 @@
+"""``aws recommend``: one folder per policy with the inputs as fetched, the proven
+refinement, its certificate and recommendation; shared policies; AWS's own
+recommendation graded beside ours (``--compare-aws``); a rerun that resumes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("boto3")
+pytest.importorskip("moto")
+
+import aws_world as w  # noqa: E402
+
+from iamrefine import check  # noqa: E402
+from iamrefine.aws import compare  # noqa: E402
+from iamrefine.aws.layout import Outcome  # noqa: E402
+from iamrefine.aws.recommend import RecommendOptions, RecommendReport, recommend  # noqa: E402
+from iamrefine.verify import Verdict  # noqa: E402
+
+SECRETS: list[str] = []
+FAST_POLL = compare.PollOptions(first=0.01, factor=2.0, ceiling=0.05, deadline=5.0)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in w.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def _by_folder(report: RecommendReport) -> dict[str, Any]:
+    return {r.folder: r for r in report.results}
+
+
+def _step(policy_id: str, action: str, policy: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "policyUpdatedAt": w.T0,
+        "recommendedAction": action,
+        "existingPolicyId": policy_id,
+    }
+    if policy is not None:
+        body["recommendedPolicy"] = policy
+    return {"unusedPermissionsRecommendedStep": body}
+
+
+def _compact(*actions: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Main", "Effect": "Allow", "Action": list(actions), "Resource": "*"}
+            ],
+        }
+    )
+
+
+def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
+    """GenerateFindingRecommendation for each one-principal finding, then the polls:
+    app-reader IN_PROGRESS then SUCCEEDED over two pages; ci FAILED; alice SUCCEEDED
+    with no step; member-app SUCCEEDED with a policy that grants a new action."""
+    order = [w.PRINCIPALS[i] for i in (0, 2, 4, 5)]
+    for p in order:
+        stub.add_response(
+            "generate_finding_recommendation", {}, {"analyzerArn": w.ANALYZER, "id": p.finding_id}
+        )
+    base = {"recommendationType": "UnusedPermissionRecommendation", "startedAt": w.T0}
+
+    def poll(p: w.Principal, response: dict[str, Any], token: str | None = None) -> None:
+        expected = {"analyzerArn": w.ANALYZER, "id": p.finding_id}
+        if token:
+            expected["nextToken"] = token
+        stub.add_response(
+            "get_finding_recommendation", {**base, "resourceArn": p.arn, **response}, expected
+        )
+
+    app, ci, alice, member = order
+    poll(app, {"status": "IN_PROGRESS"})
+    # AWS keeps only the used actions it saw, a narrower policy than "original minus
+    # the unused"; and it detaches the inline policy whose whole service is unused.
+    poll(
+        app,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": w.T0,
+            "recommendedSteps": [
+                _step(arns["s3-read"], "CREATE_POLICY", _compact("s3:GetObject", "s3:ListBucket"))
+            ],
+            "nextToken": "rec-page-2",
+        },
+    )
+    poll(
+        app,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": w.T0,
+            "recommendedSteps": [_step("dynamo", "DETACH_POLICY")],
+        },
+        "rec-page-2",
+    )
+    poll(
+        ci,
+        {
+            "status": "FAILED",
+            "completedAt": w.T0,
+            "error": {"code": "SERVICE_ERROR", "message": "Unable to generate a recommendation."},
+        },
+    )
+    poll(alice, {"status": "SUCCEEDED", "completedAt": w.T0, "recommendedSteps": []})
+    poll(
+        member,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": w.T0,
+            "recommendedSteps": [
+                _step(
+                    arns["member-queue"],
+                    "CREATE_POLICY",
+                    _compact("sqs:ReceiveMessage", "sqs:SendMessage"),
+                )
+            ],
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def compared(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RecommendReport, Path]]:
+    """One run with --compare-aws, shared by the tests that read its results."""
+    out = tmp_path_factory.mktemp("aws") / "out"
+    mp = pytest.MonkeyPatch()
+    for key, value in w.environment().items():
+        mp.setenv(key, value)
+    mp.delenv("AWS_PROFILE", raising=False)
+    try:
+        with w.world() as (connector, stub, arns):
+            stub_aws_recommendations(stub, arns)
+            report = recommend(
+                connector,
+                out,
+                options=RecommendOptions(analyzer_arn=w.ANALYZER, compare_aws=True, poll=FAST_POLL),
+            )
+            stub.assert_no_pending_responses()
+            # The member account's credentials, assumed through STS during the run.
+            frozen = connector.iam(w.MEMBER)._request_signer._credentials.get_frozen_credentials()
+            SECRETS.extend([frozen.access_key, frozen.secret_key, frozen.token])
+        yield report, out
+    finally:
+        mp.undo()
+
+
+def test_every_policy_gets_its_outcome(compared: tuple[RecommendReport, Path]) -> None:
+    report, _ = compared
+    outcomes = {f: r.outcome for f, r in _by_folder(report).items()}
+    assert outcomes == {
+        f"{w.HOME}/role-app-reader/inline-dynamo": Outcome.DETACHED,
+        f"{w.HOME}/role-app-reader/managed-s3-read": Outcome.REFINED,
+        f"{w.HOME}/role-ci/inline-notify": Outcome.REFINED,
+        f"{w.HOME}/role-ci/managed-deploy": Outcome.SKIPPED,
+        f"{w.HOME}/shared/managed-logs-shared": Outcome.REFINED,
+        f"{w.HOME}/user-alice/inline-console": Outcome.UNCHANGED,
+        f"{w.MEMBER}/role-member-app/managed-member-queue": Outcome.REFINED,
+    }
+    assert all(r.verdict == "PROVED" for r in report.results if r.outcome is not Outcome.SKIPPED)
+    [failure] = report.failures
+    assert failure.account == w.DENIED and failure.code == "AccessDenied"
+    assert report.failed  # a failed call is a nonzero exit
+
+
+def test_folder_holds_inputs_results_and_a_valid_certificate(
+    compared: tuple[RecommendReport, Path],
+) -> None:
+    _, out = compared
+    folder = out / w.HOME / "role-app-reader" / "managed-s3-read"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [
+        "aws-recommendation.json",
+        "certificate.json",
+        "done",
+        "finding.json",
+        "policy.json",
+        "recommendation.json",
+        "refined.json",
+        "source.json",
+    ]
+    assert (folder / "policy.json").read_text() == w.doc("s3:Get*", "s3:ListBucket")
+    finding = json.loads((folder / "finding.json").read_text())
+    assert finding["id"] == w.PRINCIPALS[0].finding_id and len(finding["findingDetails"]) == 2
+    rec = json.loads((folder / "recommendation.json").read_text())
+    step = rec["recommendedSteps"][0]["unusedPermissionsRecommendedStep"]
+    assert rec["status"] == "SUCCEEDED" and step["recommendedAction"] == "CREATE_POLICY"
+    assert step["existingPolicyId"] == f"arn:aws:iam::{w.HOME}:policy/s3-read"
+    # Redone offline from the fetched inputs, the refinement checks out.
+    report = check(folder / "policy.json", folder / "refined.json", folder / "finding.json")
+    assert report.verdict is Verdict.PROVED
+    from iamrefine.certificate import verify_certificate
+
+    assert verify_certificate(folder / "certificate.json").valid
+
+
+def test_shared_policy_is_refined_for_the_intersection(
+    compared: tuple[RecommendReport, Path],
+) -> None:
+    report, out = compared
+    folder = out / w.HOME / "shared" / "managed-logs-shared"
+    # batch leaves DescribeLogGroups and PutLogEvents unused, etl only DescribeLogGroups.
+    assert json.loads((folder / "unused.json").read_text()) == ["logs:DescribeLogGroups"]
+    refined = json.loads((folder / "refined.json").read_text())
+    assert refined["Statement"][0]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert sorted(p.name for p in (folder / "findings").iterdir()) == [
+        "role-batch.json",
+        "role-etl.json",
+    ]
+    source = json.loads((folder / "source.json").read_text())
+    assert [p["name"] for p in source["principals"]] == ["batch", "etl"]
+    result = _by_folder(report)[f"{w.HOME}/shared/managed-logs-shared"]
+    assert any("not compared" in x for x in result.warnings)
+    skipped = _by_folder(report)[f"{w.HOME}/role-ci/managed-deploy"]
+    assert "group/devs" in skipped.reason and not (out / skipped.folder).exists()
+
+
+def test_aws_recommendations_are_graded(compared: tuple[RecommendReport, Path]) -> None:
+    report, out = compared
+    results = _by_folder(report)
+    s3 = results[f"{w.HOME}/role-app-reader/managed-s3-read"].aws
+    assert s3 is not None and s3.verdict == "under-permissive"
+    assert s3.counterexamples and s3.chars is not None
+    assert s3.chars < results[f"{w.HOME}/role-app-reader/managed-s3-read"].refined_chars
+    dynamo = results[f"{w.HOME}/role-app-reader/inline-dynamo"].aws
+    assert dynamo is not None and (dynamo.verdict, dynamo.chars) == ("exact", 0)
+    notify = results[f"{w.HOME}/role-ci/inline-notify"].aws
+    assert notify is not None and notify.status == "FAILED" and notify.verdict is None
+    assert "SERVICE_ERROR" in notify.error
+    alice = results[f"{w.HOME}/user-alice/inline-console"].aws
+    assert alice is not None and alice.verdict == "exact"
+    member = results[f"{w.MEMBER}/role-member-app/managed-member-queue"].aws
+    assert member is not None and member.verdict == "over-permissive"
+    assert "sqs:SendMessage" in json.dumps(member.counterexamples)
+    saved = json.loads(
+        (
+            out / w.MEMBER / "role-member-app" / "managed-member-queue" / "aws-recommendation.json"
+        ).read_text()
+    )
+    assert saved["status"] == "SUCCEEDED" and len(saved["recommendedSteps"]) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    by_folder = {p["folder"]: p for p in summary["policies"]}
+    assert (
+        by_folder[f"{w.MEMBER}/role-member-app/managed-member-queue"]["aws"]["verdict"]
+        == "over-permissive"
+    )
+    assert (
+        summary["summary"]["failed_calls"] == 1 and summary["failures"][0]["code"] == "AccessDenied"
+    )
+
+
+def test_no_credentials_in_any_output(compared: tuple[RecommendReport, Path]) -> None:
+    _, out = compared
+    assert len(SECRETS) == 3 and all(len(x) >= 16 for x in SECRETS)
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not any(secret in text for secret in SECRETS), path
+
+
+def test_rerun_resumes_and_redoes_only_a_changed_policy(aws_env: None, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with w.world() as (connector, stub, _):
+        first = recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER))
+        before = {r.folder: r.to_json() for r in first.results}
+        connector.iam(w.HOME).put_role_policy(
+            RoleName="ci", PolicyName="notify", PolicyDocument=w.doc("sqs:SendMessage")
+        )
+        w.stub_findings(stub)
+        second = recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER))
+        stub.assert_no_pending_responses()
+    redone = {
+        r.folder for r in second.results if not r.resumed and r.outcome is not Outcome.SKIPPED
+    }
+    assert redone == {f"{w.HOME}/role-ci/inline-notify"}
+    notify = _by_folder(second)[f"{w.HOME}/role-ci/inline-notify"]
+    assert notify.outcome is Outcome.DETACHED
+    for r in second.results:
+        if r.resumed:
+            kept = {k: v for k, v in r.to_json().items() if k not in ("resumed", "seconds")}
+            assert kept == {
+                k: v for k, v in before[r.folder].items() if k not in ("resumed", "seconds")
+            }
+    assert not (out / w.HOME / "role-ci" / "inline-notify" / "refined.json").exists()
+
+
+def test_wait_gives_up_at_the_deadline(aws_env: None) -> None:
+    with w.world(stub_list=False) as (connector, stub, _):
+        p = w.PRINCIPALS[0]
+        for _ in range(3):
+            stub.add_response(
+                "get_finding_recommendation",
+                {
+                    "status": "IN_PROGRESS",
+                    "startedAt": w.T0,
+                    "resourceArn": p.arn,
+                    "recommendationType": "UnusedPermissionRecommendation",
+                },
+                {"analyzerArn": w.ANALYZER, "id": p.finding_id},
+            )
+        now = [0.0]
+        slept: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            now[0] += seconds
+
+        found = compare.wait(
+            connector.analyzer(),
+            w.ANALYZER,
+            p.finding_id,
+            compare.PollOptions(first=1.0, factor=2.0, ceiling=10.0, deadline=4.0),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+        assert found["status"] == compare.TIMED_OUT
+        assert slept == [1.0, 2.0]
+        stub.assert_no_pending_responses()
