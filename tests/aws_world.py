@@ -228,7 +228,7 @@ def detail_pages(p: Principal) -> list[dict[str, Any]]:
 FILTER = {"status": {"eq": ["ACTIVE"]}, "findingType": {"eq": ["UnusedPermission"]}}
 
 
-def stub_findings(stub: Any, principals: list[Principal] = list(PRINCIPALS)) -> None:
+def stub_findings(stub: Any, principals: tuple[Principal, ...] = PRINCIPALS) -> None:
     """Queue ListFindingsV2 (three pages, newest order as the service gives) and the
     GetFindingV2 pages of every finding that ``recommend`` reads (not the denied
     account's), in the order it reads them."""

@@ -11,24 +11,20 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("boto3")
-pytest.importorskip("moto")
-
-import aws_world as w  # noqa: E402
-
-from iamrefine.aws.clients import Connector  # noqa: E402
-from iamrefine.aws.fetch import walk  # noqa: E402
-from iamrefine.aws.findings import find_analyzer, get_finding, list_findings  # noqa: E402
-from iamrefine.aws.layout import Outcome  # noqa: E402
-from iamrefine.aws.policies import (  # noqa: E402
+import aws_world as w
+from iamrefine.aws.clients import Connector
+from iamrefine.aws.fetch import walk
+from iamrefine.aws.findings import find_analyzer, get_finding, list_findings
+from iamrefine.aws.layout import Outcome
+from iamrefine.aws.policies import (
     PolicyKind,
     Principal,
     decode_document,
     principal_policies,
 )
-from iamrefine.catalog import load_catalog  # noqa: E402
-from iamrefine.errors import InputError  # noqa: E402
-from iamrefine.unused import parse_unused  # noqa: E402
+from iamrefine.catalog import load_catalog
+from iamrefine.errors import InputError
+from iamrefine.unused import parse_unused
 
 
 @pytest.fixture

@@ -11,16 +11,12 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("boto3")
-pytest.importorskip("moto")
-
-import aws_world as w  # noqa: E402
-
-from iamrefine import check  # noqa: E402
-from iamrefine.aws import compare  # noqa: E402
-from iamrefine.aws.layout import Outcome  # noqa: E402
-from iamrefine.aws.recommend import RecommendOptions, RecommendReport, recommend  # noqa: E402
-from iamrefine.verify import Verdict  # noqa: E402
+import aws_world as w
+from iamrefine import check
+from iamrefine.aws import compare
+from iamrefine.aws.layout import Outcome
+from iamrefine.aws.recommend import RecommendOptions, RecommendReport, recommend
+from iamrefine.verify import Verdict
 
 SECRETS: list[str] = []
 FAST_POLL = compare.PollOptions(first=0.01, factor=2.0, ceiling=0.05, deadline=5.0)

@@ -1,0 +1,210 @@
+"""``aws apply``: a dry run by default; with ``--yes`` only PROVED recommendations of
+unchanged policies are applied (moto's IAM); 5 policy versions are refused; every
+change is logged and ``--rollback`` restores it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import aws_world as w
+from iamrefine.aws.recommend import RecommendOptions, recommend
+from iamrefine.cli.app import app
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in w.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def recommended(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output of one `recommend` run. Every test rebuilds the same IAM world in a
+    fresh moto backend (the same names, documents and version ids), so the fetched
+    digests match its live policies until a test changes one."""
+    out = tmp_path_factory.mktemp("aws-apply") / "out"
+    mp = pytest.MonkeyPatch()
+    for key, value in w.environment().items():
+        mp.setenv(key, value)
+    try:
+        with w.world() as (connector, _, _):
+            recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER))
+    finally:
+        mp.undo()
+    return out
+
+
+@pytest.fixture
+def live(
+    aws_env: None, recommended: Path, tmp_path: Path
+) -> Iterator[tuple[Any, dict[str, str], Path]]:
+    out = tmp_path / "out"
+    shutil.copytree(recommended, out)
+    with w.world(stub_list=False) as (connector, _, arns):
+        yield connector, arns, out
+
+
+def _apply(out: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        ["aws", "apply", str(out), "--assume-role-name", w.ROLE_NAME, "--region", w.REGION, *extra],
+    )
+    return result.exit_code, result.stdout + result.stderr
+
+
+def _state(connector: Any, arns: dict[str, str]) -> dict[str, Any]:
+    """Everything apply may touch, as IAM reports it."""
+    from iamrefine.aws.policies import Principal, inline_document, managed_document
+
+    iam = connector.iam(w.HOME)
+    member = connector.iam(w.MEMBER)
+    state: dict[str, Any] = {}
+    for name in ("s3-read", "logs-shared", "deploy"):
+        versions = iam.list_policy_versions(PolicyArn=arns[name])["Versions"]
+        state[name] = (managed_document(iam, arns[name]), len(versions))
+    versions = member.list_policy_versions(PolicyArn=arns["member-queue"])["Versions"]
+    state["member-queue"] = (managed_document(member, arns["member-queue"]), len(versions))
+    app_reader = Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/app-reader")
+    state["dynamo"] = iam.list_role_policies(RoleName="app-reader")["PolicyNames"]
+    if "dynamo" in state["dynamo"]:
+        state["dynamo-doc"] = inline_document(iam, app_reader, "dynamo")
+    ci = Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/ci")
+    state["notify"] = inline_document(iam, ci, "notify")
+    alice = Principal.from_arn(f"arn:aws:iam::{w.HOME}:user/alice")
+    state["console"] = inline_document(iam, alice, "console")
+    state["attached"] = {
+        role: sorted(
+            p["PolicyName"]
+            for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        )
+        for role in ("app-reader", "batch", "etl", "ci")
+    }
+    return state
+
+
+def test_dry_run_prints_the_calls_and_changes_nothing(
+    live: tuple[Any, dict[str, str], Path],
+) -> None:
+    connector, arns, out = live
+    before = _state(connector, arns)
+    code, text = _apply(out)
+    assert code == 0, text
+    assert "dry run: nothing was changed" in text
+    assert f"iam.create_policy_version(PolicyArn='{arns['s3-read']}'" in text
+    assert "iam.delete_role_policy(RoleName='app-reader', PolicyName='dynamo')" in text
+    assert (
+        "iam.put_role_policy(RoleName='ci', PolicyName='notify', PolicyDocument=<document sha256:"
+        in text
+    )
+    assert f"{w.MEMBER}: iam.create_policy_version(PolicyArn='{arns['member-queue']}'" in text
+    assert "user-alice/inline-console: skipped: unchanged: nothing to apply" in text
+    assert _state(connector, arns) == before
+    assert not list(out.glob("rollback-*.json"))
+
+
+def test_apply_then_rollback_restores_everything(live: tuple[Any, dict[str, str], Path]) -> None:
+    connector, arns, out = live
+    before = _state(connector, arns)
+    code, text = _apply(out, "--yes")
+    assert code == 0, text
+    after = _state(connector, arns)
+    folder = out / w.HOME
+    refined_s3 = (folder / "role-app-reader" / "managed-s3-read" / "refined.json").read_text()
+    assert after["s3-read"] == (("v2", refined_s3), 2)
+    refined_logs = (folder / "shared" / "managed-logs-shared" / "refined.json").read_text()
+    assert after["logs-shared"] == (("v2", refined_logs), 2)
+    assert after["dynamo"] == []
+    assert after["notify"] == (folder / "role-ci" / "inline-notify" / "refined.json").read_text()
+    member_refined = (
+        out / w.MEMBER / "role-member-app" / "managed-member-queue" / "refined.json"
+    ).read_text()
+    assert after["member-queue"] == (("v2", member_refined), 2)
+    # Untouched: the unchanged, and the shared policy that was skipped.
+    assert after["console"] == before["console"] and after["deploy"] == before["deploy"]
+    [log] = list(out.glob("rollback-*.json"))
+    data = json.loads(log.read_text())
+    assert len(data["changes"]) == 5
+    for secret in ("SecretAccessKey", "SessionToken", "AccessKeyId"):
+        assert secret not in log.read_text()
+
+    code, text = _apply(out, "--rollback", str(log))
+    assert code == 0 and "would call" in text
+    assert _state(connector, arns) == after  # a dry run
+    code, text = _apply(out, "--rollback", str(log), "--yes")
+    assert code == 0, text
+    assert _state(connector, arns) == before
+    # Run again, every change is refused: the policies are no longer as apply left them.
+    code, text = _apply(out, "--rollback", str(log), "--yes")
+    assert code == 1 and text.count("REFUSED") == 5
+    assert _state(connector, arns) == before
+
+
+def test_a_policy_changed_since_fetch_is_refused(live: tuple[Any, dict[str, str], Path]) -> None:
+    connector, arns, out = live
+    iam = connector.iam(w.HOME)
+    edited = w.doc("sns:Publish", "sqs:SendMessage", "sqs:ReceiveMessage")
+    iam.put_role_policy(RoleName="ci", PolicyName="notify", PolicyDocument=edited)
+    iam.create_policy_version(
+        PolicyArn=arns["s3-read"], PolicyDocument=w.doc("s3:GetObject"), SetAsDefault=True
+    )
+    code, text = _apply(out, "--yes")
+    assert code == 1
+    assert "role-ci/inline-notify: REFUSED: the live policy changed since it was fetched" in text
+    assert "managed-s3-read: REFUSED: the live policy changed" in text
+    after = _state(connector, arns)
+    assert after["notify"] == edited
+    assert after["s3-read"] == (("v2", w.doc("s3:GetObject")), 2)
+    # The unchanged ones were applied.
+    assert after["dynamo"] == []
+
+
+def test_five_versions_are_refused_and_none_deleted(live: tuple[Any, dict[str, str], Path]) -> None:
+    connector, arns, out = live
+    iam = connector.iam(w.HOME)
+    for i in range(4):
+        iam.create_policy_version(
+            PolicyArn=arns["s3-read"], PolicyDocument=w.doc(f"s3:GetObjectVersion{i}")
+        )
+    code, text = _apply(out, "--yes")
+    assert code == 1
+    assert "already holds 5 versions" in text and "never does" in text
+    versions = iam.list_policy_versions(PolicyArn=arns["s3-read"])["Versions"]
+    assert len(versions) == 5
+    assert next(v for v in versions if v["IsDefaultVersion"])["VersionId"] == "v1"
+
+
+def test_rollback_refuses_a_policy_changed_after_apply(
+    live: tuple[Any, dict[str, str], Path],
+) -> None:
+    connector, arns, out = live
+    code, _ = _apply(out, "--yes")
+    assert code == 0
+    [log] = list(out.glob("rollback-*.json"))
+    iam = connector.iam(w.HOME)
+    iam.put_role_policy(
+        RoleName="ci", PolicyName="notify", PolicyDocument=w.doc("sns:Publish", "sns:Subscribe")
+    )
+    code, text = _apply(out, "--rollback", str(log), "--yes")
+    assert code == 1
+    assert "role-ci/inline-notify: REFUSED: the policy is no longer as `apply` left it" in text
+    state = _state(connector, arns)
+    assert state["notify"] == w.doc("sns:Publish", "sns:Subscribe")
+    assert state["s3-read"][0][0] == "v1"  # the others were rolled back
+
+
+def test_bad_folders_exit_2(aws_env: None, tmp_path: Path) -> None:
+    with w.world(stub_list=False):
+        code, text = _apply(tmp_path)
+        assert code == 2 and "not an output folder" in text
+        bad = tmp_path / "rollback.json"
+        bad.write_text('{"kind": "something else"}')
+        code, text = _apply(tmp_path, "--rollback", str(bad))
+        assert code == 2 and "not a rollback file" in text
