@@ -252,6 +252,124 @@ def stub_findings(stub: Any, principals: tuple[Principal, ...] = PRINCIPALS) -> 
             stub.add_response("get_finding_v2", page, expected)
 
 
+def _step(policy_id: str, action: str, policy: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "policyUpdatedAt": T0,
+        "recommendedAction": action,
+        "existingPolicyId": policy_id,
+    }
+    if policy is not None:
+        body["recommendedPolicy"] = policy
+    return {"unusedPermissionsRecommendedStep": body}
+
+
+def _compact(*actions: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Main", "Effect": "Allow", "Action": list(actions), "Resource": "*"}
+            ],
+        }
+    )
+
+
+def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
+    """GenerateFindingRecommendation for each one-principal finding, then the polls:
+    app-reader IN_PROGRESS then SUCCEEDED over two pages; ci FAILED; alice SUCCEEDED
+    with no step; member-app SUCCEEDED with a policy that grants a new action."""
+    order = [PRINCIPALS[i] for i in (0, 2, 4, 5)]
+    for p in order:
+        stub.add_response(
+            "generate_finding_recommendation", {}, {"analyzerArn": ANALYZER, "id": p.finding_id}
+        )
+    base = {"recommendationType": "UnusedPermissionRecommendation", "startedAt": T0}
+
+    def poll(p: Principal, response: dict[str, Any], token: str | None = None) -> None:
+        expected = {"analyzerArn": ANALYZER, "id": p.finding_id}
+        if token:
+            expected["nextToken"] = token
+        stub.add_response(
+            "get_finding_recommendation", {**base, "resourceArn": p.arn, **response}, expected
+        )
+
+    app, ci, alice, member = order
+    poll(app, {"status": "IN_PROGRESS"})
+    # AWS keeps only the used actions it saw, a narrower policy than "original minus
+    # the unused"; and it detaches the inline policy whose whole service is unused.
+    poll(
+        app,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": T0,
+            "recommendedSteps": [
+                _step(arns["s3-read"], "CREATE_POLICY", _compact("s3:GetObject", "s3:ListBucket"))
+            ],
+            "nextToken": "rec-page-2",
+        },
+    )
+    poll(
+        app,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": T0,
+            "recommendedSteps": [_step("dynamo", "DETACH_POLICY")],
+        },
+        "rec-page-2",
+    )
+    poll(
+        ci,
+        {
+            "status": "FAILED",
+            "completedAt": T0,
+            "error": {"code": "SERVICE_ERROR", "message": "Unable to generate a recommendation."},
+        },
+    )
+    poll(alice, {"status": "SUCCEEDED", "completedAt": T0, "recommendedSteps": []})
+    poll(
+        member,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": T0,
+            "recommendedSteps": [
+                _step(
+                    arns["member-queue"],
+                    "CREATE_POLICY",
+                    _compact("sqs:ReceiveMessage", "sqs:SendMessage"),
+                )
+            ],
+        },
+    )
+
+
+def readme_policies(readme: Any) -> list[str]:
+    """The JSON policies of the README's "From an AWS account" section, in order."""
+    text = readme.read_text("utf-8")
+    section = text.split("\n## From an AWS account\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n```", 1)[0] for block in section.split("```json\n")[1:]]
+
+
+# AWS documents that these operations are authorized as another action.
+AUTHORIZED_AS = {"ListFindingsV2": "ListFindings", "GetFindingV2": "GetFinding"}
+
+
+def uncovered(policy_text: str, calls: list[tuple[str, str, str]]) -> list[str]:
+    """The recorded calls that ``policy_text`` does not allow, checked by iamrefine's
+    reference evaluator. GetCallerIdentity needs no permission (AWS documents it so)."""
+    from iamrefine.parse import parse_policy
+    from iamrefine.reference import evaluate
+
+    policy = parse_policy(policy_text, "README.md")
+    return sorted(
+        {
+            f"{prefix}:{op} on {resource}"
+            for prefix, op, resource in calls
+            if (prefix, op) != ("sts", "GetCallerIdentity")
+            and not evaluate(policy, f"{prefix}:{AUTHORIZED_AS.get(op, op)}", resource, {}).allowed
+        }
+    )
+
+
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self.body = body
@@ -309,6 +427,16 @@ def throttle(client: Any, operation: str, times: int) -> list[int]:
     return sends
 
 
+CALLS: list[tuple[str, str, str]] = []
+"""The calls made by the connector's clients in the current :func:`world`: the IAM
+action prefix (the service's signing name), the operation and the role ARN of an
+AssumeRole (else ``*``)."""
+
+
+def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
+    CALLS.append((model.service_model.signing_name, model.name, params.get("RoleArn", "*")))
+
+
 @contextmanager
 def world(*, stub_list: bool = True) -> Iterator[tuple[Any, Any, dict[str, str]]]:
     """Inside ``mock_aws``: a connector on a fresh moto organization, its Access
@@ -323,6 +451,10 @@ def world(*, stub_list: bool = True) -> Iterator[tuple[Any, Any, dict[str, str]]
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         arns = build_iam(session)
+        CALLS.clear()
+        # Clients copy the session's handlers when they are made: only the
+        # connector's clients, made from here on, are recorded.
+        session.events.register("before-parameter-build", _record)
         connector = Connector(session, role_name=ROLE_NAME, max_attempts=4)
         deny_assume_role(connector.client("sts"), DENIED)
         with Stubber(connector.analyzer()) as stub:

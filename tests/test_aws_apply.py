@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import aws_world as w
+from iamrefine.aws import apply as steps
 from iamrefine.aws.recommend import RecommendOptions, recommend
 from iamrefine.cli.app import app
 
@@ -110,11 +111,16 @@ def test_dry_run_prints_the_calls_and_changes_nothing(
     assert not list(out.glob("rollback-*.json"))
 
 
-def test_apply_then_rollback_restores_everything(live: tuple[Any, dict[str, str], Path]) -> None:
+def test_apply_then_rollback_restores_everything(
+    live: tuple[Any, dict[str, str], Path], repo_dir: Path
+) -> None:
     connector, arns, out = live
     before = _state(connector, arns)
-    code, text = _apply(out, "--yes")
-    assert code == 0, text
+    w.CALLS.clear()
+    changes = steps.plan(connector, out)
+    log = steps.RollbackLog(steps.new_rollback_path(out), out)
+    assert steps.execute(connector, changes, log) == []
+    apply_calls = list(w.CALLS)
     after = _state(connector, arns)
     folder = out / w.HOME
     refined_s3 = (folder / "role-app-reader" / "managed-s3-read" / "refined.json").read_text()
@@ -129,22 +135,29 @@ def test_apply_then_rollback_restores_everything(live: tuple[Any, dict[str, str]
     assert after["member-queue"] == (("v2", member_refined), 2)
     # Untouched: the unchanged, and the shared policy that was skipped.
     assert after["console"] == before["console"] and after["deploy"] == before["deploy"]
-    [log] = list(out.glob("rollback-*.json"))
-    data = json.loads(log.read_text())
-    assert len(data["changes"]) == 5
-    for secret in ("SecretAccessKey", "SessionToken", "AccessKeyId"):
-        assert secret not in log.read_text()
+    [path] = list(out.glob("rollback-*.json"))
+    assert path == log.path
+    assert len(json.loads(path.read_text())["changes"]) == 5
 
-    code, text = _apply(out, "--rollback", str(log))
+    code, text = _apply(out, "--rollback", str(path))
     assert code == 0 and "would call" in text
     assert _state(connector, arns) == after  # a dry run
-    code, text = _apply(out, "--rollback", str(log), "--yes")
-    assert code == 0, text
+    w.CALLS.clear()
+    undo = steps.rollback_plan(connector, path)
+    assert [c.status for c in undo] == [steps.Status.APPLY] * 5
+    assert steps.execute_rollback(connector, undo) == []
+    rollback_calls = list(w.CALLS)
     assert _state(connector, arns) == before
     # Run again, every change is refused: the policies are no longer as apply left them.
-    code, text = _apply(out, "--rollback", str(log), "--yes")
+    code, text = _apply(out, "--rollback", str(path), "--yes")
     assert code == 1 and text.count("REFUSED") == 5
     assert _state(connector, arns) == before
+    # The README's policy for `aws apply` allows every call that apply and rollback made.
+    policy = w.readme_policies(repo_dir / "README.md")[1]
+    made = {op for _, op, _ in apply_calls + rollback_calls}
+    assert {"CreatePolicyVersion", "DeleteRolePolicy", "PutRolePolicy", "GetPolicy"} <= made
+    assert {"SetDefaultPolicyVersion", "DeletePolicyVersion"} <= made
+    assert w.uncovered(policy, apply_calls + rollback_calls) == []
 
 
 def test_a_policy_changed_since_fetch_is_refused(live: tuple[Any, dict[str, str], Path]) -> None:

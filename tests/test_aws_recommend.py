@@ -19,6 +19,7 @@ from iamrefine.aws.recommend import RecommendOptions, RecommendReport, recommend
 from iamrefine.verify import Verdict
 
 SECRETS: list[str] = []
+RECOMMEND_CALLS: list[tuple[str, str, str]] = []
 FAST_POLL = compare.PollOptions(first=0.01, factor=2.0, ceiling=0.05, deadline=5.0)
 
 
@@ -33,96 +34,6 @@ def _by_folder(report: RecommendReport) -> dict[str, Any]:
     return {r.folder: r for r in report.results}
 
 
-def _step(policy_id: str, action: str, policy: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "policyUpdatedAt": w.T0,
-        "recommendedAction": action,
-        "existingPolicyId": policy_id,
-    }
-    if policy is not None:
-        body["recommendedPolicy"] = policy
-    return {"unusedPermissionsRecommendedStep": body}
-
-
-def _compact(*actions: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "Main", "Effect": "Allow", "Action": list(actions), "Resource": "*"}
-            ],
-        }
-    )
-
-
-def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
-    """GenerateFindingRecommendation for each one-principal finding, then the polls:
-    app-reader IN_PROGRESS then SUCCEEDED over two pages; ci FAILED; alice SUCCEEDED
-    with no step; member-app SUCCEEDED with a policy that grants a new action."""
-    order = [w.PRINCIPALS[i] for i in (0, 2, 4, 5)]
-    for p in order:
-        stub.add_response(
-            "generate_finding_recommendation", {}, {"analyzerArn": w.ANALYZER, "id": p.finding_id}
-        )
-    base = {"recommendationType": "UnusedPermissionRecommendation", "startedAt": w.T0}
-
-    def poll(p: w.Principal, response: dict[str, Any], token: str | None = None) -> None:
-        expected = {"analyzerArn": w.ANALYZER, "id": p.finding_id}
-        if token:
-            expected["nextToken"] = token
-        stub.add_response(
-            "get_finding_recommendation", {**base, "resourceArn": p.arn, **response}, expected
-        )
-
-    app, ci, alice, member = order
-    poll(app, {"status": "IN_PROGRESS"})
-    # AWS keeps only the used actions it saw, a narrower policy than "original minus
-    # the unused"; and it detaches the inline policy whose whole service is unused.
-    poll(
-        app,
-        {
-            "status": "SUCCEEDED",
-            "completedAt": w.T0,
-            "recommendedSteps": [
-                _step(arns["s3-read"], "CREATE_POLICY", _compact("s3:GetObject", "s3:ListBucket"))
-            ],
-            "nextToken": "rec-page-2",
-        },
-    )
-    poll(
-        app,
-        {
-            "status": "SUCCEEDED",
-            "completedAt": w.T0,
-            "recommendedSteps": [_step("dynamo", "DETACH_POLICY")],
-        },
-        "rec-page-2",
-    )
-    poll(
-        ci,
-        {
-            "status": "FAILED",
-            "completedAt": w.T0,
-            "error": {"code": "SERVICE_ERROR", "message": "Unable to generate a recommendation."},
-        },
-    )
-    poll(alice, {"status": "SUCCEEDED", "completedAt": w.T0, "recommendedSteps": []})
-    poll(
-        member,
-        {
-            "status": "SUCCEEDED",
-            "completedAt": w.T0,
-            "recommendedSteps": [
-                _step(
-                    arns["member-queue"],
-                    "CREATE_POLICY",
-                    _compact("sqs:ReceiveMessage", "sqs:SendMessage"),
-                )
-            ],
-        },
-    )
-
-
 @pytest.fixture(scope="module")
 def compared(
     tmp_path_factory: pytest.TempPathFactory,
@@ -135,13 +46,14 @@ def compared(
     mp.delenv("AWS_PROFILE", raising=False)
     try:
         with w.world() as (connector, stub, arns):
-            stub_aws_recommendations(stub, arns)
+            w.stub_aws_recommendations(stub, arns)
             report = recommend(
                 connector,
                 out,
                 options=RecommendOptions(analyzer_arn=w.ANALYZER, compare_aws=True, poll=FAST_POLL),
             )
             stub.assert_no_pending_responses()
+            RECOMMEND_CALLS.extend(w.CALLS)
             # The member account's credentials, assumed through STS during the run.
             frozen = connector.iam(w.MEMBER)._request_signer._credentials.get_frozen_credentials()
             SECRETS.extend([frozen.access_key, frozen.secret_key, frozen.token])
@@ -321,3 +233,32 @@ def test_wait_gives_up_at_the_deadline(aws_env: None) -> None:
         assert found["status"] == compare.TIMED_OUT
         assert slept == [1.0, 2.0]
         stub.assert_no_pending_responses()
+
+
+def test_readme_policy_allows_every_call_of_recommend(
+    compared: tuple[RecommendReport, Path], repo_dir: Path
+) -> None:
+    from iamrefine.catalog import load_catalog
+    from iamrefine.parse import parse_policy
+
+    policies = w.readme_policies(repo_dir / "README.md")
+    assert len(policies) == 2
+    catalog = load_catalog()
+    for text in policies:
+        for statement in parse_policy(text, "README.md").statements:
+            for action in statement.action_element.values:
+                assert action.lower() in catalog.by_lower, action
+    operations = {op for _, op, _ in RECOMMEND_CALLS}
+    assert {
+        "ListFindingsV2",
+        "GetFindingV2",
+        "GetFindingRecommendation",
+        "AssumeRole",
+    } <= operations
+    assert w.uncovered(policies[0], RECOMMEND_CALLS) == []
+    # The check can fail: without the AssumeRole statement the member account is not reached.
+    narrowed = json.loads(policies[0])
+    narrowed["Statement"] = narrowed["Statement"][:-1]
+    assert w.uncovered(json.dumps(narrowed), RECOMMEND_CALLS) == [
+        f"sts:AssumeRole on arn:aws:iam::{acct}:role/{w.ROLE_NAME}" for acct in (w.MEMBER, w.DENIED)
+    ]
