@@ -276,8 +276,9 @@ def _compact(*actions: str) -> str:
 
 def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
     """GenerateFindingRecommendation for each one-principal finding, then the polls:
-    app-reader IN_PROGRESS then SUCCEEDED over two pages; ci FAILED; alice SUCCEEDED
-    with no step; member-app SUCCEEDED with a policy that grants a new action."""
+    app-reader IN_PROGRESS then SUCCEEDED over two pages (one step per page); ci
+    FAILED; alice SUCCEEDED with a policy that grants a new action; member-app
+    SUCCEEDED with a policy that keeps an unused action."""
     order = [PRINCIPALS[i] for i in (0, 2, 4, 5)]
     for p in order:
         stub.add_response(
@@ -325,7 +326,21 @@ def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
             "error": {"code": "SERVICE_ERROR", "message": "Unable to generate a recommendation."},
         },
     )
-    poll(alice, {"status": "SUCCEEDED", "completedAt": T0, "recommendedSteps": []})
+    # For alice, a policy that grants an action the original never did.
+    poll(
+        alice,
+        {
+            "status": "SUCCEEDED",
+            "completedAt": T0,
+            "recommendedSteps": [
+                _step(
+                    "console",
+                    "CREATE_POLICY",
+                    _compact("iam:GetUser", "iam:ListUsers", "iam:PassRole"),
+                )
+            ],
+        },
+    )
     poll(
         member,
         {
@@ -335,7 +350,7 @@ def stub_aws_recommendations(stub: Any, arns: dict[str, str]) -> None:
                 _step(
                     arns["member-queue"],
                     "CREATE_POLICY",
-                    _compact("sqs:ReceiveMessage", "sqs:SendMessage"),
+                    _compact("sqs:ReceiveMessage", "sqs:DeleteMessage"),
                 )
             ],
         },

@@ -145,10 +145,11 @@ def test_aws_recommendations_are_graded(compared: tuple[RecommendReport, Path]) 
     assert notify is not None and notify.status == "FAILED" and notify.verdict is None
     assert "SERVICE_ERROR" in notify.error
     alice = results[f"{w.HOME}/user-alice/inline-console"].aws
-    assert alice is not None and alice.verdict == "exact"
+    assert alice is not None and alice.verdict == "escalation"
+    assert "iam:PassRole" in json.dumps(alice.counterexamples)
     member = results[f"{w.MEMBER}/role-member-app/managed-member-queue"].aws
     assert member is not None and member.verdict == "over-permissive"
-    assert "sqs:SendMessage" in json.dumps(member.counterexamples)
+    assert "sqs:DeleteMessage" in json.dumps(member.counterexamples)
     saved = json.loads(
         (
             out / w.MEMBER / "role-member-app" / "managed-member-queue" / "aws-recommendation.json"
@@ -262,3 +263,26 @@ def test_readme_policy_allows_every_call_of_recommend(
     assert w.uncovered(json.dumps(narrowed), RECOMMEND_CALLS) == [
         f"sts:AssumeRole on arn:aws:iam::{acct}:role/{w.ROLE_NAME}" for acct in (w.MEMBER, w.DENIED)
     ]
+
+
+def test_a_succeeded_recommendation_without_a_step_keeps_the_policy() -> None:
+    from iamrefine.catalog import load_catalog
+    from iamrefine.parse import parse_policy
+    from iamrefine.unused import UnusedSet
+
+    catalog = load_catalog()
+    original = parse_policy(w.doc("iam:GetUser", "iam:ListUsers"), "policy.json")
+    nothing = {"status": "SUCCEEDED", "recommendedSteps": []}
+    # Nothing unused in the policy: keeping it is exact.
+    kept = compare.grade(
+        original, nothing, UnusedSet.from_names(["s3:GetObject"], catalog), catalog, timeout=30
+    )
+    from iamrefine.write import non_whitespace_length
+
+    text = w.doc("iam:GetUser", "iam:ListUsers")
+    assert (kept.verdict, kept.chars) == ("exact", non_whitespace_length(text))
+    # An unused action in it: keeping it is over-permissive.
+    kept = compare.grade(
+        original, nothing, UnusedSet.from_names(["iam:GetUser"], catalog), catalog, timeout=30
+    )
+    assert kept.verdict == "over-permissive" and kept.counterexamples

@@ -104,6 +104,7 @@ def grade(
     catalog: Catalog,
     *,
     timeout: float,
+    engine: str = "auto",
 ) -> Comparison:
     """Grade AWS's recommendation for one policy (see the module docstring). A
     SUCCEEDED recommendation without a step for the policy leaves it as it is, which
@@ -121,7 +122,9 @@ def grade(
     steps = recommendation.get("recommendedSteps") or []
     refined: Any = recommendation if steps else original
     try:
-        report = api.check(original, refined, unused, catalog=catalog, timeout=timeout)
+        report = api.check(
+            original, refined, unused, catalog=catalog, timeout=timeout, engine=engine
+        )
     except PolicyError as exc:
         rendered = [d.render() for d in exc.diagnostics]
         return Comparison(status, INVALID, rendered[0] if rendered else "not a valid policy")

