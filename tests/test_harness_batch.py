@@ -89,7 +89,9 @@ def test_batch_writes_every_result_and_reports_failures(tmp_path: Path) -> None:
         "failed": 2,
         "cases": 5,
         "resumed": 0,
+        "pending": 0,
     }
+    assert summary["interrupted"] is False
     outcomes = {c["name"]: (c["outcome"], c["verdict"]) for c in summary["cases"]}
     assert outcomes == {
         "bad-policy": ("failed", None),

@@ -74,5 +74,10 @@ class CertificateError(InputError):
     """A proof certificate is malformed."""
 
 
+class Interrupted(IamRefineError):
+    """The user interrupted a long run (Ctrl-C); the message says what was kept and
+    how to resume."""
+
+
 class InternalError(IamRefineError):
     """A bug in iamrefine, such as a counterexample that the reference evaluator rejects."""

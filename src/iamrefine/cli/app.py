@@ -2,7 +2,7 @@
 library errors become exit codes.
 
 Exit codes: 0 success (or PROVED), 1 REFUTED or a failed check, 2 bad input,
-3 UNKNOWN, 70 internal error.
+3 UNKNOWN, 70 internal error, 130 interrupted (a long run that says how to resume).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from iamrefine.errors import Diagnostic, IamRefineError, InputError, InternalError
+from iamrefine.errors import Diagnostic, IamRefineError, InputError, InternalError, Interrupted
 
 if TYPE_CHECKING:
     from iamrefine.verify import Verdict
@@ -25,6 +25,7 @@ EXIT_REFUTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN = 3
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="iamrefine",
@@ -63,6 +64,9 @@ def guard() -> Iterator[None]:
         print(f"iamrefine: internal error: {exc}", file=sys.stderr)
         print("iamrefine: this is a bug; please report it with the inputs", file=sys.stderr)
         raise typer.Exit(EXIT_INTERNAL) from None
+    except Interrupted as exc:
+        print(f"iamrefine: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except IamRefineError as exc:
         print(f"iamrefine: error: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_BAD_INPUT) from None

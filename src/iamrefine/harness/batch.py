@@ -7,9 +7,9 @@ Each case ``NAME`` gets a result folder ``OUT_DIR/NAME/`` holding:
   ``GetFindingRecommendation`` response;
 - ``certificate.json``: the proof certificate, when asked for;
 - ``done``: written last, atomically, once everything else is in place. It records
-  the outcome and the sha256 of the case's inputs, so that a rerun skips a case
-  whose ``done`` matches its current inputs, catalog and options, and redoes it
-  otherwise;
+  the outcome and the sha256 of the case's inputs and of each of its outputs, so
+  that a rerun skips a case whose ``done`` matches its current inputs, catalog and
+  options and whose outputs are intact, and redoes it otherwise;
 - ``error.json``: instead of the above, why the case failed (a failed case has no
   ``done``, so a rerun tries it again).
 
@@ -18,11 +18,20 @@ does; a result that is not PROVED makes the case fail. One case failing never
 stops the others, but an output folder that cannot be written to stops the run:
 a case whose ``error.json`` cannot be written raises :class:`InputError`.
 ``OUT_DIR/summary.json`` lists every case's outcome.
+
+Faults (see :mod:`iamrefine.harness.pool`): a worker process that dies fails only
+the case it held (its ``error.json`` says how the worker died) and is replaced;
+workers exit when the run's process dies; an interrupted run (Ctrl-C) writes the
+summary of the cases finished so far, marked ``interrupted``, and raises
+:class:`~iamrefine.errors.Interrupted`, saying how to resume. A run first removes
+the temporary files that a killed earlier run left in its output folders.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 import traceback
 from collections import Counter
@@ -33,7 +42,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
-from iamrefine.errors import InputError
+from iamrefine.errors import InputError, Interrupted
 from iamrefine.files import write_atomic
 from iamrefine.harness.corpus import Case, list_cases, sha256_file
 from iamrefine.harness.pool import run_cases
@@ -51,7 +60,11 @@ ERROR_FILE = "error.json"
 DONE_FILE = "done"
 SUMMARY_FILE = "summary.json"
 _OUTPUT_FILES = (REFINED_FILE, RECOMMENDATION_FILE, CERTIFICATE_FILE, ERROR_FILE)
-DONE_FORMAT = 1
+DONE_FORMAT = 2
+_TEMP_OF = "|".join(re.escape(n) for n in (*_OUTPUT_FILES, DONE_FILE, SUMMARY_FILE))
+_STALE_TEMP = re.compile(rf"\.(?:{_TEMP_OF})\..+\.tmp")
+"""The temporary files of :func:`~iamrefine.files.write_atomic` for this module's
+outputs, which a process killed while writing leaves behind."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,8 @@ class BatchReport:
     catalog: dict[str, Any]
     cases: list[BatchCase]
     seconds: float = 0.0
+    pending: int = 0
+    """Cases not done because the run was interrupted."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,7 +144,13 @@ class BatchReport:
             "out_dir": str(self.out_dir),
             "catalog": self.catalog,
             "seconds": round(self.seconds, 3),
-            "summary": {**self.counts, "cases": len(self.cases), "resumed": self.resumed},
+            "interrupted": self.pending > 0,
+            "summary": {
+                **self.counts,
+                "cases": len(self.cases),
+                "resumed": self.resumed,
+                "pending": self.pending,
+            },
             "cases": [c.to_json() for c in self.cases],
         }
 
@@ -162,8 +183,11 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
         ):
             return None
         files = [str(f) for f in done["files"]]
-        if not all((dest / f).is_file() for f in files) or done["outcome"] not in OUTCOMES:
+        digests = done["outputs"]
+        if done["outcome"] not in OUTCOMES or sorted(digests) != sorted(files):
             return None
+        if any(sha256_file(dest / f) != digests[f] for f in files):
+            return None  # an output was changed or truncated since it was recorded
         return BatchCase(
             case.name,
             str(done["outcome"]),
@@ -239,20 +263,22 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
             warnings=warnings,
             verdict=verdict,
         )
-    files: list[str] = []
+    digests: dict[str, str] = {}
+
+    def put(name: str, text: str) -> None:
+        data = text.encode("utf-8")
+        write_atomic(dest / name, data, parents=True)
+        digests[name] = "sha256:" + hashlib.sha256(data).hexdigest()
+
     text = outcome.render("policy")
     if text is not None:
-        write_atomic(dest / REFINED_FILE, text, parents=True)
-        files.append(REFINED_FILE)
-    write_atomic(
-        dest / RECOMMENDATION_FILE, outcome.recommendation(policy_id=case.name), parents=True
-    )
-    files.append(RECOMMENDATION_FILE)
+        put(REFINED_FILE, text)
+    put(RECOMMENDATION_FILE, outcome.recommendation(policy_id=case.name))
     certificate = outcome.certificate_text()
     if certificate is not None:
-        write_atomic(dest / CERTIFICATE_FILE, certificate, parents=True)
-        files.append(CERTIFICATE_FILE)
+        put(CERTIFICATE_FILE, certificate)
         warnings.extend(outcome.certificate_warnings())
+    files = list(digests)
     _remove_outputs(dest, keep=tuple(files))
     if outcome.detached:
         result = DETACHED
@@ -266,11 +292,43 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
         "outcome": result,
         "verdict": verdict,
         "files": files,
+        "outputs": digests,
         "warnings": warnings,
         "size": size,
     }
     write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n", parents=True)
     return BatchCase(case.name, result, files=files, warnings=warnings, verdict=verdict, size=size)
+
+
+def sweep_temporary_files(folder: Path) -> list[Path]:
+    """Remove the temporary files that a process killed while writing this module's
+    outputs left in ``folder``; return them. Other files are never touched."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if _STALE_TEMP.fullmatch(path.name) and path.is_file():
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+def _crashed(out_dir: Path) -> Callable[[Case, str], BatchCase]:
+    """What records a case whose worker process died: ``failed``, with ``error.json``
+    (written here, in the parent) saying how."""
+
+    def record(case: Case, reason: str) -> BatchCase:
+        dest = out_dir / case.name
+        result = BatchCase(case.name, FAILED, reason)
+        sweep_temporary_files(dest)
+        _remove(dest / DONE_FILE)
+        _remove_outputs(dest, keep=())
+        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n", parents=True)
+        return result
+
+    return record
 
 
 # --- the corpus ------------------------------------------------------------------
@@ -321,9 +379,11 @@ def refine_batch(
     except OSError as exc:
         raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
     path_arg = None if catalog_path is None else str(catalog_path)
+    sweep_temporary_files(dest)
     results: list[BatchCase] = []
     pending: list[Case] = []
     for case in cases:
+        sweep_temporary_files(dest / case.name)
         previous = _resume(case, dest / case.name, catalog, opts)
         if previous is None:
             pending.append(case)
@@ -331,13 +391,36 @@ def refine_batch(
         results.append(previous)
         if on_result is not None:
             on_result(previous)
-    for _, result in run_cases(
-        _Job(dest, opts), pending, jobs=jobs, initializer=_init_worker, initargs=(path_arg,)
-    ):
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+    try:
+        for _, result in run_cases(
+            _Job(dest, opts),
+            pending,
+            jobs=jobs,
+            initializer=_init_worker,
+            initargs=(path_arg,),
+            on_crash=_crashed(dest),
+        ):
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     results.sort(key=lambda r: r.name)
-    report = BatchReport(str(corpus), dest, catalog.info(), results, time.monotonic() - start)
+    report = BatchReport(
+        str(corpus),
+        dest,
+        catalog.info(),
+        results,
+        time.monotonic() - start,
+        pending=len(cases) - len(results),
+    )
     write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+    if interrupted:
+        raise Interrupted(
+            f"interrupted with {report.pending} of {len(cases)} cases not done; "
+            f"the summary of the finished ones is in `{dest / SUMMARY_FILE}`; "
+            "run the same command again to resume: finished cases are kept"
+        )
     return report

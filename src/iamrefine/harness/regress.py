@@ -521,6 +521,12 @@ def check_cases(cases: Sequence[Case], catalog: Catalog) -> None:
         raise InputError(problems)
 
 
+def _crashed(case: Case, reason: str) -> CaseResult:
+    """The result of a case whose grading process died (not the refiner: its death is
+    graded ``crashed`` by the worker)."""
+    return CaseResult(case.name, UNKNOWN, detail=f"grading stopped: {reason}")
+
+
 def run_regress(
     corpus: str | Path,
     refiner: Refiner,
@@ -543,7 +549,12 @@ def run_regress(
     path_arg = None if catalog_path is None else str(catalog_path)
     results: list[CaseResult] = []
     for _, result in run_cases(
-        _Job(refiner, opts), cases, jobs=jobs, initializer=_init_worker, initargs=(path_arg,)
+        _Job(refiner, opts),
+        cases,
+        jobs=jobs,
+        initializer=_init_worker,
+        initargs=(path_arg,),
+        on_crash=_crashed,
     ):
         results.append(result)
         if on_result is not None:
