@@ -440,6 +440,29 @@ def test_malformed_json_is_a_certificate_error() -> None:
         parse_certificate("{not json", "c.json")
 
 
+def test_a_policy_given_as_a_certificate_says_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`verify POLICY` names the mistake and shows the command that makes a
+    certificate (issue 19); other JSON says what `format` is missing or wrong."""
+    from typer.testing import CliRunner
+
+    from iamrefine.cli.app import app
+
+    monkeypatch.chdir(EXAMPLE)
+    result = CliRunner().invoke(app, ["verify", "policy.json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "policy.json: error: this looks like an IAM policy, not an iamrefine certificate; "
+        "make a certificate with `iamrefine refine policy.json --unused UNUSED "
+        "--certificate CERT.json`, then check it with `iamrefine verify CERT.json`\n"
+    )
+    with pytest.raises(CertificateError, match=r"it has no `format` \(expected `iamrefine-"):
+        parse_certificate('{"a": 1}', "c.json")
+    with pytest.raises(CertificateError, match="`format` is `x` \\(expected `iamrefine-"):
+        parse_certificate('{"format": "x"}', "c.json")
+
+
 def test_duplicate_keys_are_rejected(cert_json: Json) -> None:
     text = json.dumps(cert_json)
     text = text.replace('"format": ', '"format": "x", "format": ', 1)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -521,9 +522,7 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     if not isinstance(data, dict):
         raise CertificateError.at(source, "a certificate must be a JSON object")
     if data.get("format") != FORMAT:
-        raise CertificateError.at(
-            source, f"not an iamrefine certificate: `format` is `{data.get('format')}`"
-        )
+        raise CertificateError.at(source, _not_a_certificate(data, source))
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise CertificateError.at(
@@ -539,6 +538,19 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
             for err in exc.errors()
         ]
         raise CertificateError(diags) from None
+
+
+def _not_a_certificate(data: dict[str, Any], source: str) -> str:
+    """Why ``data`` is not a certificate, and for a policy, how to make one."""
+    if "Statement" in data:
+        return (
+            "this looks like an IAM policy, not an iamrefine certificate; make a certificate "
+            f"with `iamrefine refine {shlex.quote(source)} --unused UNUSED --certificate "
+            "CERT.json`, then check it with `iamrefine verify CERT.json`"
+        )
+    if "format" not in data:
+        return f"not an iamrefine certificate: it has no `format` (expected `{FORMAT}`)"
+    return f"not an iamrefine certificate: `format` is `{data['format']}` (expected `{FORMAT}`)"
 
 
 def load_certificate(path: str | Path) -> Certificate:
