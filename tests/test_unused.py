@@ -70,6 +70,23 @@ def test_plain_list_json_and_lines() -> None:
     assert parse_unused(text, CAT).actions == {"s3:getobject", "iam:listusers"}
 
 
+def test_a_line_of_a_plain_list_is_named_once_by_its_position() -> None:
+    """A bad line gets `FILE:LINE:COL` and a message that does not repeat the line
+    (issue 19); a JSON item is named by its index, which has no line."""
+    text = "s3:GetObject\n  GetObject\n\ts3:Get*\n"
+    with pytest.raises(UnusedInputError) as info:
+        parse_unused(text, CAT, "noprefix.txt")
+    assert [d.render() for d in info.value.diagnostics] == [
+        "noprefix.txt:2:3: error: `GetObject` has no service prefix (expected `service:Action`)",
+        "noprefix.txt:3:2: error: `Get*` is not an action name",
+    ]
+    with pytest.raises(UnusedInputError) as info:
+        parse_unused('["s3:GetObject", "GetObject"]', CAT, "u.json")
+    assert [d.render() for d in info.value.diagnostics] == [
+        "u.json: error: `[1]`: `GetObject` has no service prefix (expected `service:Action`)",
+    ]
+
+
 def test_unknown_names_warn_and_carry_on() -> None:
     u = parse_unused('["s3:GetNothing", "nosuch:Thing", "s3:GetObject"]', CAT, "u.json")
     assert u.actions == {"s3:getobject"}

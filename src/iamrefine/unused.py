@@ -63,6 +63,11 @@ class UnusedSet:
         return reader.result()
 
 
+def _at(where: str, message: str) -> str:
+    """``message`` about the JSON item ``where`` (as is when ``where`` is empty)."""
+    return f"`{where}`: {message}" if where else message
+
+
 class _Reader:
     def __init__(self, source: str, catalog: Catalog) -> None:
         self.source = source
@@ -76,12 +81,21 @@ class _Reader:
     def warn(self, message: str, line: int | None = None) -> None:
         self.warnings.append(Diagnostic(self.source, line, None, message, "warning"))
 
-    def error(self, message: str, line: int | None = None) -> None:
-        self.errors.append(Diagnostic(self.source, line, None, message))
+    def error(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        self.errors.append(Diagnostic(self.source, line, column, message))
 
-    def add_action(self, service: str, action: str, where: str, line: int | None = None) -> None:
+    def add_action(
+        self,
+        service: str,
+        action: str,
+        where: str,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        """Add ``service:action``; ``where`` names the item in a JSON input (empty for
+        a line of a plain list, whose position is ``line`` and ``column``)."""
         if not action or has_wildcard(action) or any(c.isspace() for c in action):
-            self.error(f"`{where}`: `{action}` is not an action name", line)
+            self.error(_at(where, f"`{action}` is not an action name"), line, column)
             return
         name = ascii_lower(f"{service}:{action}")
         if name in self.catalog.by_lower:
@@ -93,10 +107,14 @@ class _Reader:
         else:
             self.warn(f"unknown action `{service}:{action}` (not in the catalog); ignored", line)
 
-    def add_prefixed(self, name: Any, where: str, line: int | None = None) -> None:
+    def add_prefixed(
+        self, name: Any, where: str, line: int | None = None, column: int | None = None
+    ) -> None:
         if not isinstance(name, str):
             self.error(
-                f"`{where}`: expected a `service:Action` string, got `{json.dumps(name)}`", line
+                _at(where, f"expected a `service:Action` string, got `{json.dumps(name)}`"),
+                line,
+                column,
             )
             return
         # A repeated name adds nothing; skipping it keeps huge repetitive inputs fast
@@ -106,9 +124,13 @@ class _Reader:
         self.seen.add(name)
         service, colon, action = name.strip().partition(":")
         if not colon or not service:
-            self.error(f"`{where}`: `{name}` has no service prefix", line)
+            self.error(
+                _at(where, f"`{name}` has no service prefix (expected `service:Action`)"),
+                line,
+                column,
+            )
             return
-        self.add_action(service, action, where, line)
+        self.add_action(service, action, where, line, column)
 
     def add_service_entry(self, entry: Any, where: str) -> None:
         if not isinstance(entry, dict):
@@ -199,7 +221,8 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
         for lineno, line in enumerate(text.splitlines(), 1):
             item = line.strip()
             if item and not item.startswith("#"):
-                reader.add_prefixed(item, f"line {lineno}", lineno)
+                column = len(line) - len(line.lstrip()) + 1
+                reader.add_prefixed(item, "", lineno, column)
         return reader.result()
     data = parse_json(text, source, UnusedInputError)
     if isinstance(data, list):
