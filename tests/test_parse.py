@@ -4,7 +4,10 @@ inputs, the parser cache, and a generated round trip through the writer."""
 from __future__ import annotations
 
 import json
+import random
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from conftest import corpus_files
 from iamrefine import parse as parse_module
 from iamrefine.cli.app import app
 from iamrefine.errors import PolicyError
@@ -557,3 +561,81 @@ def test_parse_rejects_what_refine_rejects(
     refined = CliRunner().invoke(app, ["refine", name, "--unused", str(unused)])
     assert refined.exit_code == parsed.exit_code == 2
     assert refined.stderr == parsed.stderr
+
+
+# ---------------------------------------------------------------------------
+# Recovery from common JSON syntax errors: every one is reported in one scan.
+
+
+def _inject(text: str, rng: random.Random, count: int) -> tuple[str, Counter[str]]:
+    """``text`` (indented JSON) with ``count`` of the recoverable mistakes made at
+    distinct places: a trailing comma, a missing comma, an unquoted key."""
+    lines = text.split("\n")
+    made: Counter[str] = Counter()
+    used: set[int] = set()
+    for _ in range(count * 20):
+        if sum(made.values()) == count:
+            break
+        i = rng.randrange(len(lines))
+        if i in used or i + 1 >= len(lines):
+            continue
+        line, nxt = lines[i], lines[i + 1].strip()
+        kind = rng.choice(["trailing", "missing", "key"])
+        key = re.match(r'(\s*)"([A-Za-z][A-Za-z0-9:]*)"(: .*)', line)
+        if kind == "trailing" and nxt[:1] in "]}" and not line.rstrip().endswith(("[", "{", ",")):
+            lines[i] = line + ","
+        elif kind == "missing" and line.endswith(",") and nxt[:1] not in "]}":
+            lines[i] = line[:-1]
+        elif kind == "key" and key:
+            lines[i] = f"{key.group(1)}{key.group(2)}{key.group(3)}"
+        else:
+            continue
+        used.update((i - 1, i, i + 1))
+        made[kind] += 1
+    return "\n".join(lines), made
+
+
+def _kinds(messages: list[str]) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for m in messages:
+        if "trailing comma before" in m:
+            found["trailing"] += 1
+        elif "must be a string in double quotes" in m:
+            found["key"] += 1
+        elif re.search(r"expected `,` or `[]}]`, found", m):
+            found["missing"] += 1
+        else:
+            found[m] += 1
+    return found
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_trailing_comma_missing_comma_and_unquoted_key_is_reported(seed: int) -> None:
+    """Mistakes of the three recoverable kinds, made at random places in real
+    policies, are each reported once, with nothing else (issue 19)."""
+    rng = random.Random(seed)
+    sources = [EXAMPLE, *corpus_files("aws-docs")[seed::40][:1]]
+    doc = json.loads(rng.choice(sources).read_text())
+    text, made = _inject(json.dumps(doc, indent=2), rng, rng.randint(1, 6))
+    assert made
+    messages = _errors(text)
+    assert _kinds(messages) == made, "\n".join([text, *messages])
+
+
+def test_an_error_that_cannot_be_recovered_from_stops_the_scan() -> None:
+    """An error outside the recovered kinds is reported after the recovered ones,
+    and nothing after it: the rest of the file is not read."""
+    text = '{"Version": "2012-10-17",,\n "Statement": [1,], Id: 3}'
+    assert _errors(text) == ["p.json:1:26: error: invalid JSON: expected a string, found `,`"]
+    text = '{Version: "2012-10-17", "Statement": [1,], "Id": \'x\', Sid: 1,}'
+    assert _errors(text) == [
+        "p.json:1:2: error: invalid JSON: key `Version` must be a string in double quotes",
+        "p.json:1:41: error: invalid JSON: trailing comma before `]`",
+        "p.json:1:50: error: invalid JSON: unexpected character `'`, expected a value",
+    ]
+
+
+def test_a_well_formed_policy_parses_the_same_with_recovery_on() -> None:
+    """Recovery only acts on errors: the example parses exactly as before."""
+    policy = parse_policy(EXAMPLE.read_text(), "e.json")
+    assert dump_policy(policy) == EXAMPLE.read_text()

@@ -6,7 +6,10 @@ Parsing runs in three stages:
    range (tab, LF, CR and U+0020..U+00FF) and a nesting-depth pre-scan, so that
    pathological inputs are rejected quickly and never reach the recursive stages.
 2. The Lark LALR parser (grammar ``iam_policy.lark``), whose inline Transformer turns
-   the tokens into a small positioned JSON tree.
+   the tokens into a small positioned JSON tree. It goes on after a trailing comma, a
+   missing comma and an unquoted key (:mod:`iamrefine.recover`) to report every such
+   error; any other syntax error stops it, and a document with syntax errors is not
+   validated further.
 3. A validator that walks that tree and builds :class:`~iamrefine.model.Policy`,
    collecting every diagnostic (duplicate keys, unknown elements, wrong value types,
    missing or conflicting elements, bad action patterns, condition shapes).
@@ -483,6 +486,43 @@ def _syntax_diagnostic(exc: Exception, text: str, source: str) -> Diagnostic:
     raise exc
 
 
+def _parse_json(text: str, source: str, char_diags: list[Diagnostic]) -> _Node:
+    """The positioned JSON tree of ``text``. Raises :class:`PolicyError` with every
+    syntax error, going on after the common ones (see :mod:`iamrefine.recover`), and
+    with ``char_diags``; a syntax error at a disallowed character is not repeated."""
+    from lark.exceptions import UnexpectedInput
+
+    from iamrefine.recover import Recovery
+
+    def describe(exc: UnexpectedInput, key: str | None) -> Diagnostic:
+        if key is None:
+            return _syntax_diagnostic(exc, text, source)
+        line, column = _position(text, exc.pos_in_stream or 0)
+        return Diagnostic(
+            source, line, column, f"invalid JSON: key `{key}` must be a string in double quotes"
+        )
+
+    parser = _parser()
+    recovery = Recovery(text, describe, _keyword_terminals(parser))
+    syntax = recovery.diagnostics
+    try:
+        root: _Node = parser.parse(text, on_error=recovery)  # type: ignore[assignment]
+    except UnexpectedInput as exc:
+        syntax = [*syntax, _syntax_diagnostic(exc, text, source)]
+    if not syntax:
+        return root
+    marked = {(d.line, d.column) for d in char_diags}
+    kept = [d for d in syntax if (d.line, d.column) not in marked]
+    raise PolicyError(_ordered([*char_diags, *kept]))
+
+
+def _keyword_terminals(parser: Lark) -> dict[str, str]:
+    """Element name -> the grammar's terminal for it (``Version`` -> ``VERSION``)."""
+    return {
+        str(t.pattern.value).strip('"'): t.name for t in parser.terminals if t.name in _KEYWORDS
+    }
+
+
 def _detect_layout(text: str) -> Layout:
     """The indent unit is the indentation of the first line after the opening line,
     relative to the root's own; a tab counts as four spaces. A document on one line
@@ -928,15 +968,7 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     if depth_diag is not None:
         raise PolicyError(_ordered([*char_diags, depth_diag]))
 
-    from lark.exceptions import UnexpectedInput
-
-    try:
-        root: _Node = _parser().parse(text)  # type: ignore[assignment]
-    except UnexpectedInput as exc:
-        syntax = _syntax_diagnostic(exc, text, source)
-        if any((d.line, d.column) == (syntax.line, syntax.column) for d in char_diags):
-            raise PolicyError(char_diags) from None  # the character already explains it
-        raise PolicyError(_ordered([*char_diags, syntax])) from None
+    root = _parse_json(text, source, char_diags)
     policy = _finish(_Builder(source), root, char_diags)
     policy.source = source
     policy.layout = _detect_layout(text)
