@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from iamrefine import picture
 from iamrefine.catalog import Catalog, load_catalog
-from iamrefine.explain import explain_dot, explain_svg, explain_text
+from iamrefine.explain import display_tree, explain_dot, explain_svg, explain_text
 from iamrefine.parse import load_policy, parse_policy
+from iamrefine.picture import Box
 from iamrefine.refine import RefineResult, refine_policy
 from iamrefine.unused import UnusedSet, load_unused
 
@@ -77,31 +81,91 @@ def test_text_reports_not_action_and_detach() -> None:
     assert explain_text(result).rstrip().endswith("detach the policy")
 
 
-def test_svg_is_well_formed_and_colours_nodes(word: RefineResult) -> None:
-    svg = explain_svg(word)
-    root = ET.fromstring(svg.split("\n", 1)[1])
+def _svg(result: RefineResult) -> ET.Element:
+    return ET.fromstring(explain_svg(result).split("\n", 1)[1])
+
+
+def _boxes(root: ET.Element) -> list[tuple[str, str, list[str]]]:
+    """(class, tooltip, text lines) of every box of the trees (not the legend)."""
+    found = []
+    for g in root.findall(f"{SVG}g"):
+        title = g.find(f"{SVG}title")
+        if title is not None:
+            lines = ["".join(t.itertext()) for t in g.findall(f"{SVG}text")]
+            found.append((g.get("class", ""), "".join(title.itertext()), lines))
+    return found
+
+
+def _leaves(box: Box) -> list[Box]:
+    return [box] if not box.children else [leaf for c in box.children for leaf in _leaves(c)]
+
+
+def test_svg_has_a_legend_and_counts_on_every_box(word: RefineResult) -> None:
+    """The picture explains its colours, and every box says how many actions it
+    stands for; the example is condensed to a handful of boxes (issue 19)."""
+    root = _svg(word)
     assert root.tag == f"{SVG}svg"
-    groups = root.findall(f"{SVG}g")
-    classes = [g.get("class", "") for g in groups]
+    text = "".join(root.itertext())
+    for kind in ("kept: an emitted pattern", "split: matches used and unused", "removed: every"):
+        assert kind in text
+    assert "folded:" not in text  # no folded box, so no legend entry for one
+    boxes = _boxes(root)
+    assert len(boxes) == 6
+    for _, _, lines in boxes:
+        assert len(lines) == 2 and re.search(r"\d+ (of \d+ unused|actions?|patterns)", lines[1])
+    kept = [tip for kind, tip, _ in boxes if kind == "kept"]
     trace = next(r.trace for r in word.replacements if r.original_pattern == "s3:Get*")
-    assert sum("chosen" in c for c in classes) == len(trace.chosen()) == 9
-    assert sum(c.startswith("unsafe") for c in classes) == sum(not n.safe for n in trace.nodes)
-    titles = ["".join(g.find(f"{SVG}title").itertext()) for g in groups]  # type: ignore[union-attr]
-    assert any(
-        t.startswith("s3:GetAccelerate*: unsafe because of `s3:GetAccelerateConfiguration`")
-        for t in titles
-    )
-    assert "#c8e6c9" in svg and "#ffe0b2" in svg
-    rects = root.findall(f"{SVG}g/{SVG}rect")
+    assert trace is not None
+    emitted = [n.emitted for n in trace.chosen()]
+    assert len(emitted) == 9
+    assert all(sum(f"{e}:" in tip for tip in kept) == 1 for e in emitted)
+    assert ["s3:Get*", "22 of 60 unused, × s3:GetAccelerateConfiguration"] in [
+        lines for kind, _, lines in boxes if kind == "split"
+    ]
     width = float(root.get("width", "0"))
     height = float(root.get("height", "0"))
-    for rect in rects:
+    assert max(width / 1920, height / 1080) <= 1
+    for rect in root.findall(f"{SVG}g/{SVG}rect"):
         assert float(rect.get("x", "0")) + float(rect.get("width", "0")) <= width
         assert float(rect.get("y", "0")) + float(rect.get("height", "0")) <= height
 
 
-def test_svg_boxes_do_not_overlap(char: RefineResult) -> None:
-    root = ET.fromstring(explain_svg(char).split("\n", 1)[1])
+def _dev_role() -> RefineResult:
+    """A developer role over ten services, with every third allowed action unused:
+    hundreds of trie nodes."""
+    catalog = load_catalog()
+    patterns = ["s3:*", "lambda:*", "dynamodb:*", "logs:*", "sqs:*", "sns:*", "ec2:Describe*"]
+    patterns += ["cloudwatch:Get*", "cloudformation:*", "iam:Get*", "iam:List*"]
+    doc = {"Statement": [{"Effect": "Allow", "Action": patterns, "Resource": "*"}]}
+    policy = parse_policy(json.dumps(doc))
+    allowed = sorted(a for p in patterns for a in catalog.expand(p))
+    unused = UnusedSet.from_names([catalog.by_lower[a] for a in allowed[::3]], catalog)
+    return refine_policy(policy, unused, catalog)
+
+
+def test_svg_of_a_large_policy_fits_one_screen_and_keeps_every_count() -> None:
+    """Condensing and folding keep every count: the leaves of each tree cover the
+    pattern's actions and its kept patterns exactly; the picture fits a 1920 x 1080
+    screen at 80 % zoom or more, without overlapping boxes."""
+    result = _dev_role()
+    traces = [t for t in result.traces if t.rule != "exact"]
+    assert sum(len(t.nodes) for t in traces) > 300
+    roots = [picture._build(display_tree(t), None) for t in traces]
+    picture._fold(roots, picture.ROW_BUDGET)
+    assert sum(r.rows() for r in roots) <= max(picture.ROW_BUDGET, 3 * len(roots))
+    for trace, box in zip(traces, roots, strict=True):
+        leaves = _leaves(box)
+        assert sum(leaf.actions for leaf in leaves) == trace.nodes[0].actions
+        assert sum(leaf.kept_below for leaf in leaves) == len(trace.chosen())
+    root = _svg(result)
+    width = float(root.get("width", "0"))
+    height = float(root.get("height", "0"))
+    assert max(width / 1920, height / 1080) <= 1.25, (width, height)
+    assert "folded: split further below" in "".join(root.itertext())
+    _assert_apart(root)
+
+
+def _assert_apart(root: ET.Element) -> None:
     boxes = [
         (
             float(r.get("x", "0")),
@@ -111,11 +175,16 @@ def test_svg_boxes_do_not_overlap(char: RefineResult) -> None:
         )
         for r in root.findall(f"{SVG}g/{SVG}rect")
     ]
-    assert len(boxes) > 20
     for i, (x1, y1, w1, h1) in enumerate(boxes):
         for x2, y2, w2, h2 in boxes[i + 1 :]:
             apart = x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1
             assert apart
+
+
+def test_svg_boxes_do_not_overlap(char: RefineResult) -> None:
+    root = _svg(char)
+    assert len(root.findall(f"{SVG}g/{SVG}rect")) > 5
+    _assert_apart(root)
 
 
 def test_dot_graph(word: RefineResult) -> None:

@@ -191,7 +191,13 @@ def register(app: typer.Typer) -> None:
         granularity: GranularityOpt = Granularity.word,
         strategy: StrategyOpt = Strategy.patterns,
         svg: Annotated[
-            Path | None, typer.Option("--svg", help="Also draw the trees as SVG here.")
+            Path | None,
+            typer.Option(
+                "--svg",
+                help="Also draw the trees as SVG here: a legend, action counts on every "
+                "box, kept and removed siblings as one counted box, and the deepest split "
+                "nodes folded so that the picture fits one screen.",
+            ),
         ] = None,
         dot: Annotated[
             Path | None, typer.Option("--dot", help="Also write the trees as Graphviz DOT here.")
