@@ -221,3 +221,51 @@ def test_bad_folders_exit_2(aws_env: None, tmp_path: Path) -> None:
         bad.write_text('{"kind": "something else"}')
         code, text = _apply(tmp_path, "--rollback", str(bad))
         assert code == 2 and "not a rollback file" in text
+
+
+@pytest.mark.slow
+def test_aws_managed_policy_is_replaced_by_a_copy_and_rolled_back(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # moto loads AWS's managed policies only when asked (it takes a few seconds).
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    aws_arn = "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess"
+    reader = w.Principal(
+        w.HOME,
+        "role",
+        "reader",
+        "7c8eadef-c1f0-4f9c-a3d8-7be0afae9c88",
+        (("sqs", ("ListQueues",)),),
+    )
+    out = tmp_path / "out"
+    with w.world(stub_list=False) as (connector, stub, _):
+        iam = connector.iam(w.HOME)
+        iam.create_role(RoleName="reader", AssumeRolePolicyDocument=w.TRUST)
+        iam.attach_role_policy(RoleName="reader", PolicyArn=aws_arn)
+        w.stub_findings(stub, (reader,))
+        report = recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER))
+        stub.assert_no_pending_responses()
+        [result] = report.results
+        assert (result.folder, result.outcome.value) == (
+            f"{w.HOME}/role-reader/aws-AmazonSQSReadOnlyAccess",
+            "refined",
+        )
+        refined = (out / result.folder / "refined.json").read_text()
+        assert "sqs:ListQueues" not in refined
+
+        def attached() -> list[str]:
+            found = iam.list_attached_role_policies(RoleName="reader")["AttachedPolicies"]
+            return sorted(p["PolicyArn"] for p in found)
+
+        changes = steps.plan(connector, out)
+        log = steps.RollbackLog(steps.new_rollback_path(out), out)
+        assert steps.execute(connector, changes, log) == []
+        copy = f"arn:aws:iam::{w.HOME}:policy/iamrefine-reader-AmazonSQSReadOnlyAccess"
+        assert attached() == [copy]
+        version = iam.get_policy(PolicyArn=copy)["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=copy, VersionId=version)["PolicyVersion"]
+        assert json.loads(document["Document"]) == json.loads(refined)
+        assert steps.execute_rollback(connector, steps.rollback_plan(connector, log.path)) == []
+        assert attached() == [aws_arn]
+        names = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
+        assert "iamrefine-reader-AmazonSQSReadOnlyAccess" not in names

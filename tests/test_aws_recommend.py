@@ -179,7 +179,8 @@ def test_no_credentials_in_any_output(compared: tuple[RecommendReport, Path]) ->
 def test_rerun_resumes_and_redoes_only_a_changed_policy(aws_env: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with w.world() as (connector, stub, _):
-        first = recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER))
+        # Two worker processes prove the policies; every AWS call stays in this one.
+        first = recommend(connector, out, options=RecommendOptions(analyzer_arn=w.ANALYZER, jobs=2))
         before = {r.folder: r.to_json() for r in first.results}
         connector.iam(w.HOME).put_role_policy(
             RoleName="ci", PolicyName="notify", PolicyDocument=w.doc("sqs:SendMessage")

@@ -365,8 +365,17 @@ def recommend(
     except OSError as exc:
         raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
     connector.identity()
-    analyzer_arn = analyzer_of(connector, opts.analyzer_arn)
-    findings = list_findings(connector.analyzer(), analyzer_arn, opts.accounts)
+    try:
+        analyzer_arn = analyzer_of(connector, opts.analyzer_arn)
+        findings = list_findings(connector.analyzer(), analyzer_arn, opts.accounts)
+    except aws_errors() as exc:
+        # Without the list of findings there is nothing to do.
+        found_error = failure(exc, account=connector.account, operation="ListFindingsV2")
+        raise InputError.at(
+            "aws",
+            f"cannot list the findings: {found_error.operation}: {found_error.code}: "
+            f"{found_error.message}",
+        ) from None
     if on_findings is not None:
         on_findings(len(findings))
     found = walk(connector, analyzer_arn, findings, on_finding=on_finding)
