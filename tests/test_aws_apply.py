@@ -102,6 +102,10 @@ def test_dry_run_prints_the_calls_and_changes_nothing(
     assert f"iam.create_policy_version(PolicyArn='{arns['s3-read']}'" in text
     assert "iam.delete_role_policy(RoleName='app-reader', PolicyName='dynamo')" in text
     assert (
+        f"iam.detach_role_policy(RoleName='app-reader', PolicyArn='{arns['dynamo-tables']}')"
+        in text
+    )
+    assert (
         "iam.put_role_policy(RoleName='ci', PolicyName='notify', PolicyDocument=<document sha256:"
         in text
     )
@@ -137,26 +141,28 @@ def test_apply_then_rollback_restores_everything(
     assert after["console"] == before["console"] and after["deploy"] == before["deploy"]
     [path] = list(out.glob("rollback-*.json"))
     assert path == log.path
-    assert len(json.loads(path.read_text())["changes"]) == 5
+    assert after["attached"]["app-reader"] == ["s3-read"]
+    assert len(json.loads(path.read_text())["changes"]) == 6
 
     code, text = _apply(out, "--rollback", str(path))
     assert code == 0 and "would call" in text
     assert _state(connector, arns) == after  # a dry run
     w.CALLS.clear()
     undo = steps.rollback_plan(connector, path)
-    assert [c.status for c in undo] == [steps.Status.APPLY] * 5
+    assert [c.status for c in undo] == [steps.Status.APPLY] * 6
     assert steps.execute_rollback(connector, undo) == []
     rollback_calls = list(w.CALLS)
     assert _state(connector, arns) == before
     # Run again, every change is refused: the policies are no longer as apply left them.
     code, text = _apply(out, "--rollback", str(path), "--yes")
-    assert code == 1 and text.count("REFUSED") == 5
+    assert code == 1 and text.count("REFUSED") == 6
     assert _state(connector, arns) == before
     # The README's policy for `aws apply` allows every call that apply and rollback made.
     policy = w.readme_policies(repo_dir / "README.md")[1]
     made = {op for _, op, _ in apply_calls + rollback_calls}
     assert {"CreatePolicyVersion", "DeleteRolePolicy", "PutRolePolicy", "GetPolicy"} <= made
     assert {"SetDefaultPolicyVersion", "DeletePolicyVersion"} <= made
+    assert {"DetachRolePolicy", "AttachRolePolicy"} <= made
     assert w.uncovered(policy, apply_calls + rollback_calls) == []
 
 

@@ -142,9 +142,10 @@ def test_principal_policies_reads_managed_and_url_encoded_inline(
     assert failures == []
     assert [(p.kind, p.name) for p in policies] == [
         (PolicyKind.INLINE, "dynamo"),
+        (PolicyKind.MANAGED, "dynamo-tables"),
         (PolicyKind.MANAGED, "s3-read"),
     ]
-    inline, managed = policies
+    inline, _, managed = policies
     # The document is the text as written, whatever IAM's wire encoding was.
     assert inline.document == w.doc("dynamodb:GetItem", "dynamodb:Query")
     assert managed.document == w.doc("s3:Get*", "s3:ListBucket")
@@ -184,6 +185,7 @@ def test_walk_crosses_accounts_records_access_denied_and_shares(
     folders = sorted(t.folder for t in found.tasks)
     assert folders == [
         f"{w.HOME}/role-app-reader/inline-dynamo",
+        f"{w.HOME}/role-app-reader/managed-dynamo-tables",
         f"{w.HOME}/role-app-reader/managed-s3-read",
         f"{w.HOME}/role-ci/inline-notify",
         f"{w.HOME}/shared/managed-logs-shared",
@@ -229,8 +231,8 @@ def test_throttling_is_retried(world: tuple[Connector, Any, Any]) -> None:
     sends = w.throttle(iam, "GetPolicyVersion", 2)
     principal = Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/app-reader")
     policies, failures = principal_policies(iam, principal)
-    assert failures == [] and len(policies) == 2
-    assert len(sends) == 3
+    assert failures == [] and len(policies) == 3
+    assert len(sends) == 4  # two throttled, then one per managed policy
 
 
 def test_throttling_past_the_attempts_is_recorded_per_policy(
@@ -238,11 +240,10 @@ def test_throttling_past_the_attempts_is_recorded_per_policy(
 ) -> None:
     connector, _, _ = world
     iam = connector.iam(w.HOME)
-    sends = w.throttle(iam, "GetPolicyVersion", 100)
+    sends = w.throttle(iam, "GetPolicyVersion", 100, match="s3-read")
     principal = Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/app-reader")
     policies, failures = principal_policies(iam, principal)
-    # The inline policy is still read; the managed one is recorded as failed.
-    assert [p.name for p in policies] == ["dynamo"]
-    [f] = failures
-    assert (f.code, f.policy) == ("Throttling", "managed-s3-read")
-    assert len(sends) == 4  # max_attempts of the world's connector
+    # The other policies are still read; the throttled one is recorded as failed.
+    assert [p.name for p in policies] == ["dynamo", "dynamo-tables"]
+    assert [(f.code, f.policy) for f in failures] == [("Throttling", "managed-s3-read")]
+    assert len(sends) == 3  # the world's connector makes 3 attempts

@@ -19,7 +19,7 @@ from iamrefine.aws.recommend import RecommendOptions, recommend
 from iamrefine.certificate import parse_certificate, stable_view
 
 SCRIPT = Path(w.__file__)
-POLICIES = 6
+POLICIES = 7
 
 
 def _tree(out: Path) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def test_every_policy_gets_its_outcome(compared: tuple[RecommendReport, Path]) -
     outcomes = {f: r.outcome for f, r in _by_folder(report).items()}
     assert outcomes == {
         f"{w.HOME}/role-app-reader/inline-dynamo": Outcome.DETACHED,
+        f"{w.HOME}/role-app-reader/managed-dynamo-tables": Outcome.DETACHED,
         f"{w.HOME}/role-app-reader/managed-s3-read": Outcome.REFINED,
         f"{w.HOME}/role-ci/inline-notify": Outcome.REFINED,
         f"{w.HOME}/role-ci/managed-deploy": Outcome.SKIPPED,
@@ -139,6 +140,9 @@ def test_aws_recommendations_are_graded(compared: tuple[RecommendReport, Path]) 
     assert s3 is not None and s3.verdict == "under-permissive"
     assert s3.counterexamples and s3.chars is not None
     assert s3.chars < results[f"{w.HOME}/role-app-reader/managed-s3-read"].refined_chars
+    # AWS gave no step for this policy, which keeps actions the finding lists as unused.
+    tables = results[f"{w.HOME}/role-app-reader/managed-dynamo-tables"].aws
+    assert tables is not None and tables.verdict == "over-permissive"
     dynamo = results[f"{w.HOME}/role-app-reader/inline-dynamo"].aws
     assert dynamo is not None and (dynamo.verdict, dynamo.chars) == ("exact", 0)
     notify = results[f"{w.HOME}/role-ci/inline-notify"].aws
