@@ -3,8 +3,11 @@ deliberately broken refiner in ``tests/fixtures/refiners/`` gets its own verdict
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -499,3 +502,47 @@ def test_regress_table_shows_findings_precedence_and_legend() -> None:
     print_regress(_table_report(), console)
     golden = REPO_DIR / "tests" / "golden" / "regress_table.txt"
     assert buffer.getvalue() == golden.read_text("utf-8")
+
+
+def test_regress_is_bounded_when_a_refiner_child_escapes(corpus: Path, tmp_path: Path) -> None:
+    """Issue 15 item 9: a refiner that leaves a process in a session of its own,
+    holding its stdout (`setsid sleep 60 & exec iamrefine refine ...`): each case
+    still ends at once, and the JSON and JUnit reports are written."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "escaping_refiner.py"
+    script.write_text(
+        "import os, subprocess, sys\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " start_new_session=True)\n"
+        f"open(os.path.join({str(pids)!r}, str(c.pid)), 'w').close()\n"
+        "sys.stdout.write(open(sys.argv[1]).read())\n"
+    )
+    report_path = tmp_path / "report.json"
+    junit_path = tmp_path / "junit.xml"
+    start = time.monotonic()
+    try:
+        code, _, _ = _regress(
+            [
+                str(corpus),
+                "--refiner",
+                f"{sys.executable} {script} {{policy}} {{unused}}",
+                "--refiner-timeout",
+                "20",
+                "--json",
+                str(report_path),
+                "--junit",
+                str(junit_path),
+            ]
+        )
+    finally:
+        for pid in pids.iterdir():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid.name), signal.SIGKILL)
+    assert time.monotonic() - start < 50
+    report = json.loads(report_path.read_text())
+    # The refiner returns its input unchanged (over-permissive), but every case is graded.
+    assert len(report["cases"]) == 3
+    assert all(c["verdict"] != "timeout" for c in report["cases"])
+    assert ET.parse(junit_path).getroot().find("testsuite") is not None
+    assert code == 1

@@ -3,8 +3,10 @@ output caps, leftover background processes, and the Python-callable runner."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -143,3 +145,52 @@ def test_pyrunner_exception_and_bad_return_are_failures(tmp_path: Path) -> None:
         outcome = run_command(argv, timeout=30, env=env)
         assert outcome.status == "failed"
         assert needle in outcome.stderr_tail
+
+
+def _escaping(pidfile: Path, *, then: str) -> str:
+    """A child that starts a process in a session of its own (as `setsid sleep 60 &`
+    does) that inherits its stdout and stderr, then runs ``then``."""
+    return (
+        "import subprocess, sys, time\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " start_new_session=True)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(c.pid))\n"
+        f"{then}\n"
+    )
+
+
+def _kill(pidfile: Path) -> None:
+    if pidfile.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_a_process_escaping_the_group_does_not_hold_the_run(tmp_path: Path) -> None:
+    """Issue 15 item 9: the escaped process keeps the pipes open for 60 s; the run
+    returns as soon as the child has exited, with its output."""
+    pidfile = tmp_path / "pid"
+    try:
+        start = time.monotonic()
+        outcome = run_command(
+            [PY, "-c", _escaping(pidfile, then="print('done', flush=True)")], timeout=30
+        )
+        assert time.monotonic() - start < 10
+        assert outcome.status == "ok"
+        assert outcome.stdout == b"done\n"
+    finally:
+        _kill(pidfile)
+
+
+def test_the_timeout_bounds_the_run_even_with_an_escaped_process(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    try:
+        start = time.monotonic()
+        outcome = run_command(
+            [PY, "-c", _escaping(pidfile, then="print('partial', flush=True); time.sleep(300)")],
+            timeout=2,
+        )
+        assert time.monotonic() - start < 6
+        assert outcome.status == "timeout"
+        assert outcome.stdout == b"partial\n"
+    finally:
+        _kill(pidfile)
