@@ -56,17 +56,29 @@ def _fix(enc: Encoder, full: FullConditions, request: dict[str, list[str]]) -> l
         for family, view in slot.views.items():
             if family == "str":
                 out.append(view == string_value(text, enc.ctx))
-            elif family in ("num", "date"):
-                value = (parse_number if family == "num" else parse_date)(text)
-                assert value is not None, text
-                out.append(view == z3.RealVal(f"{value.numerator}/{value.denominator}", enc.ctx))
+                continue
+            value, ok = view
+            if family in ("num", "date"):
+                number = (parse_number if family == "num" else parse_date)(text)
+                if number is None:
+                    out.append(z3.Not(ok))
+                    continue
+                out += [
+                    ok,
+                    value == z3.RealVal(f"{number.numerator}/{number.denominator}", enc.ctx),
+                ]
             elif family == "bool":
-                out.append(view if text.lower() == "true" else z3.Not(view))
+                if text.lower() not in ("true", "false"):
+                    out.append(z3.Not(ok))
+                    continue
+                out += [ok, value if text.lower() == "true" else z3.Not(value)]
             else:
                 parsed = parse_address(text)
-                assert parsed is not None, text
-                out.append(view[0] == z3.BitVecVal(parsed[1], 128, enc.ctx))
-                out.append(view[1] if parsed[0] == 4 else z3.Not(view[1]))
+                if parsed is None:
+                    out.append(z3.Not(ok))
+                    continue
+                out += [ok, value[0] == z3.BitVecVal(parsed[1], 128, enc.ctx)]
+                out.append(value[1] if parsed[0] == 4 else z3.Not(value[1]))
     return out
 
 
@@ -397,16 +409,30 @@ def test_for_all_values_counterexample_uses_several_values() -> None:
 
 
 def test_contradictory_conditions_allow_nothing() -> None:
-    # Opaque atoms would find a counterexample; the semantics show the block never holds.
-    a = {"NumericLessThan": {"k:n": "1"}, "NumericGreaterThan": {"k:n": "2"}}
-    b = {"Null": {"k:n": "true"}, "NumericLessThanIfExists": {"k:n": "1"}, "Bool": {"k:b": "true"}}
-    c = {"Null": {"k:n": "true"}, "NumericLessThan": {"k:n": "1"}}
+    # Opaque atoms would find a counterexample; the semantics show the block never holds
+    # for a key that AWS documents as single-valued (a tag key has one value).
+    n, f = "aws:PrincipalTag/n", "aws:PrincipalTag/b"
+    a = {"NumericLessThan": {n: "1"}, "NumericGreaterThan": {n: "2"}}
+    b = {"Null": {n: "true"}, "NumericLessThanIfExists": {n: "1"}, "Bool": {f: "true"}}
+    c = {"Null": {n: "true"}, "NumericLessThan": {n: "1"}}
     report = verify_equivalence(policy(a), policy(c), CATALOG, timeout=20)
     assert report.verdict is Verdict.PROVED
     report = verify_equivalence(policy(a), policy(b), CATALOG, timeout=20)
     assert report.verdict is Verdict.REFUTED
     report = verify_equivalence(policy(a), policy(b), CATALOG, subset=True, timeout=20)
     assert report.verdict is Verdict.PROVED
+
+
+def test_contradiction_on_a_key_that_may_hold_several_values_is_refuted() -> None:
+    # `k:n` is no documented single-valued key: with values 0 and 3 both comparisons
+    # hold, and the evaluator agrees.
+    a = {"NumericLessThan": {"k:n": "1"}, "NumericGreaterThan": {"k:n": "2"}}
+    c = {"Null": {"k:n": "true"}, "NumericLessThan": {"k:n": "1"}}
+    cex = _counterexample(a, c)
+    assert len(cex.request["k:n"]) == 2
+    condition = policy(a).statements[0].condition
+    assert condition is not None
+    assert concrete.condition_holds(condition, "2012-10-17", cex.request)
 
 
 def test_resource_policy_variables_have_semantics() -> None:

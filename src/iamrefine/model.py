@@ -128,22 +128,29 @@ class Condition(Node):
         }
 
     def canonical(self) -> str:
-        """A canonical JSON text of the block, equal for blocks that differ only in order.
+        """A canonical JSON text of the block, equal exactly for blocks with equal
+        semantics up to order and duplication.
 
-        Operators and keys are sorted, condition keys are ASCII-lowercased (AWS treats
-        them case-insensitively), and each key's values are sorted and deduplicated,
-        because a key holds when any of its values does.
+        Operators and keys are sorted, condition keys are ASCII-lowercased (AWS reads
+        them case-insensitively) and each entry's values are sorted and deduplicated
+        (a key holds when any of its values does). Two entries of one operator whose
+        keys differ only in case both test the one context key, so both must hold: they
+        stay two value lists, written as a sorted list of lists, never merged into one
+        (which would turn their AND into an OR).
         """
-        out: dict[str, dict[str, list[Any]]] = {}
+        out: dict[str, dict[str, list[list[str]]]] = {}
         for clause in self.clauses:
             keys = out.setdefault(clause.operator, {})
             for entry in clause.entries:
-                vals = keys.setdefault(ascii_lower(entry.key), [])
-                vals.extend(entry.values)
-        for keys in out.values():
-            for k, vals in keys.items():
-                keys[k] = sorted({json.dumps(v) for v in vals})
-        return json.dumps(out, sort_keys=True, separators=(",", ":"))
+                values = sorted({json.dumps(v) for v in entry.values})
+                lists = keys.setdefault(ascii_lower(entry.key), [])
+                if values not in lists:
+                    lists.append(values)
+        flat = {
+            op: {k: (lists[0] if len(lists) == 1 else sorted(lists)) for k, lists in keys.items()}
+            for op, keys in out.items()
+        }
+        return json.dumps(flat, sort_keys=True, separators=(",", ":"))
 
 
 class Statement(Node):

@@ -317,7 +317,7 @@ class _Claim:
                 session.ctx, affixes=q.affixes, opaque_resources=opaque
             )
             self._encoders[key] = enc
-        assertions = q.build(enc)
+        assertions = q.build(enc) + _axioms(cond, enc)
         left = self.deadline - time.perf_counter()
         if q.budget is not None:
             left = min(left, q.budget)
@@ -325,7 +325,8 @@ class _Claim:
         if left <= 0:
             answer = solver.Answer("unknown", "none", 0.0, reason="the claim's time budget ran out")
         else:
-            answer = solver.solve(
+            preferred = self._readable_model(cond, enc, assertions, left) if full else None
+            answer = preferred or solver.solve(
                 assertions,
                 enc.symbols(),
                 timeout=left,
@@ -353,7 +354,7 @@ class _Claim:
                 opaque_resources=opaque,
                 condition_encoder=cond,
             )
-            return q.build(e), e.comments()
+            return q.build(e) + _axioms(cond, e), e.comments()
 
         premise = q.premise
         if opaque:
@@ -375,6 +376,27 @@ class _Claim:
         )
         return answer, enc
 
+    def _readable_model(
+        self, cond: Any, enc: Encoder, assertions: list[z3.BoolRef], left: float
+    ) -> solver.Answer | None:
+        """A model of ``assertions`` in which every condition key has at most one value,
+        if the solver finds one within half the budget; None otherwise. Its model is a
+        model of the whole query, so its ``sat`` is the query's answer; anything else
+        says nothing, and the whole query is asked."""
+        prefer = getattr(cond, "single_values", None)
+        extra = list(prefer(enc)) if prefer is not None else []
+        if not extra:
+            return None
+        answer = solver.solve(
+            assertions + extra,
+            enc.symbols(),
+            timeout=left / 2,
+            engine=self.engine,
+            comments=enc.comments(),
+            session=None,
+        )
+        return answer if answer.status == "sat" else None
+
     def result(self, verdict: Verdict, cex: Counterexample | None = None) -> ClaimResult:
         stats: dict[str, Any] = {
             "queries": self.queries,
@@ -389,6 +411,12 @@ class _Claim:
             if len(self.unknown) > 3:
                 reason += f"; and {len(self.unknown) - 3} more"
         return ClaimResult(self.name, verdict, cex, reason, time.perf_counter() - self.start, stats)
+
+
+def _axioms(cond: Any, enc: Encoder) -> list[z3.BoolRef]:
+    """The side axioms of a full condition encoder for the terms built in ``enc``."""
+    axioms = getattr(cond, "axioms", None)
+    return list(axioms(enc)) if axioms is not None else []
 
 
 @dataclass

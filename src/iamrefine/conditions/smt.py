@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
+from iamrefine.conditions.keys import documented_single_valued
 from iamrefine.conditions.operators import Operator, clause_diagnostic, parse_operator
 from iamrefine.errors import Diagnostic, InputError
 from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
@@ -181,20 +182,58 @@ def _entries(policies: Iterable[Policy | None]) -> Iterable[tuple[Policy, Condit
                     yield policy, clause
 
 
-def slot_bounds(policies: Iterable[Policy | None]) -> dict[str, int]:
-    """``B_k`` for every key that a set-qualified operator reads (others have one slot):
-    the number of distinct (operator, version, values) entries on the key."""
-    multi: set[str] = set()
+def variable_keys(policies: Iterable[Policy | None]) -> set[str]:
+    """The (lowercased) keys that a policy variable names, in a condition value or a
+    Resource element, under Version 2012-10-17. AWS allows only single-valued keys as
+    policy variables, so these keys carry at most one value in the request model."""
+    out: set[str] = set()
+    for policy in policies:
+        if policy is None or policy.effective_version != VERSION_2012:
+            continue
+        texts: list[str] = []
+        for st in policy.statements:
+            element = st.resource if st.resource is not None else st.not_resource
+            if element is not None:
+                texts.extend(element.values)
+            if st.condition is not None:
+                for clause in st.condition.clauses:
+                    for e in clause.entries:
+                        texts.extend(scalar_text(v) for v in e.values)
+        for text in texts:
+            for m in _VAR.finditer(text):
+                name = m.group(1).strip()
+                if name not in ("*", "?", "$") and "," not in name:
+                    out.add(lower(name))
+    return out
+
+
+def slot_bounds(policies: Sequence[Policy | None]) -> dict[str, int]:
+    """``B_k`` for every key that some entry reads: the number of distinct (operator,
+    version, values) entries on the key (Lemma 10), and 1 for keys that a policy
+    variable names (AWS allows only single-valued keys as variables) or that AWS
+    documents as single-valued (:mod:`iamrefine.conditions.keys`). Any other key may
+    carry several values in a request, whatever operator reads it."""
+    single = variable_keys(policies)
     terms: dict[str, set[tuple[Any, ...]]] = {}
     for policy, clause in _entries(policies):
-        op = parse_operator(clause.operator)
         for e in clause.entries:
             k = lower(e.key)
-            if op is not None and op.qualifier:
-                multi.add(k)
             values = tuple(sorted(scalar_text(v) for v in e.values))
             terms.setdefault(k, set()).add((clause.operator, policy.effective_version, values))
-    return {k: max(1, len(terms[k])) for k in sorted(multi)}
+    return {
+        k: 1 if k in single or documented_single_valued(k) else max(1, len(t))
+        for k, t in sorted(terms.items())
+    }
+
+
+def set_keys(policies: Iterable[Policy | None]) -> set[str]:
+    """The keys that a ``ForAllValues:`` or ``ForAnyValue:`` operator reads."""
+    out: set[str] = set()
+    for _, clause in _entries(policies):
+        op = parse_operator(clause.operator)
+        if op is not None and op.qualifier:
+            out.update(lower(e.key) for e in clause.entries)
+    return out
 
 
 def validate(policies: Sequence[Policy | None]) -> None:
@@ -222,7 +261,7 @@ def problems(policies: Sequence[Policy | None]) -> list[Diagnostic]:
                 bad = _value_problem(policy, clause, op, scalar_text(v))
                 if bad is not None:
                     found.append(bad)
-    multi = set(slot_bounds(policies))
+    multi = set_keys(policies)
     for one in policies:
         if one is None or one.effective_version != VERSION_2012:
             continue
@@ -334,6 +373,11 @@ class RequestSymbols:
         return found
 
     def view(self, key: str, i: int, family: str) -> Any:
+        """The typed view ``family`` of slot ``i``. ``str`` is a String; every other view
+        is a pair ``(value, ok)`` where ``ok`` says that the slot's value is well formed
+        for the family (a value such as ``yes`` or ``n/a`` is no Boolean, number, date
+        or address: every comparison of that family is then false). The IP value is
+        itself a pair ``(address, is_v4)``."""
         s = self.slot(key, i)
         found = s.views.get(family)
         if found is None:
@@ -342,19 +386,51 @@ class RequestSymbols:
             if family == "str":
                 found = z3.String(name, self.ctx)
                 self.enc.extra_symbols.append(found)
-            elif family in ("num", "date"):
-                found = z3.Real(name, self.ctx)
-                self.enc.extra_symbols.append(found)
-            elif family == "bool":
-                found = z3.Bool(name, self.ctx)
-                self.enc.extra_symbols.append(found)
             else:
-                addr = z3.BitVec(name, 128, self.ctx)
-                v4 = z3.Bool(f"{name}v4", self.ctx)
-                self.enc.extra_symbols.extend([addr, v4])
-                found = (addr, v4)
+                ok = z3.Bool(f"{name}_ok", self.ctx)
+                value: Any
+                if family in ("num", "date"):
+                    value = z3.Real(name, self.ctx)
+                    self.enc.extra_symbols.extend([value, ok])
+                elif family == "bool":
+                    value = z3.Bool(name, self.ctx)
+                    self.enc.extra_symbols.extend([value, ok])
+                else:
+                    addr = z3.BitVec(name, 128, self.ctx)
+                    v4 = z3.Bool(f"{name}v4", self.ctx)
+                    self.enc.extra_symbols.extend([addr, v4, ok])
+                    value = (addr, v4)
+                found = (value, ok)
             s.views[family] = found
         return found
+
+    def axioms(self) -> list[z3.BoolRef]:
+        """What one value can be at once, for the typed views created so far: a Boolean
+        (``true``/``false``) is no number, date or address; an address is no number or
+        date; a value that is both a number and a date is an integer (epoch seconds)
+        and both views agree. These only remove models that no request has."""
+        out: list[z3.BoolRef] = []
+        for s in self.slots.values():
+            ok = {f: v[1] for f, v in s.views.items() if f != "str"}
+            value = {f: v[0] for f, v in s.views.items() if f != "str"}
+            for a, b in (
+                ("bool", "num"),
+                ("bool", "date"),
+                ("bool", "ip"),
+                ("ip", "num"),
+                ("ip", "date"),
+            ):
+                if a in ok and b in ok:
+                    out.append(z3.Not(z3.And(ok[a], ok[b])))
+            if "num" in ok and "date" in ok:
+                both = z3.And(ok["num"], ok["date"])
+                out.append(z3.Implies(both, value["num"] == value["date"]))
+                out.append(z3.Implies(both, z3.IsInt(value["num"])))
+            if "date" in ok:
+                # A date is whole seconds plus at most nine decimal places of a second.
+                scaled = value["date"] * 10**9
+                out.append(z3.Implies(ok["date"], z3.IsInt(scaled)))
+        return out
 
 
 class FullConditions:
@@ -383,6 +459,16 @@ class FullConditions:
     def request(self, enc: Encoder, values: dict[str, Any]) -> dict[str, list[str]]:
         """The concrete request of a model of a query built in ``enc``."""
         return decode_request(self.symbols(enc), values)
+
+    def axioms(self, enc: Encoder) -> list[z3.BoolRef]:
+        """The view-consistency axioms of the request symbols built in ``enc`` (call after
+        the query's terms are built)."""
+        return self.symbols(enc).axioms()
+
+    def single_values(self, enc: Encoder) -> list[z3.BoolRef]:
+        """Constraints that leave each key at most one value (its first slot): a
+        preference for readable counterexamples, never part of an obligation."""
+        return [z3.Not(s.present) for (_, i), s in self.symbols(enc).slots.items() if i > 0]
 
     def symbols(self, enc: Encoder) -> RequestSymbols:
         found: RequestSymbols = enc.memo(
@@ -432,29 +518,30 @@ class FullConditions:
     ) -> z3.BoolRef:
         ctx = req.ctx
         if op.family in ("numeric", "date"):
-            x = req.view(key, i, "num" if op.family == "numeric" else "date")
+            x, ok = req.view(key, i, "num" if op.family == "numeric" else "date")
             value = (parse_number if op.family == "numeric" else parse_date)(text)
             assert value is not None
             c = z3.RealVal(f"{value.numerator}/{value.denominator}", ctx)
-            return {"eq": x == c, "lt": x < c, "le": x <= c, "gt": x > c, "ge": x >= c}[op.compare]
+            cmp = {"eq": x == c, "lt": x < c, "le": x <= c, "gt": x > c, "ge": x >= c}
+            return z3.And(ok, cmp[op.compare])
         if op.family == "bool":
-            b = req.view(key, i, "bool")
-            return b if lower(text) == "true" else z3.Not(b)
+            b, ok = req.view(key, i, "bool")
+            return z3.And(ok, b if lower(text) == "true" else z3.Not(b))
         if op.family == "ip":
-            addr, v4 = req.view(key, i, "ip")
+            (addr, v4), ok = req.view(key, i, "ip")
             parsed = parse_cidr(text)
             assert parsed is not None
             version_ip, net, n = parsed
             if version_ip == 4:
                 low = z3.Extract(31, 0, addr)
                 if n == 0:
-                    return v4
+                    return z3.And(ok, v4)
                 top = z3.Extract(31, 32 - n, low)
-                return z3.And(v4, top == z3.BitVecVal(net >> (32 - n), n, ctx))
+                return z3.And(ok, v4, top == z3.BitVecVal(net >> (32 - n), n, ctx))
             if n == 0:
-                return z3.Not(v4)
+                return z3.And(ok, z3.Not(v4))
             top = z3.Extract(127, 128 - n, addr)
-            return z3.And(z3.Not(v4), top == z3.BitVecVal(net >> (128 - n), n, ctx))
+            return z3.And(ok, z3.Not(v4), top == z3.BitVecVal(net >> (128 - n), n, ctx))
         s = req.view(key, i, "str")
         parts, needs = self._parts(text, version, req)
         if op.family == "arn":
@@ -658,29 +745,79 @@ def render_address(value: int, v4: bool) -> str:
     return ":".join(hexes[:s]) + "::" + ":".join(hexes[s + n :])
 
 
+MALFORMED = "not-a-typed-value"
+"""The value a counterexample shows for a slot that is well formed for none of the
+typed views its query reads (no Boolean, number, date or address)."""
+
+
+def _candidates(s: Slot, values: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    view = s.views.get("str")
+    if view is not None:
+        out.append(values[str(view)])
+    for family in _VIEW_ORDER[1:]:
+        typed = s.views.get(family)
+        if typed is None or not values.get(str(typed[1]), False):
+            continue
+        value = typed[0]
+        if family == "ip":
+            out.append(render_address(int(values[str(value[0])]), bool(values[str(value[1])])))
+        elif family == "num":
+            out.append(render_number(Fraction(values[str(value)])))
+        elif family == "date":
+            out.append(render_date(Fraction(values[str(value)])))
+        else:
+            out.append("true" if values[str(value)] else "false")
+    out.append(MALFORMED)
+    return out
+
+
+def _fits(s: Slot, values: dict[str, Any], text: str) -> bool:
+    """Does ``text`` read, in every typed view of ``s``, as the model says?"""
+    for family, view in s.views.items():
+        if family == "str":
+            if values[str(view)] != text:
+                return False
+            continue
+        value, ok = view
+        want_ok = bool(values.get(str(ok), False))
+        if family == "bool":
+            got_ok = lower(text) in ("true", "false")
+            if got_ok != want_ok or (
+                got_ok and (lower(text) == "true") != bool(values[str(value)])
+            ):
+                return False
+        elif family == "ip":
+            parsed = parse_address(text)
+            if (parsed is not None) != want_ok:
+                return False
+            if parsed is not None and parsed != (
+                4 if values[str(value[1])] else 6,
+                int(values[str(value[0])])
+                & (0xFFFFFFFF if values[str(value[1])] else (1 << 128) - 1),
+            ):
+                return False
+        else:
+            number = (parse_number if family == "num" else parse_date)(text)
+            if (number is not None) != want_ok:
+                return False
+            if number is not None and number != Fraction(values[str(value)]):
+                return False
+    return True
+
+
 def decode_request(req: RequestSymbols, values: dict[str, Any]) -> dict[str, list[str]]:
     """The request a model describes: each key with the values of its present slots, in
-    slot order, each rendered from the first view the query reads (string, address,
-    number, date, Boolean). Absent keys are left out."""
+    slot order. A slot's value is the first text (its string view, then a rendering of
+    each well-formed typed view, then :data:`MALFORMED`) that reads as the model says in
+    every view the query reads; failing that, the first candidate (the replay through
+    the evaluator then decides whether the model is a real request). Absent keys are
+    left out."""
     out: dict[str, list[str]] = {}
     for (key, _), s in sorted(req.slots.items()):
         if not values.get(str(s.present), False):
             continue
-        text = ""
-        for family in _VIEW_ORDER:
-            view = s.views.get(family)
-            if view is None:
-                continue
-            if family == "str":
-                text = values[str(view)]
-            elif family == "ip":
-                text = render_address(int(values[str(view[0])]), bool(values[str(view[1])]))
-            elif family == "num":
-                text = render_number(Fraction(values[str(view)]))
-            elif family == "date":
-                text = render_date(Fraction(values[str(view)]))
-            else:
-                text = "true" if values[str(view)] else "false"
-            break
+        options = _candidates(s, values)
+        text = next((t for t in options if _fits(s, values, t)), options[0])
         out.setdefault(key, []).append(text)
     return out
