@@ -49,7 +49,14 @@ from typing import Any
 import z3
 
 from iamrefine.catalog import Catalog
-from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, compile_glob, normalize
+from iamrefine.glob import (
+    WILDCARDS,
+    action_matches,
+    ascii_lower,
+    compile_glob,
+    crosses_colons,
+    normalize,
+)
 from iamrefine.glob import literal_prefix as _glob_literal_prefix
 from iamrefine.model import Condition, Policy
 from iamrefine.reference import (
@@ -408,6 +415,7 @@ class Encoder:
         self._all = z3.Full(self.re_sort)
         self._char = z3.AllChar(self.re_sort)
         self._regex_cache: dict[tuple[str, ...], z3.ReRef] = {}
+        self._resource_cache: dict[str, z3.ReRef] = {}
         self._frame_cache: dict[Frame, z3.BoolRef] = {}
         self._class_eq: dict[int, z3.BoolRef] = {}
         self._memo: dict[Any, Any] = {}
@@ -612,9 +620,34 @@ class Encoder:
             return r == string_value(text, self.ctx)
         if text == lp + "*":
             return z3.PrefixOf(string_value(lp, self.ctx), r)
-        rx = self.glob_union([text])
-        assert rx is not None
-        return z3.InRe(r, rx)
+        return z3.InRe(r, self.resource_regex(text))
+
+    def resource_regex(self, text: str) -> z3.ReRef:
+        """The regex of a Resource glob under the ARN segment rule
+        (:func:`iamrefine.glob.resource_glob_matches`): ``?`` and a ``*`` inside a
+        segment never match a colon; a segment-final ``*`` matches any run."""
+        found = self._resource_cache.get(text)
+        if found is None:
+            chars = [(ch, ch in WILDCARDS) for ch in text]
+            no_colon = z3.Intersect(self._char, z3.Complement(z3.Re(":", self.ctx)))
+            out: list[z3.ReRef] = []
+            run = ""
+            for i, (ch, wild) in enumerate(chars):
+                if not wild:
+                    run += ch
+                    continue
+                if run:
+                    out.append(self._lit(run))
+                    run = ""
+                if ch == "?":
+                    out.append(no_colon)
+                else:
+                    out.append(z3.Star(self._char if crosses_colons(chars, i) else no_colon))
+            if run or not out:
+                out.append(self._lit(run))
+            found = out[0] if len(out) == 1 else z3.Concat(*out)
+            self._resource_cache[text] = found
+        return found
 
     def resource_match(self, frame: Frame) -> z3.BoolRef:
         """The statement's resource element over the resource string."""

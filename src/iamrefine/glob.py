@@ -1,7 +1,9 @@
 """The concrete IAM glob matcher: part of the trusted base, kept deliberately small.
 
 IAM globs have two wildcards: ``*`` matches any run of characters (the empty run
-included, colons and slashes included) and ``?`` matches exactly one character.
+included) and ``?`` matches exactly one character. In action patterns both match any
+character; in Resource ARNs they stay inside a colon-separated segment, except a ``*``
+that ends its segment (:func:`resource_glob_matches`).
 Every other character, ``[`` and ``]`` included, is literal. Action patterns are
 matched case-insensitively with ASCII folding (:func:`ascii_lower`);
 resources are matched case-sensitively.
@@ -15,6 +17,7 @@ but rule out the exponential backtracking that ``*?*?*?...`` would cause.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 WILDCARDS = frozenset("*?")
@@ -82,8 +85,53 @@ def action_matches(pattern: str, action: str) -> bool:
 
 
 def resource_matches(pattern: str, resource: str) -> bool:
-    """Does the resource glob match the resource (case-sensitive)?"""
-    return compile_glob(pattern, fold_case=False).fullmatch(resource) is not None
+    """Does the Resource glob match the resource (case-sensitive), with the ARN rule of
+    :func:`resource_glob_matches`?"""
+    return resource_glob_matches([(ch, ch in WILDCARDS) for ch in pattern], resource)
+
+
+def crosses_colons(pattern: Sequence[tuple[str, bool | None]], index: int) -> bool:
+    """Is the ``*`` at ``index`` the last character of its ARN segment: followed by a
+    literal ``:`` of the policy text, or by nothing?"""
+    nxt = index + 1
+    return nxt == len(pattern) or pattern[nxt] == (":", False)
+
+
+def resource_glob_matches(pattern: Sequence[tuple[str, bool | None]], resource: str) -> bool:
+    """Match ``resource`` against a Resource glob given as characters ``(char,
+    is_wildcard)`` (``None`` marks a character substituted from a policy variable:
+    literal, and no segment boundary).
+
+    IAM's rule for resource ARNs (IAM User Guide, "IAM JSON policy elements: Resource",
+    "Using wildcards in resource ARNs"): wildcards stand inside one colon-separated
+    segment, ``?`` for one character and ``*`` for any run, and a ``*`` that is the last
+    character of a segment can expand past colon boundaries. So here ``?`` and a ``*``
+    inside a segment never match a colon; a segment-final ``*`` matches any run.
+    Decided by dynamic programming over (pattern, resource) positions: linear in each.
+    """
+    n = len(resource)
+    # reach[j]: the pattern prefix read so far can match resource[:j].
+    reach = [False] * (n + 1)
+    reach[0] = True
+    for i, (ch, wild) in enumerate(pattern):
+        nxt = [False] * (n + 1)
+        if wild and ch == "*":
+            free = crosses_colons(pattern, i)
+            run = False
+            for j in range(n + 1):
+                if reach[j]:
+                    run = True
+                elif j > 0 and resource[j - 1] == ":" and not free:
+                    run = False
+                nxt[j] = run
+        else:
+            for j in range(n):
+                if reach[j] and (resource[j] == ch if not wild else resource[j] != ":"):
+                    nxt[j + 1] = True
+        reach = nxt
+        if not any(reach):
+            return False
+    return reach[n]
 
 
 def literal_prefix(pattern: str) -> str:

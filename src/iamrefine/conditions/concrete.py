@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from iamrefine.conditions.operators import Operator, parse_operator
+from iamrefine.glob import resource_glob_matches
 from iamrefine.model import VERSION_2012, Condition, Scalar
 
 Request = Mapping[str, Sequence[str]]
@@ -200,7 +201,9 @@ def condition_holds(condition: Condition, version: str, request: Request) -> boo
 
 def resource_holds(element: str, resource: str, request: Request) -> bool:
     """Does a Resource element with policy variables (2012-10-17) match ``resource``?
-    Variables are replaced by their key's first value, taken literally (no wildcard),
-    escapes by their character; false when a variable's key is absent."""
+    Variables are replaced by their key's value, taken literally (no wildcard, no
+    segment boundary), escapes by their character; false when a variable's key is
+    absent. Wildcards follow the ARN segment rule of
+    :func:`iamrefine.glob.resource_glob_matches`."""
     chars = _expand(element, VERSION_2012, request, True)
-    return chars is not None and _glob(chars, resource)
+    return chars is not None and resource_glob_matches(chars, resource)

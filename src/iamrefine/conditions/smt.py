@@ -27,6 +27,7 @@ import z3
 from iamrefine.conditions.keys import documented_single_valued
 from iamrefine.conditions.operators import Operator, clause_diagnostic, parse_operator
 from iamrefine.errors import Diagnostic, InputError
+from iamrefine.glob import crosses_colons
 from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
 from iamrefine.solver import string_value
 
@@ -453,8 +454,42 @@ class FullConditions:
         element = atom_key.split(" ", 2)[2]
         req = self.symbols(enc)
         parts, needs = self._parts(element, VERSION_2012, req)
-        term = z3.InRe(enc.resource, self._regex(parts, req, any_char=True))
+        term = z3.InRe(enc.resource, self._resource_regex(parts, req))
         return enc.and_([*needs, term])
+
+    def _resource_regex(self, parts: list[tuple[str, str]], req: RequestSymbols) -> z3.ReRef:
+        """A Resource element's regex under the ARN segment rule
+        (:func:`iamrefine.glob.resource_glob_matches`): a variable's value and an escape
+        are literal and no segment boundary; ``?`` and a ``*`` inside a segment never
+        match a colon; a segment-final ``*`` matches any run."""
+        ctx = req.ctx
+        allc = z3.AllChar(z3.ReSort(z3.StringSort(ctx)))
+        no_colon = z3.Intersect(allc, z3.Complement(z3.Re(":", ctx)))
+        chars: list[tuple[str, bool | None]] = []
+        for kind, text in parts:
+            if kind == "glob":
+                chars.extend((ch, ch in "*?") for ch in text)
+            else:
+                chars.append((kind + ":" + text, None))
+        out: list[z3.ReRef] = []
+        run = ""
+        for i, (ch, wild) in enumerate(chars):
+            if wild is False:
+                run += ch
+                continue
+            if run:
+                out.append(z3.Re(string_value(run, ctx)))
+                run = ""
+            if wild is None:
+                kind, _, text = ch.partition(":")
+                out.append(z3.Re(self._piece(kind, text, req)))
+            elif ch == "?":
+                out.append(no_colon)
+            else:
+                out.append(z3.Star(allc if crosses_colons(chars, i) else no_colon))
+        if run or not out:
+            out.append(z3.Re(string_value(run, ctx)))
+        return out[0] if len(out) == 1 else z3.Concat(*out)
 
     def request(self, enc: Encoder, values: dict[str, Any]) -> dict[str, list[str]]:
         """The concrete request of a model of a query built in ``enc``."""
