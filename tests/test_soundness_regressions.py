@@ -170,3 +170,37 @@ def test_policy_variable_keys_stay_single_valued() -> None:
     # so a claim that relies on it having one value is still decided.
     a = doc(allow(["s3:GetObject"], {"StringEquals": {"s3:prefix": "${aws:username}"}}))
     assert verify_equivalence(a, a, CATALOG, timeout=30).verdict is Verdict.PROVED
+
+
+# --- *IgnoreCase beyond ASCII ----------------------------------------------------------
+
+
+def test_ignore_case_beyond_ascii_is_unknown_not_proved() -> None:
+    # Under ASCII folding `é` never equals `É`; under Unicode folding it does. AWS does
+    # not document which, so the claim that tells them apart is UNKNOWN, never PROVED.
+    key = "aws:PrincipalTag/name"
+    folded = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: "é"}}))
+    exact = doc(allow(["s3:GetObject"], {"StringEquals": {key: "é"}}))
+    report = verify_equivalence(folded, exact, CATALOG, subset=True, timeout=30)
+    assert report.verdict is Verdict.UNKNOWN
+    assert any("folds case beyond ASCII" in (c.reason or "") for c in report.claims)
+
+
+def test_ignore_case_claims_true_under_both_readings_are_proved() -> None:
+    key = "aws:PrincipalTag/name"
+    folded = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: "é"}}))
+    upper = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: "É"}}))
+    assert verify_equivalence(folded, upper, CATALOG, timeout=30).verdict is Verdict.UNKNOWN
+    same = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: ["é", "x"]}}))
+    assert verify_equivalence(same, same, CATALOG, timeout=30).verdict is Verdict.PROVED
+    exact = doc(allow(["s3:GetObject"], {"StringEquals": {key: "é"}}))
+    # StringEquals é is within StringEqualsIgnoreCase é under both readings.
+    report = verify_equivalence(exact, folded, CATALOG, subset=True, timeout=30)
+    assert report.verdict is Verdict.PROVED
+
+
+def test_ignore_case_false_under_both_readings_is_refuted() -> None:
+    key = "aws:PrincipalTag/name"
+    a = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: "ké"}}))
+    b = doc(allow(["s3:GetObject"], {"StringEqualsIgnoreCase": {key: "ké", "aws:username": "x"}}))
+    assert verify_equivalence(a, b, CATALOG, subset=True, timeout=30).verdict is Verdict.REFUTED

@@ -43,6 +43,7 @@ import z3
 from iamrefine import reference, solver
 from iamrefine.catalog import Catalog
 from iamrefine.conditions import concrete
+from iamrefine.conditions.folding import Folding
 from iamrefine.conditions.smt import FullConditions
 from iamrefine.encode import (
     CompiledStatement,
@@ -261,6 +262,14 @@ class _Claim:
         self._sessions: dict[bool, solver.Session] = {}
         self._encoders: dict[tuple[int, bool, tuple[str, str]], Encoder] = {}
         self.conditions = conditions
+        self._variants: dict[Folding, FullConditions] = {}
+        self._folds: bool | None = None
+
+    def _folding_matters(self) -> bool:
+        """Do the two readings of ``*IgnoreCase`` differ on some value of the claim?"""
+        if self._folds is None:
+            self._folds = self.conditions is not None and self.conditions.folding_matters
+        return self._folds
 
     def session_for(self, q: _Query) -> solver.Session | None:
         # Light queries of one claim share a context (creating one costs more than
@@ -292,6 +301,7 @@ class _Claim:
         session: solver.Session | None,
         full: bool = False,
         ctx: z3.Context | None = None,
+        folding: Folding = Folding.ASCII,
     ) -> tuple[solver.Answer, Encoder]:
         """Decide ``q`` once (resource elements opaque or not) and record the obligation.
         An unknown answer makes the claim UNKNOWN unless the query is auxiliary (another
@@ -302,7 +312,11 @@ class _Claim:
         it, the query is decided again (in the same context ``ctx``, by a fresh solver)
         with the blocks' full semantics, and only that answer is recorded (Lemma 9:
         unsat with opaque blocks implies unsat with their semantics)."""
-        cond = self.conditions if full and self.conditions is not None else encode_condition
+        cond: Any = encode_condition
+        if full and self.conditions is not None:
+            cond = self.conditions
+            if folding is not cond.folding:
+                cond = self._variants.setdefault(folding, cond.with_folding(folding))
         if session is None or full:
             enc = Encoder(
                 ctx or solver.new_context(),
@@ -341,7 +355,19 @@ class _Claim:
             and answer.status == "sat"
             and any(name.startswith(("cond_", "var_")) for name in enc.atom_names)
         ):
-            return self.decide(q, opaque=opaque, session=None, full=True, ctx=enc.ctx)
+            found = self.decide(q, opaque=opaque, session=None, full=True, ctx=enc.ctx)
+            if not self._folding_matters():
+                return found
+            other, _ = self.decide(
+                q, opaque=opaque, session=None, full=True, folding=Folding.UNICODE
+            )
+            agreed = _agree(found[0], other)
+            disagree = (
+                "unknown" not in (found[0].status, other.status) and agreed.status == "unknown"
+            )
+            if disagree and not opaque and not q.auxiliary:
+                self.unknown.append(f"{q.name}: {agreed.reason}")
+            return agreed, found[1]
         if opaque and answer.status != "unsat":
             return answer, enc
         if answer.status == "unknown" and not q.auxiliary:
@@ -411,6 +437,24 @@ class _Claim:
             if len(self.unknown) > 3:
                 reason += f"; and {len(self.unknown) - 3} more"
         return ClaimResult(self.name, verdict, cex, reason, time.perf_counter() - self.start, stats)
+
+
+FOLDING_UNKNOWN = (
+    "the answer depends on how AWS folds case beyond ASCII in *IgnoreCase operators, "
+    "which AWS does not document (ASCII folding: {}, Unicode folding: {})"
+)
+
+
+def _agree(ascii_answer: solver.Answer, unicode_answer: solver.Answer) -> solver.Answer:
+    """One answer from a query decided under both readings of ``*IgnoreCase``: theirs
+    when they agree (the ASCII reading's model), else unknown with the reason."""
+    if ascii_answer.status == unicode_answer.status:
+        return ascii_answer
+    if "unknown" in (ascii_answer.status, unicode_answer.status):
+        reason = ascii_answer.reason or unicode_answer.reason
+        return solver.Answer("unknown", ascii_answer.engine, ascii_answer.seconds, reason=reason)
+    reason = FOLDING_UNKNOWN.format(ascii_answer.status, unicode_answer.status)
+    return solver.Answer("unknown", ascii_answer.engine, ascii_answer.seconds, reason=reason)
 
 
 def _axioms(cond: Any, enc: Encoder) -> list[z3.BoolRef]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from iamrefine.conditions.folding import Folding, equal_ignoring_case
 from iamrefine.conditions.operators import Operator, parse_operator
 from iamrefine.glob import resource_glob_matches
 from iamrefine.model import VERSION_2012, Condition, Scalar
@@ -130,7 +131,9 @@ def _compare(op: Operator, left: Fraction, right: Fraction) -> bool:
     }[op.compare]
 
 
-def _matches(op: Operator, actual: str, value: str, version: str, request: Request) -> bool:
+def _matches(
+    op: Operator, actual: str, value: str, version: str, request: Request, folding: Folding
+) -> bool:
     """Does one request value match one policy value (before negation)?"""
     if op.family in ("numeric", "date"):
         parse = _number if op.family == "numeric" else _date
@@ -161,12 +164,18 @@ def _matches(op: Operator, actual: str, value: str, version: str, request: Reque
         return _glob(chars, actual)
     literal = "".join(c for c, _ in chars)
     if op.fold_case:
-        return _lower(literal) == _lower(actual)
+        return equal_ignoring_case(literal, actual, folding)
     return literal == actual
 
 
 def entry_holds(
-    op: Operator, key: str, values: Sequence[Scalar], version: str, request: Request
+    op: Operator,
+    key: str,
+    values: Sequence[Scalar],
+    version: str,
+    request: Request,
+    *,
+    folding: Folding = Folding.ASCII,
 ) -> bool:
     """Does ``op`` hold for condition key ``key`` with policy ``values``?"""
     actual = _lookup(request, key)
@@ -178,7 +187,7 @@ def entry_holds(
         return op.if_exists or (op.negated and not op.qualifier)
 
     def test(a: str) -> bool:
-        hit = any(_matches(op, a, _text(v), version, request) for v in values)
+        hit = any(_matches(op, a, _text(v), version, request, folding) for v in values)
         return not hit if op.negated else hit
 
     if op.qualifier == "ForAllValues":
@@ -186,7 +195,9 @@ def entry_holds(
     return any(test(a) for a in actual)
 
 
-def condition_holds(condition: Condition, version: str, request: Request) -> bool:
+def condition_holds(
+    condition: Condition, version: str, request: Request, *, folding: Folding = Folding.ASCII
+) -> bool:
     """Does the block hold on ``request``? The AND of its operators and keys. An unknown
     operator raises :class:`ValueError` (the encoder reports it as an input error)."""
     for clause in condition.clauses:
@@ -194,7 +205,7 @@ def condition_holds(condition: Condition, version: str, request: Request) -> boo
         if op is None:
             raise ValueError(f"unknown condition operator `{clause.operator}`")
         for entry in clause.entries:
-            if not entry_holds(op, entry.key, entry.values, version, request):
+            if not entry_holds(op, entry.key, entry.values, version, request, folding=folding):
                 return False
     return True
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
+from iamrefine.conditions.folding import Folding, fold_class, folds_differ
 from iamrefine.conditions.keys import documented_single_valued
 from iamrefine.conditions.operators import Operator, clause_diagnostic, parse_operator
 from iamrefine.errors import Diagnostic, InputError
@@ -438,13 +439,33 @@ class FullConditions:
     """A condition encoder (for :class:`iamrefine.encode.Encoder`) with the full
     semantics, for the queries over ``policies`` (which fix the slot bounds)."""
 
-    def __init__(self, policies: Sequence[Policy | None]) -> None:
+    def __init__(
+        self, policies: Sequence[Policy | None], *, folding: Folding = Folding.ASCII
+    ) -> None:
+        self.policies = list(policies)
+        self.folding = folding
         validate(policies)
         self.bounds = slot_bounds(policies)
         self.spelling: dict[str, str] = {}
         for _, clause in _entries(policies):
             for e in clause.entries:
                 self.spelling.setdefault(lower(e.key), e.key)
+
+    @property
+    def folding_matters(self) -> bool:
+        """Does some ``*IgnoreCase`` value have a character that the two readings of
+        :mod:`iamrefine.conditions.folding` fold differently?"""
+        for _, clause in _entries(self.policies):
+            op = parse_operator(clause.operator)
+            if op is not None and op.fold_case:
+                for e in clause.entries:
+                    if any(folds_differ(scalar_text(v)) for v in e.values):
+                        return True
+        return False
+
+    def with_folding(self, folding: Folding) -> FullConditions:
+        """The same semantics with ``*IgnoreCase`` read under ``folding``."""
+        return FullConditions(self.policies, folding=folding)
 
     def resource_variable(self, atom_key: str, enc: Encoder) -> z3.BoolRef:
         """A Resource element with policy variables (2012-10-17), given by its atom key
@@ -695,22 +716,22 @@ class FullConditions:
         return z3.Intersect(rx, no_colon)
 
     def _folded(self, text: str, req: RequestSymbols) -> z3.ReRef:
-        """The strings equal to ``text`` up to ASCII case: each letter either case."""
+        """The strings equal to ``text`` up to case under this encoder's folding: each
+        character one of its class (:func:`iamrefine.conditions.folding.fold_class`)."""
         found = req.fold_cache.get(text)
         if found is None:
             ctx = req.ctx
             out: list[z3.ReRef] = []
             run = ""
             for ch in text:
-                low = lower(ch)
-                up = ch.upper() if "a" <= low <= "z" else ch
-                if low == up:
+                same = fold_class(ch, self.folding)
+                if len(same) == 1:
                     run += ch
                     continue
                 if run:
                     out.append(z3.Re(string_value(run, ctx)))
                     run = ""
-                out.append(z3.Union(z3.Re(low, ctx), z3.Re(up, ctx)))
+                out.append(z3.Union(*[z3.Re(string_value(c, ctx)) for c in same]))
             if run or not out:
                 out.append(z3.Re(string_value(run, ctx)))
             found = req.fold_cache[text] = out[0] if len(out) == 1 else z3.Concat(*out)
