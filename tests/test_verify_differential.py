@@ -41,7 +41,14 @@ from iamrefine.verify import (
 
 NAMES = ["a:x", "a:xy", "a:yx", "a:Y", "a:xx", "b:x", "b:yy", "ab:x"]
 CATALOG = Catalog.from_names(NAMES, source="differential")
-CONDITIONS = [None, {"Bool": {"k1": "true"}}, {"StringLike": {"k2": ["v*", "w"]}}]
+CONDITIONS = [
+    None,
+    {"Bool": {"k1": "true"}},
+    {"StringLike": {"k2": ["v*", "w"]}},
+    {"Bool": {"k3": ["true", "false"]}},
+    {"StringEquals": {"k4": "o"}, "StringLike": {"K4": "p*"}},
+    {"NumericGreaterThanEquals": {"k5": "2.50"}},
+]
 VARIABLE = "r/${aws:username}"
 
 RESOURCES = [

@@ -223,6 +223,10 @@ class CheckReport:
 # --- running queries ---------------------------------------------------------------------
 
 
+class UnrealizableModel(Exception):
+    """A model of a full-semantics query that no real request has."""
+
+
 @dataclass
 class _Query:
     name: str
@@ -720,8 +724,18 @@ def _replay(
     ctx: dict[str, bool],
     sides: Sequence[_Side],
     expect: Callable[[dict[str, Decision]], bool],
+    request: dict[str, list[str]] | None = None,
 ) -> dict[str, Decision]:
+    """The sides' decisions on the counterexample, which must show the claim false. A
+    full-semantics model (``request`` given) that does not replay is no real request
+    (its typed views of one key disagree): :class:`UnrealizableModel`, which makes the
+    claim UNKNOWN. Any other failure to replay is a bug."""
     decisions = {s.label: reference.evaluate(s.policy, action, resource, ctx) for s in sides}
+    if not expect(decisions) and request is not None:
+        raise UnrealizableModel(
+            f"the solver's model of `{cex_claim}` is no real request (views of one condition "
+            f"key that no single value has; rendered as {_render_request(request)})"
+        )
     if not expect(decisions):
         raise InternalError(
             f"counterexample to `{cex_claim}` does not replay: action `{action}`, resource "
@@ -773,9 +787,13 @@ def _catalog_claim(
                 label = f"{qname}, classes {chunk.start} to {chunk.stop - 1}"
             answer, enc = _decide_classes(claim, label, build, partition)
             if answer.status == "sat":
-                cex = _decode_class(
-                    name, direction, answer.values, enc, partition, sides, catalog, unused
-                )
+                try:
+                    cex = _decode_class(
+                        name, direction, answer.values, enc, partition, sides, catalog, unused
+                    )
+                except UnrealizableModel as exc:
+                    claim.unknown.append(f"{label}: {exc}")
+                    continue
                 return claim.result(Verdict.REFUTED, cex)
     return claim.result(Verdict.UNKNOWN if claim.unknown else Verdict.PROVED)
 
@@ -895,7 +913,7 @@ def _decode_class(
 
     if request is None or not _has_variable_resources(sides):
         resource = _readable_resource(resource, action, ctx, sides, expect)
-    decisions = _replay(claim_name, action, resource, ctx, sides, expect)
+    decisions = _replay(claim_name, action, resource, ctx, sides, expect, request)
     relevant = _relevant_atoms(action, resource, ctx, sides)
     if direction == "within":
         msg = f"{a} allows `{action}` on `{_show(resource)}`, which {b} does not"
@@ -1268,7 +1286,20 @@ class _Containment:
             return None
         return self._decode(answer, enc, sides)
 
-    def _decode(self, answer: solver.Answer, enc: Encoder, sides: list[_Side]) -> Counterexample:
+    def _decode(
+        self, answer: solver.Answer, enc: Encoder, sides: list[_Side]
+    ) -> Counterexample | None:
+        """The counterexample of a model, or None (the claim UNKNOWN) for a model that
+        is no real request."""
+        try:
+            return self._decode_model(answer, enc, sides)
+        except UnrealizableModel as exc:
+            self.claim.unknown.append(str(exc))
+            return None
+
+    def _decode_model(
+        self, answer: solver.Answer, enc: Encoder, sides: list[_Side]
+    ) -> Counterexample:
         action = _sanitize_action(enc.decode_action(answer.values["action"]), sides)
         ctx, request = _context(enc, answer.values, sides)
         a, b = self.sub.label, self.sup.label
@@ -1279,7 +1310,7 @@ class _Containment:
         resource = answer.values["resource"]
         if request is None or not _has_variable_resources(sides):
             resource = _readable_resource(resource, action, ctx, sides, expect)
-        decisions = _replay(self.name, action, resource, ctx, sides, expect)
+        decisions = _replay(self.name, action, resource, ctx, sides, expect, request)
         relevant = _relevant_atoms(action, resource, ctx, sides)
         in_catalog = action in self.catalog
         shown = self.catalog.canonical(action) or action

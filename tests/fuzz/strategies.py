@@ -80,6 +80,7 @@ RESOURCES: tuple[str, ...] = (
     "arn:aws:s3:::b/x",
     "arn:aws:s3:::b/?",
     "arn:aws:s3:::c*",
+    "arn:aws:s3:::c*:d",
     VARIABLE_RESOURCE,
 )
 """Resource elements of generated statements. Under Version 2012-10-17 the last one holds
@@ -94,6 +95,10 @@ SAMPLE_RESOURCES: tuple[str, ...] = (
     "arn:aws:s3:::d",
     "arn:aws:s3:::home/${aws:username}/f",
     "arn:aws:s3:::home/alice/f",
+    "arn:aws:s3:::c:d",
+    "arn:aws:s3:::cx:d",
+    "arn:aws:s3:::c/:d",
+    "arn:aws:s3:::c:x:d",
 )
 """One resource per region of :data:`RESOURCES` (each set of globs that some string
 matches and the others do not)."""
@@ -101,8 +106,33 @@ matches and the others do not)."""
 CONDITIONS: tuple[dict[str, Any], ...] = (
     {"Bool": {"aws:SecureTransport": "true"}},
     {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}},
+    {"Bool": {"aws:PrincipalTag/admin": ["true", "false"]}},
+    {"NumericLessThan": {"s3:max-keys": "10.0"}},
+    {"StringEquals": {"aws:TagKeys": "Owner"}, "StringLike": {"AWS:TAGKEYS": "Proj*"}},
+    {"StringEquals": {"aws:userid": "u1", "AWS:USERID": "u2"}},
 )
-"""Condition blocks of generated statements."""
+"""Condition blocks of generated statements, each over keys of its own. The adversarial
+ones: a Bool over both values (false for a malformed value), a number written with a
+fraction, two entries on one multi-valued key that no set operator reads (true only for
+two values), and two spellings of one key (an AND that never holds)."""
+
+MALFORMED = "n/a"
+"""A request value that is no Boolean, number, date or address."""
+
+
+def number_spellings(text: str) -> list[str]:
+    """Other lexical forms of the number ``text`` (none when it is no plain decimal)."""
+    m = re.fullmatch(r"([+-]?)(\d+)(?:\.(\d*))?", text)
+    if m is None:
+        return []
+    sign, whole, frac = m.group(1), m.group(2), (m.group(3) or "").rstrip("0")
+    base = whole.lstrip("0") or "0"
+    body = f"{base}.{frac}" if frac else base
+    forms = {f"{sign}{body}", f"{sign}0{body}", f"{sign}{body}{'' if frac else '.'}00"}
+    if sign != "-":
+        forms.add(f"+{body}")
+    return sorted(forms - {text})
+
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 
@@ -654,12 +684,51 @@ def request_pool(
         values.pop(name, None)
     fresh = "~" * (1 + max((len(v) for vs in values.values() for v in vs), default=0))
     keys = list(values)
-    choices = [[[], [fresh], *([v] for v in values[k])] for k in keys]
+    variables = {
+        ascii_lower(n.strip())
+        for p in policies
+        if p is not None
+        for text in _texts(p)
+        for n in _VARIABLE.findall(text)
+    }
+    choices = [_choices(k, list(values[k]), fresh, single=k.lower() in variables) for k in keys]
     pool = [
         {k: v for k, v in zip(keys, combo, strict=True) if v}
         for combo in itertools.product(*choices)
     ]
+    # Each key once more under another spelling: keys match case-insensitively.
+    for k in keys:
+        for v in values[k]:
+            pool.append({k.swapcase(): [v]})
+            break
     return pool + [dict(r) for r in extra]
+
+
+def _texts(policy: Policy) -> list[str]:
+    out: list[str] = []
+    for st_ in policy.statements:
+        element = st_.resource if st_.resource is not None else st_.not_resource
+        if element is not None:
+            out.extend(element.values)
+        for clause in st_.condition.clauses if st_.condition is not None else []:
+            for entry in clause.entries:
+                out.extend(str(v) for v in entry.values)
+    return out
+
+
+def _choices(key: str, named: list[str], fresh: str, *, single: bool) -> list[list[str]]:
+    """The values a request gives ``key`` in the pool: none, one no policy names, each
+    named one, other spellings of named numbers, a malformed one, and (unless AWS
+    documents the key single-valued or a policy variable names it) two values at once."""
+    from iamrefine.conditions.keys import documented_single_valued
+
+    out: list[list[str]] = [[], [fresh], *([v] for v in named)]
+    out += [[n] for v in named for n in number_spellings(v)]
+    out.append([MALFORMED])
+    if not single and not documented_single_valued(key) and named:
+        out.append([fresh, named[0]])
+        out.extend([a, b] for a, b in itertools.combinations(named, 2))
+    return out
 
 
 def judge_refinement(

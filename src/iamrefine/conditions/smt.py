@@ -406,6 +406,14 @@ class RequestSymbols:
             s.views[family] = found
         return found
 
+    def _word_re(self, words: tuple[str, ...]) -> z3.ReRef:
+        """The words in any ASCII case."""
+        out = []
+        for word in words:
+            chars = [z3.Union(z3.Re(c, self.ctx), z3.Re(c.upper(), self.ctx)) for c in word]
+            out.append(z3.Concat(*chars))
+        return out[0] if len(out) == 1 else z3.Union(*out)
+
     def axioms(self) -> list[z3.BoolRef]:
         """What one value can be at once, for the typed views created so far: a Boolean
         (``true``/``false``) is no number, date or address; an address is no number or
@@ -428,6 +436,13 @@ class RequestSymbols:
                 both = z3.And(ok["num"], ok["date"])
                 out.append(z3.Implies(both, value["num"] == value["date"]))
                 out.append(z3.Implies(both, z3.IsInt(value["num"])))
+            text = s.views.get("str")
+            if text is not None and "bool" in ok:
+                # A Boolean view is exactly the string's reading: `true`/`false` in any case.
+                out.append(ok["bool"] == z3.InRe(text, self._word_re(("true", "false"))))
+                out.append(
+                    z3.Implies(ok["bool"], value["bool"] == z3.InRe(text, self._word_re(("true",))))
+                )
             if "date" in ok:
                 # A date is whole seconds plus at most nine decimal places of a second.
                 scaled = value["date"] * 10**9
