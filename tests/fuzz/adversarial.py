@@ -26,6 +26,8 @@ from iamrefine.glob import ascii_lower
 KEYS = ("k:n", "aws:PrincipalTag/t", "aws:TagKeys", "aws:SourceIp", "aws:CurrentTime")
 """Two keys that may hold several values, three that AWS documents single-valued."""
 
+_MAX_CORE = 3000
+
 FAMILY_VALUES: dict[str, tuple[str, ...]] = {
     "String": ("a", "b", "A", "a*", "?"),
     "Numeric": ("5", "5.0", "05", "-1", "2.50"),
@@ -99,7 +101,7 @@ def _neighbours(text: str) -> list[str]:
         pass
     if text.startswith("2026-01-01"):
         out += ["2025-12-31T23:59:59Z", "2026-01-01T00:00:00.5Z", "1767225601"]
-    if "." in text and "/" in text or ":" in text and "/" in text:
+    if ("." in text and "/" in text) or (":" in text and "/" in text):
         out += ["10.0.0.1", "11.0.0.1", "::1", "::ffff:10.0.0.1"]
     return out
 
@@ -117,21 +119,31 @@ def request_pool(blocks_: Iterable[dict[str, dict[str, Any]]]) -> list[dict[str,
                 for v in values if isinstance(values, list) else [values]:
                     slot[v] = None
     keys = sorted(named)
-    choices: list[list[list[str]]] = []
+    core: list[list[list[str]]] = []
+    wide: list[list[list[str]]] = []
     for k in keys:
         values = list(named[k])
         one = [*values, *(n for v in values for n in number_spellings(v))]
         one += [n for v in values for n in _neighbours(v)]
         one += ["zz", MALFORMED, "a", "A"]
         one = list(dict.fromkeys(one))
-        options: list[list[str]] = [[], *([v] for v in one)]
+        pairs: list[list[str]] = []
         if not documented_single_valued(k):
-            options += [[a, b] for a, b in itertools.combinations(values + ["zz"], 2)]
-        choices.append(options)
-    pool = [
-        {k: v for k, v in zip(keys, combo, strict=True) if v}
-        for combo in itertools.product(*choices)
-    ]
+            pairs = [[a, b] for a, b in itertools.combinations([*values, "zz"], 2)]
+        core.append([[], *([v] for v in values), [MALFORMED], *pairs[:3]])
+        wide.append([[], *([v] for v in one), *pairs])
+    # Every combination of each key's core values (absent, named, malformed, pairs of
+    # named), capped; then each key's wider values against a few of those combinations.
+    combos = list(itertools.islice(itertools.product(*core), _MAX_CORE))
+    pool = [{k: v for k, v in zip(keys, combo, strict=True) if v} for combo in combos]
+    for i, k in enumerate(keys):
+        for base in combos[:: max(1, len(combos) // 8)]:
+            for option in wide[i]:
+                request = {kk: v for kk, v in zip(keys, base, strict=True) if v}
+                request.pop(k, None)
+                if option:
+                    request[k] = option
+                pool.append(request)
     for k in keys:
         for spelled in sorted(spellings[k]):
             for v in list(named[k])[:1]:
