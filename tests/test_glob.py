@@ -40,10 +40,43 @@ def dp_match(pattern: str, text: str) -> bool:
     return go(0, 0)
 
 
+def arn_match(pattern: str, text: str) -> bool:
+    """The Resource rule as a recursion: ``?`` and a ``*`` inside an ARN segment never
+    match ``:``; a ``*`` followed by ``:`` or by the end matches any run."""
+
+    @cache
+    def go(i: int, j: int) -> bool:
+        if i == len(pattern):
+            return j == len(text)
+        if pattern[i] == "*":
+            free = i + 1 == len(pattern) or pattern[i + 1] == ":"
+            step = j < len(text) and (free or text[j] != ":")
+            return go(i + 1, j) or (step and go(i, j + 1))
+        if j < len(text) and (
+            (pattern[i] == "?" and text[j] != ":") or (pattern[i] != "?" and pattern[i] == text[j])
+        ):
+            return go(i + 1, j + 1)
+        return False
+
+    return go(0, 0)
+
+
 @SETTINGS
 @given(patterns, strings)
 def test_resource_matching_agrees_with_the_recursion(pattern: str, text: str) -> None:
+    assert resource_matches(pattern, text) is arn_match(pattern, text)
+
+
+@SETTINGS
+@given(patterns, st.text(st.sampled_from(list("abAB/[]\\.\né")), max_size=8))
+def test_resource_matching_without_colons_is_the_plain_glob(pattern: str, text: str) -> None:
+    # On a resource without colons the segment rule restricts nothing.
     assert resource_matches(pattern, text) is dp_match(pattern, text)
+
+
+def test_inner_star_does_not_cross_a_colon() -> None:
+    assert dp_match("*a", ":a") and not resource_matches("*a", ":a")
+    assert resource_matches("*:a", "x:y:a")
 
 
 @SETTINGS
