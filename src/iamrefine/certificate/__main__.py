@@ -1,0 +1,3 @@
+from iamrefine.certificate.cli import main
+
+raise SystemExit(main())

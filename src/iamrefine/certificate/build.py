@@ -1,0 +1,242 @@
+"""Building a certificate from a refinement and the checker's report on it, and writing
+it as JSON text."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+from iamrefine.catalog import Catalog
+from iamrefine.certificate.canonical import canonical_json, canonical_policy, sha256_text
+from iamrefine.certificate.least_general import check_least_general
+from iamrefine.certificate.schema import (
+    LABELS,
+    LEAST_GENERAL_CLAIM,
+    CatalogRecord,
+    Certificate,
+    ClaimRecord,
+    ClassRecord,
+    EmbeddedPolicy,
+    EmbeddedUnused,
+    Inputs,
+    ObligationRecord,
+    PartitionRecord,
+    PatternOrigin,
+    Refinement,
+    Signature,
+    Tools,
+    Witness,
+)
+from iamrefine.glob import action_matches, ascii_lower
+from iamrefine.structure import structure_problems
+
+if TYPE_CHECKING:
+    from iamrefine.encode import Partition
+    from iamrefine.model import Policy
+    from iamrefine.refine import RefineResult
+    from iamrefine.unused import UnusedSet
+    from iamrefine.verify import CheckReport
+
+
+def _embed_policy(policy: Policy) -> EmbeddedPolicy:
+    document, text = canonical_policy(policy)
+    return EmbeddedPolicy(sha256=sha256_text(text), document=document)
+
+
+def _unused_names(unused: UnusedSet, catalog: Catalog) -> list[str]:
+    return sorted(
+        (catalog.by_lower.get(a, a) for a in unused.actions), key=lambda n: (ascii_lower(n), n)
+    )
+
+
+def _versions(cvc5_used: bool) -> Tools:
+    from iamrefine import __version__, solver
+
+    return Tools(
+        iamrefine=__version__,
+        z3=solver.engine_version("z3"),
+        cvc5=solver.engine_version("cvc5") if cvc5_used else None,
+    )
+
+
+def _partition_record(partition: Partition, catalog: Catalog) -> PartitionRecord:
+    classes = []
+    for row in partition.to_json(catalog):
+        sig = row["signature"]
+        classes.append(
+            ClassRecord(
+                index=row["index"],
+                members=list(row["members"]),
+                signature=Signature(
+                    original=sorted(sig.get(LABELS[0], [])),
+                    refined=sorted(sig.get(LABELS[1], [])),
+                    unused=bool(sig["unused"]),
+                ),
+            )
+        )
+    return PartitionRecord(classes=classes)
+
+
+def _witnesses(result: RefineResult, unused: frozenset[str]) -> list[Witness]:
+    out = []
+    for rep in result.replacements:
+        for pattern, parent, witness in rep.trace.least_generality():
+            reason: Literal["unused", "not allowed"] = "not allowed"
+            if ascii_lower(witness) in unused and action_matches(rep.original_pattern, witness):
+                reason = "unused"
+            out.append(
+                Witness(
+                    statement=rep.statement_index,
+                    original=rep.original_pattern,
+                    pattern=pattern,
+                    parent=parent,
+                    witness=witness,
+                    reason=reason,
+                )
+            )
+    return out
+
+
+def build_certificate(
+    result: RefineResult,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    report: CheckReport | None = None,
+    timeout: float = 30.0,
+    engine: str = "auto",
+) -> Certificate:
+    """The certificate of ``result`` (a refinement of ``result.original`` by ``unused``
+    over ``catalog``).
+
+    ``report`` is the checker's report on this refinement, when the caller has already
+    run :func:`iamrefine.verify.verify_result` on it with ``timeout`` and ``engine``;
+    otherwise it is run here. The least-generality claim is checked here, by the same code that
+    :func:`check_certificate` runs.
+    """
+    from iamrefine.verify import verify_result
+
+    if report is None:
+        report = verify_result(result, unused, catalog, timeout=timeout, engine=engine)
+    partitions: list[PartitionRecord] = []
+    partition_index: dict[int, int] = {}
+    obligations = []
+    for i, ob in enumerate(report.obligations):
+        pidx = None
+        if ob.partition is not None:
+            key = id(ob.partition)
+            if key not in partition_index:
+                partition_index[key] = len(partitions)
+                partitions.append(_partition_record(ob.partition, catalog))
+            pidx = partition_index[key]
+        obligations.append(
+            ObligationRecord(
+                index=i,
+                name=ob.name,
+                claim=ob.claim,
+                kind=ob.kind,
+                role=ob.role,  # type: ignore[arg-type]
+                premise=ob.premise,
+                partition=pidx,
+                status=ob.status,  # type: ignore[arg-type]
+                engine=ob.engine,
+                seconds=round(ob.seconds, 4),
+                smtlib=ob.smtlib(),
+            )
+        )
+    claims = []
+    cvc5_used = False
+    for c in report.claims:
+        engines = str(c.stats.get("solver", "none"))
+        cvc5_used = cvc5_used or "cvc5" in engines
+        claims.append(
+            ClaimRecord(
+                name=c.name,
+                verdict=c.verdict.value,
+                seconds=round(c.seconds, 4),
+                solver=engines,
+                obligations=[o.index for o in obligations if o.claim == c.name],
+                reason=c.reason,
+            )
+        )
+    start = time.perf_counter()
+    witnesses = _witnesses(result, unused.actions)
+    problems = structure_problems(
+        result.original,
+        result.policy,
+        unused.actions,
+        catalog,
+        result.statement_origin,
+        result.pattern_origins,
+    ) + check_least_general(
+        witnesses,
+        result.original,
+        result.policy,
+        unused.actions,
+        catalog,
+        result.statement_origin,
+    )
+    claims.append(
+        ClaimRecord(
+            name=LEAST_GENERAL_CLAIM,
+            verdict="REFUTED" if problems else "PROVED",
+            seconds=round(time.perf_counter() - start, 4),
+            solver="none",
+            obligations=[],
+            reason="; ".join(problems[:3]) if problems else None,
+        )
+    )
+    info = catalog.info()
+    names = _unused_names(unused, catalog)
+    return Certificate(
+        tools=_versions(cvc5_used),
+        catalog=CatalogRecord(
+            source=catalog.source,
+            version=catalog.version,
+            digest=catalog.digest,
+            actions=int(info["actions"]),
+            services=int(info["services"]),
+        ),
+        inputs=Inputs(
+            original=_embed_policy(result.original),
+            unused=EmbeddedUnused(sha256=sha256_text(canonical_json(names)), actions=names),
+            refined=None if result.policy is None else _embed_policy(result.policy),
+        ),
+        refinement=Refinement(
+            granularity=str(result.granularity),
+            strategy=str(result.strategy),
+            engine=engine,
+            timeout=timeout,
+            statement_origin=list(result.statement_origin),
+            pattern_origins=[
+                PatternOrigin(statement=s, pattern=p, origin=o)
+                for s, p, o in result.pattern_origins
+            ],
+        ),
+        claims=claims,
+        least_general=witnesses,
+        partitions=partitions,
+        obligations=obligations,
+    )
+
+
+def certificate_text(certificate: Certificate) -> str:
+    """The certificate as JSON text (indented, one array item per line, final newline)."""
+    data = certificate.model_dump(mode="json")
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
+def stable_view(certificate: Certificate) -> dict[str, Any]:
+    """The certificate as JSON without what varies from run to run (times, the engines
+    that answered and the tools' versions): equal views mean the same inputs,
+    obligations and proof."""
+    data = certificate.model_dump(mode="json")
+    data.pop("tools")
+    for claim in data["claims"]:
+        claim.pop("seconds")
+        claim.pop("solver")
+    for ob in data["obligations"]:
+        ob.pop("seconds")
+        ob.pop("engine")
+    return data

@@ -1,0 +1,34 @@
+"""Canonical forms: the text a certificate's digests are taken of.
+
+A policy is the writer's JSON (:func:`iamrefine.write.policy_to_json`) serialized by
+``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)``; the
+unused set is the JSON list of its catalog names, sorted by lowercase name, serialized
+the same way. Digests are ``sha256:`` and 64 hex digits of the UTF-8 text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from iamrefine.model import Policy
+
+
+def canonical_json(value: Any) -> str:
+    """Key-sorted, compact JSON text with characters written as themselves."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    """``sha256:`` and the hex digest of the UTF-8 text."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_policy(policy: Policy) -> tuple[dict[str, Any], str]:
+    """The policy's canonical JSON document and its canonical text."""
+    from iamrefine.write import policy_to_json
+
+    text = canonical_json(policy_to_json(policy))
+    return json.loads(text), text

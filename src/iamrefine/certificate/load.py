@@ -1,0 +1,80 @@
+"""Reading a certificate: size-bounded, UTF-8, the right format and schema version, and
+validated against the model; anything else is a :class:`CertificateError` (exit 2)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from iamrefine.certificate.schema import FORMAT, MAX_CERTIFICATE_BYTES, SCHEMA_VERSION, Certificate
+from iamrefine.errors import CertificateError, Diagnostic
+from iamrefine.files import parse_json
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
+    """Parse and validate certificate JSON; raise :class:`CertificateError` when malformed."""
+    data = parse_json(text, source, CertificateError)
+    if not isinstance(data, dict):
+        raise CertificateError.at(source, "a certificate must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise CertificateError.at(source, _not_a_certificate(data, source))
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise CertificateError.at(
+            source,
+            f"unsupported certificate schema version `{version}`; this iamrefine reads "
+            f"version `{SCHEMA_VERSION}`",
+        )
+    try:
+        return Certificate.model_validate(data)
+    except ValidationError as exc:
+        diags = [
+            Diagnostic(source, None, None, f"`{_where(err['loc'])}`: {err['msg'].lower()}")
+            for err in exc.errors()
+        ]
+        raise CertificateError(diags) from None
+
+
+def _not_a_certificate(data: dict[str, Any], source: str) -> str:
+    """Why ``data`` is not a certificate, and for a policy, how to make one."""
+    if "Statement" in data:
+        return (
+            "this looks like an IAM policy, not an iamrefine certificate; make a certificate "
+            f"with `iamrefine refine {shlex.quote(source)} --unused UNUSED --certificate "
+            "CERT.json`, then check it with `iamrefine verify CERT.json`"
+        )
+    if "format" not in data:
+        return f"not an iamrefine certificate: it has no `format` (expected `{FORMAT}`)"
+    return f"not an iamrefine certificate: `format` is `{data['format']}` (expected `{FORMAT}`)"
+
+
+def load_certificate(path: str | Path) -> Certificate:
+    """Read and validate a certificate file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_CERTIFICATE_BYTES + 1)
+    except OSError as exc:
+        raise CertificateError.at(str(p), f"cannot read certificate: {exc.strerror}") from None
+    if len(raw) > MAX_CERTIFICATE_BYTES:
+        raise CertificateError.at(
+            str(p), f"certificate is larger than {MAX_CERTIFICATE_BYTES:,} bytes"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CertificateError.at(
+            str(p), f"certificate is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    return parse_certificate(text, str(p))

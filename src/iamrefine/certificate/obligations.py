@@ -1,0 +1,177 @@
+"""The obligations: the stored ones compared with the ones re-derived from the inputs,
+and the stored SMT-LIB text decided by the solvers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from iamrefine.certificate.report import CertificateReport, clip, first_difference
+from iamrefine.certificate.schema import Certificate, ObligationRecord
+
+if TYPE_CHECKING:
+    from iamrefine.encode import Partition
+    from iamrefine.verify import Obligation
+
+
+def solve_texts(
+    cert: Certificate, solvers: Sequence[str], timeout: float, report: CertificateReport
+) -> dict[int, bool | None]:
+    """Run the stored text of every obligation the proof rests on (role ``proof``,
+    recorded as unsat) through each solver; map each such obligation's index to True
+    (every solver answers unsat), False (some solver answers sat) or None (undecided)."""
+    from iamrefine import solver
+
+    proof = [ob for ob in cert.obligations if ob.role == "proof" and ob.status == "unsat"]
+    answers: dict[str, dict[int, str]] = {}
+    for name in solvers:
+        start = time.perf_counter()
+        part = f"solver {name}"
+        mine = answers.setdefault(name, {})
+        for ob in proof:
+            answer = solver.solve_smtlib(ob.smtlib, name, timeout=timeout)
+            mine[ob.index] = answer.status
+            if answer.status == "sat":
+                report.fail(
+                    part,
+                    f"obligation {ob.index} `{ob.name}` is satisfiable: its part of "
+                    f"`{ob.claim}` does not hold",
+                )
+            elif answer.status != "unsat":
+                report.undecided(part, f"obligation {ob.index} `{ob.name}`: {answer.reason}")
+        if all(v == "unsat" for v in mine.values()):
+            report.ok(
+                part,
+                f"{len(mine)} proof obligation(s) unsat ({time.perf_counter() - start:.2f} s)",
+            )
+    out: dict[int, bool | None] = {}
+    for ob in proof:
+        states = {answers[name][ob.index] for name in solvers}
+        if {"sat", "unsat"} <= states:
+            report.fail(
+                "solvers",
+                f"obligation {ob.index} `{ob.name}`: "
+                + ", ".join(f"{n} answers {answers[n][ob.index]}" for n in solvers),
+            )
+        out[ob.index] = False if "sat" in states else (True if states == {"unsat"} else None)
+    return out
+
+
+def _obligation_diffs(mine: ObligationRecord, theirs: Obligation) -> list[str]:
+    diffs = [
+        f"{key} `{getattr(mine, key)}` where the inputs give `{value}`"
+        for key, value in (
+            ("name", theirs.name),
+            ("claim", theirs.claim),
+            ("kind", theirs.kind),
+            ("role", theirs.role),
+            ("premise", theirs.premise),
+        )
+        if getattr(mine, key) != value
+    ]
+    # An answer the verifier's solver could not reach is not a difference: it leaves
+    # the re-derived claim undecided instead.
+    if mine.status != theirs.status and theirs.status != "unknown":
+        diffs.append(f"status `{mine.status}` where the inputs give `{theirs.status}`")
+    if (mine.partition is None) != (theirs.partition is None):
+        diffs.append(
+            "a partition where the inputs give none"
+            if mine.partition is not None
+            else "no partition where the inputs give one"
+        )
+    return diffs
+
+
+def _by_claim(items: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        out.setdefault(item.claim, []).append(item)
+    return out
+
+
+def compare_obligations(
+    stored: Sequence[ObligationRecord],
+    derived: Sequence[Obligation],
+    undecided: Iterable[str],
+    report: CertificateReport,
+) -> dict[int, Partition]:
+    """Compare the stored obligations with the re-derived ones, claim by claim; return
+    the re-derived partition of each stored partition index that a matching obligation
+    uses.
+
+    Which query the checker asks next depends on the answers to the earlier ones, so a
+    claim whose re-derivation is UNKNOWN (the verifier's solver left some query
+    undecided, as under a tiny ``--timeout``) may have taken another path: a difference
+    in its obligations makes the check undecided (exit 3, never VALID), not failed.
+    Every other claim's obligations must be identical."""
+    partitions: dict[int, Partition] = {}
+    unsure = set(undecided)
+    bad = 0
+    for k, mine in enumerate(stored):
+        if mine.index != k:
+            bad += 1
+            report.fail("obligations", f"obligation {k} `{mine.name}` has number {mine.index}")
+    stored_claims = list(dict.fromkeys(o.claim for o in stored))
+    derived_claims = list(dict.fromkeys(o.claim for o in derived))
+    runs = [c for i, c in enumerate(o.claim for o in stored) if i == 0 or stored[i - 1].claim != c]
+    shared = [c for c in derived_claims if c in stored_claims]
+    if runs != stored_claims or [c for c in stored_claims if c in derived_claims] != shared:
+        bad += 1
+        report.fail(
+            "obligations",
+            f"the certificate's obligations are ordered by claim as {runs}; the inputs give "
+            f"{derived_claims}",
+        )
+    mine_of, theirs_of = _by_claim(stored), _by_claim(derived)
+    undecided_claims = 0
+    for claim in [*derived_claims, *(c for c in stored_claims if c not in theirs_of)]:
+        ours, theirs_list = mine_of.get(claim, []), theirs_of.get(claim, [])
+        problems: list[str] = []
+        if len(ours) != len(theirs_list):
+            problems.append(
+                f"the certificate lists {len(ours)} obligation(s) of `{claim}`; the inputs "
+                f"give {len(theirs_list)}"
+            )
+        for mine, theirs in zip(ours, theirs_list, strict=False):
+            where = f"obligation {mine.index} `{mine.name}`"
+            diffs = _obligation_diffs(mine, theirs)
+            text = theirs.smtlib()
+            if not diffs and mine.smtlib != text:
+                problems.append(
+                    f"{where}: the stored SMT-LIB text differs from the text re-derived from "
+                    "the inputs: " + first_difference(mine.smtlib, text)
+                )
+                continue
+            if not diffs and mine.partition is not None and theirs.partition is not None:
+                # Stored partition numbers must name the re-derived partitions one to one.
+                known = partitions.setdefault(mine.partition, theirs.partition)
+                if known is not theirs.partition or any(
+                    q is theirs.partition and n != mine.partition for n, q in partitions.items()
+                ):
+                    diffs.append(
+                        f"partition {mine.partition}, which another obligation built on a "
+                        "different partition also names (or the other way round)"
+                    )
+            if diffs:
+                problems.append(f"{where} has " + "; ".join(diffs))
+        if not problems:
+            continue
+        if claim in unsure:
+            undecided_claims += 1
+            report.undecided(
+                "obligations",
+                f"`{claim}` was not decided in the time budget, so its re-derivation may "
+                f"have taken another path: {len(problems)} difference(s), e.g. "
+                f"{clip(problems[0], 160)}; a larger --timeout decides it",
+            )
+            continue
+        bad += len(problems)
+        for message in problems:
+            report.fail("obligations", message)
+    if not bad and not undecided_claims:
+        report.ok(
+            "obligations",
+            f"{len(stored)} re-derived from the inputs; the stored SMT-LIB text is identical",
+        )
+    return partitions
