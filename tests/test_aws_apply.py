@@ -275,3 +275,18 @@ def test_aws_managed_policy_is_replaced_by_a_copy_and_rolled_back(
         assert attached() == [aws_arn]
         names = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
         assert "iamrefine-reader-AmazonSQSReadOnlyAccess" not in names
+
+
+def test_an_edited_refined_policy_is_refused(live: tuple[Any, dict[str, str], Path]) -> None:
+    connector, arns, out = live
+    refined = out / w.HOME / "role-ci" / "inline-notify" / "refined.json"
+    # The done marker still says PROVED; apply proves again and finds the grant.
+    refined.write_text(w.doc("sns:Publish", "sqs:SendMessage"))
+    before = _state(connector, arns)
+    code, text = _apply(out, "--yes")
+    assert code == 1
+    assert (
+        "role-ci/inline-notify: REFUSED: the refined policy is not proved against the live "
+        "one: over-permissive" in text
+    )
+    assert _state(connector, arns)["notify"] == before["notify"]

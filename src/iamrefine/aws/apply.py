@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iamrefine.aws.clients import AwsFailure, Connector, MemberAccountError, aws_errors, failure
-from iamrefine.aws.layout import Applicable, Outcome, read_results
+from iamrefine.aws.layout import FINDING_FILE, FINDINGS_DIR, Applicable, Outcome, read_results
 from iamrefine.aws.policies import (
     PolicyKind,
     Principal,
@@ -42,8 +42,12 @@ from iamrefine.aws.policies import (
     managed_document,
     sha256_text,
 )
+from iamrefine.choices import DEFAULT_TIMEOUT
 from iamrefine.errors import InputError
 from iamrefine.files import parse_json, write_atomic
+
+if TYPE_CHECKING:
+    from iamrefine.catalog import Catalog
 
 MAX_VERSIONS = 5
 """The most versions IAM keeps of one managed policy."""
@@ -119,13 +123,66 @@ def _call(account: str, operation: str, **params: Any) -> Call:
 # --- the plan -----------------------------------------------------------------------
 
 
-def plan(connector: Connector, out_dir: Path) -> list[Change]:
+@dataclass(frozen=True)
+class ProofOptions:
+    """How ``apply`` proves each recommendation again before using it."""
+
+    catalog_path: str | Path | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    engine: str = "auto"
+
+
+def plan(connector: Connector, out_dir: Path, proof: ProofOptions | None = None) -> list[Change]:
     """The change of every policy folder of ``out_dir``: APPLY with its calls, or
     SKIPPED / REFUSED with the reason."""
-    return [_plan_one(connector, found, out_dir) for found in read_results(out_dir)]
+    from iamrefine.catalog import load_catalog
+
+    opts = proof or ProofOptions()
+    found = read_results(out_dir)
+    catalog = load_catalog(opts.catalog_path)
+    return [_plan_one(connector, f, out_dir, catalog, opts) for f in found]
 
 
-def _plan_one(connector: Connector, found: Applicable, out_dir: Path) -> Change:
+def prove_again(
+    found: Applicable, live_text: str, catalog: Catalog, proof: ProofOptions
+) -> str | None:
+    """Why the folder's refined policy is not proved to be the live policy without
+    the unused actions of its finding(s); None when it is. The folder's files are not
+    trusted: ``done`` says PROVED, but the policy applied is the one proved here."""
+    from iamrefine.api import check
+    from iamrefine.harness.regress import classify_check
+    from iamrefine.unused import UnusedSet, load_unused
+    from iamrefine.verify import Verdict
+
+    paths = (
+        sorted((found.folder / FINDINGS_DIR).glob("*.json"))
+        if len(found.principals) > 1
+        else [found.folder / FINDING_FILE]
+    )
+    sets = [load_unused(p, catalog) for p in paths]
+    unused = UnusedSet(
+        frozenset.intersection(*(u.actions for u in sets)),
+        str(found.folder),
+        (),
+        frozenset.intersection(*(u.services for u in sets)),
+    )
+    report = check(
+        live_text,
+        found.refined_text,
+        unused,
+        catalog=catalog,
+        timeout=proof.timeout,
+        engine=proof.engine,
+    )
+    if report.verdict is Verdict.PROVED:
+        return None
+    grade, detail, _ = classify_check(report)
+    return f"{grade}: {detail}" if detail else str(grade)
+
+
+def _plan_one(
+    connector: Connector, found: Applicable, out_dir: Path, catalog: Catalog, proof: ProofOptions
+) -> Change:
     name = str(found.folder.relative_to(out_dir))
     if found.outcome not in (Outcome.REFINED, Outcome.DETACHED):
         return Change(name, Status.SKIPPED, f"{found.outcome.value}: nothing to apply")
@@ -151,6 +208,16 @@ def _plan_one(connector: Connector, found: Applicable, out_dir: Path) -> Change:
             + f", fetched {fetched_digest}"
             + (f" version {found.policy.get('version_id')}" if version else "")
             + "); run `iamrefine aws recommend` again",
+        )
+    try:
+        unproved = prove_again(found, text, catalog, proof)
+    except InputError as exc:
+        unproved = "; ".join(d.render() for d in exc.diagnostics)
+    if unproved is not None:
+        return Change(
+            name,
+            Status.REFUSED,
+            f"the refined policy is not proved against the live one: {unproved}",
         )
     change = Change(name, Status.APPLY)
     try:

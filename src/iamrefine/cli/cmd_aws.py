@@ -210,10 +210,14 @@ def register(app: typer.Typer) -> None:
         region: RegionOpt = None,
         profile: ProfileOpt = None,
         assume_role_name: RoleOpt = None,
+        timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+        engine: EngineOpt = EngineName.auto,
+        catalog: CatalogOpt = None,
     ) -> None:
         """Apply the PROVED recommendations of OUT_DIR whose policy has not changed since
-        it was fetched. A dry run (the default) prints the exact IAM calls; `--yes` makes
-        them and logs how to undo them in OUT_DIR/rollback-<time>.json.
+        it was fetched, each proved again against the live policy first. A dry run (the
+        default) prints the exact IAM calls; `--yes` makes them and logs how to undo them
+        in OUT_DIR/rollback-<time>.json.
 
         Exit 0 when nothing was refused or failed, 1 otherwise, 2 for bad input."""
         from rich.console import Console
@@ -226,7 +230,8 @@ def register(app: typer.Typer) -> None:
             changes = steps.rollback_plan(connector, rollback)
             failures = [] if not yes else steps.execute_rollback(connector, changes)
         else:
-            changes = steps.plan(connector, out_dir)
+            proof = steps.ProofOptions(catalog_path=catalog, timeout=timeout, engine=engine)
+            changes = steps.plan(connector, out_dir, proof)
             failures = []
             if yes:
                 log = steps.RollbackLog(steps.new_rollback_path(out_dir), out_dir)
