@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/access-analyzer-blog
 
-.PHONY: demo test lint bench clean certificates
+.PHONY: demo test test-slow lint bench clean certificates
 
 $(BIN)/iamrefine: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,10 @@ demo: $(BIN)/iamrefine
 
 test: $(BIN)/iamrefine
 	$(BIN)/python -m pytest
+
+# The heavy suites that `make test` leaves out (CI runs both).
+test-slow: $(BIN)/iamrefine
+	$(BIN)/python -m pytest -m slow
 
 lint: $(BIN)/iamrefine
 	$(BIN)/ruff check src tests benchmarks scripts

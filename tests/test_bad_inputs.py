@@ -457,6 +457,7 @@ def test_runner_catches_violations(tmp_path: Path, cli_env: dict[str, str]) -> N
     assert any(f.startswith("printed to stdout on error") for f in result.failures)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_bad_input(case: dict[str, Any], suite_results: dict[str, Any]) -> None:
     result, run = suite_results[case["id"]]

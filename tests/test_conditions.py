@@ -549,6 +549,7 @@ def test_dates_round_trip(text: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cvc5_available(), reason="cvc5 is not installed")
 @pytest.mark.parametrize(
     ("a", "b", "verdict"),

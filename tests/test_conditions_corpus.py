@@ -5,14 +5,13 @@ ArnEquals and ArnLike swapped), and the checker proves it with the full conditio
 semantics. Where the rewrite changes a block's canonical text, the opaque encoding
 cannot prove it alone.
 
-The default run checks a fixed-seed sample of ``SAMPLE`` policies; set
-``IAMREFINE_SLOW=1`` to check all of them (the ``slow`` test).
+The default run checks a fixed-seed sample of ``SAMPLE`` policies; ``pytest -m slow``
+checks all of them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -73,7 +72,6 @@ def test_rewritten_conditions_are_proved_on_a_sample(path: Path, catalog: Catalo
 @requires_shared
 @pytest.mark.corpus
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("IAMREFINE_SLOW"), reason="set IAMREFINE_SLOW=1")
 def test_rewritten_conditions_are_proved_on_every_policy(catalog: Catalog) -> None:
     failures = []
     changed = 0

@@ -150,6 +150,7 @@ def cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, list[str]]]:
     return block, request
 
 
+@pytest.mark.slow
 @settings(
     max_examples=200,
     derandomize=True,
@@ -164,6 +165,7 @@ def test_random_blocks_agree_with_the_evaluator(
     assert z3_holds(block, request) == evaluator_holds(block, request), (block, request)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_single_entry_agrees_exhaustively(family: str) -> None:
     """Every operator of the family, plain and ``IfExists``, on every pool value, against

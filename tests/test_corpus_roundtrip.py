@@ -13,7 +13,7 @@ from iamrefine.errors import PolicyError
 from iamrefine.parse import parse_policy
 from iamrefine.write import dump_policy
 
-pytestmark = [pytest.mark.corpus, requires_shared]
+pytestmark = [pytest.mark.corpus, pytest.mark.slow, requires_shared]
 
 
 def _pairs(text: str | bytes) -> Any:

@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -258,6 +259,7 @@ def run_shard(shard: int, count: int) -> dict[str, Any]:
     return {"stats": dict(stats), "failure": failure, "seconds": time.perf_counter() - start}
 
 
+@pytest.mark.slow
 def test_three_judges_agree() -> None:
     """CASES generated questions, split over WORKERS processes (fixed seeds)."""
     start = time.perf_counter()

@@ -98,6 +98,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _make_corpus(tmp_path_factory.mktemp("regress"))
 
 
+@pytest.mark.slow
 def test_iamrefine_itself_is_exact(corpus: Path, tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     junit_path = tmp_path / "junit.xml"
@@ -384,6 +385,7 @@ def test_bad_invocations_exit_2(corpus: Path, tmp_path: Path) -> None:
 
 @requires_shared
 @pytest.mark.corpus
+@pytest.mark.slow
 def test_iamrefine_is_exact_on_managed_policies(tmp_path: Path) -> None:
     src = tmp_path / "policies"
     src.mkdir()

@@ -42,6 +42,8 @@ from iamrefine.refine import refine_policy
 from iamrefine.verify import Verdict, verify_refinement
 from iamrefine.write import policy_to_json
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("IAMREFINE_METAMORPHIC_EXAMPLES", "40"))
 ENGINE = "cvc5" if solver.cvc5_available() else "z3"
 SETTINGS = settings(

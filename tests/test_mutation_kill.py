@@ -160,6 +160,7 @@ def _real_case(policy_path: Path, unused: UnusedSet, catalog: Catalog) -> Case:
     return Case(tuple(catalog.actions), document, tuple(unused.canonical(catalog)))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=4,
     derandomize=True,
@@ -176,6 +177,7 @@ def test_mutants_of_the_worked_example(data: st.DataObject) -> None:
     _mutate_all("worked example", case, data.draw, small=False)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=GENERATED,
     derandomize=True,
@@ -191,6 +193,7 @@ def test_mutants_of_generated_cases(case: Case, data: st.DataObject) -> None:
 
 @requires_shared
 @pytest.mark.corpus
+@pytest.mark.slow
 @settings(
     max_examples=3,
     derandomize=True,

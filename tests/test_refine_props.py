@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -296,6 +297,7 @@ def _check_not_action(policy: Policy, unused: UnusedSet, result: RefineResult) -
         assert all(result.original is policy and a in unused for a in added)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     st.one_of(cases(), dense_cases()),
@@ -373,6 +375,7 @@ def _min_cover(kept: set[str], safe: list[set[str]]) -> int:
     return best
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.one_of(cases(), dense_cases(most=2)), st.sampled_from(["word", "char"]))
 def test_trailing_star_refinement_uses_fewest_safe_nodes(

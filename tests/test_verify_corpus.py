@@ -24,7 +24,7 @@ from iamrefine.unused import UnusedSet
 from iamrefine.verify import CATALOG_CLAIM, STRINGS_CLAIM, CheckReport, Verdict, verify_refinement
 from iamrefine.write import policy_to_json
 
-pytestmark = [pytest.mark.corpus, requires_shared]
+pytestmark = [pytest.mark.corpus, pytest.mark.slow, requires_shared]
 
 POLICIES = [
     "AmazonS3ReadOnlyAccess",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -224,6 +225,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(cases())
 def test_verdicts_match_the_enumerating_judges(
@@ -261,6 +263,7 @@ def test_verdicts_match_the_enumerating_judges(
     assert (strings.verdict is Verdict.REFUTED) == (found is not None), (strings, found)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, derandomize=True, deadline=None)
 @given(cases())
 def test_cvc5_agrees_with_z3(case: tuple[dict[str, Any], frozenset[str], int, int]) -> None:
@@ -299,6 +302,7 @@ def test_mutations_are_exercised() -> None:
         assert report.verdict is expected, (mutation.__name__, report.to_json())
 
 
+@pytest.mark.slow
 @settings(max_examples=100, derandomize=True, deadline=None)
 @given(cases())
 def test_subset_verdicts_match_the_judge(

@@ -65,12 +65,14 @@ def _bounded(name: str, examples: int, strategy: Any, body: Any) -> None:
         _record()
 
 
+@pytest.mark.slow
 def test_fuzz_parser() -> None:
     _bounded("parser", PARSER_EXAMPLES, parser_inputs(), parser_target)
     outcomes = COUNTS["parser"]["outcomes"]
     assert outcomes.get("ok", 0) > 0 and outcomes.get("error", 0) > 0, outcomes
 
 
+@pytest.mark.slow
 def test_fuzz_refine_and_check() -> None:
     _bounded("refine", REFINE_EXAMPLES, refine_inputs(), refine_check_target)
     assert COUNTS["refine"]["outcomes"] == {"PROVED": COUNTS["refine"]["executions"]}

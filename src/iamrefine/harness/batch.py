@@ -37,6 +37,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,21 @@ from iamrefine.files import write_atomic
 from iamrefine.harness.corpus import Case, list_cases, sha256_file
 from iamrefine.harness.pool import run_cases
 
-REFINED = "refined"
-DETACHED = "detached"
-UNCHANGED = "unchanged"
-FAILED = "failed"
-OUTCOMES = (REFINED, DETACHED, UNCHANGED, FAILED)
+
+class BatchOutcome(StrEnum):
+    """What became of one case."""
+
+    refined = "refined"
+    detached = "detached"
+    unchanged = "unchanged"
+    failed = "failed"
+
+
+REFINED = BatchOutcome.refined
+DETACHED = BatchOutcome.detached
+UNCHANGED = BatchOutcome.unchanged
+FAILED = BatchOutcome.failed
+OUTCOMES = tuple(BatchOutcome)
 
 REFINED_FILE = "refined.json"
 RECOMMENDATION_FILE = "recommendation.json"
@@ -83,7 +94,7 @@ class BatchCase:
     """The outcome of one case; ``resumed`` when an earlier run's result was kept."""
 
     name: str
-    outcome: str
+    outcome: BatchOutcome
     reason: str = ""
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -109,7 +120,7 @@ class BatchReport:
     """Cases not done because the run was interrupted."""
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[BatchOutcome, int]:
         found = Counter(c.outcome for c in self.cases)
         return {o: found.get(o, 0) for o in OUTCOMES}
 
@@ -190,7 +201,7 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
             return None  # an output was changed or truncated since it was recorded
         return BatchCase(
             case.name,
-            str(done["outcome"]),
+            BatchOutcome(done["outcome"]),
             files=files,
             warnings=[str(w) for w in done.get("warnings", [])],
             verdict=done.get("verdict"),
