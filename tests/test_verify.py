@@ -13,7 +13,7 @@ import pytest
 import z3
 
 from cases import WORKED, worked_refined_json
-from iamrefine import reference, verify
+from iamrefine import prove, reference, verify
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import InternalError
 from iamrefine.model import Policy
@@ -407,7 +407,7 @@ def test_chunked_class_queries_give_the_same_verdicts(
 ) -> None:
     a, b, u = pol(orig), pol(new), unused_of(catalog, *unused)
     whole = claim(verify_refinement(a, b, u, catalog), CATALOG_CLAIM)
-    monkeypatch.setattr(verify, "CLASS_CHUNK", 1)
+    monkeypatch.setattr(prove.catalog_claim, "CLASS_CHUNK", 1)
     report = verify_refinement(a, b, u, catalog)
     chunked = claim(report, CATALOG_CLAIM)
     assert whole.verdict is chunked.verdict is verdict
@@ -430,7 +430,7 @@ def test_a_certificate_with_chunked_class_queries_checks(
     from iamrefine.certificate import build_certificate, check_certificate
     from iamrefine.refine import refine_policy
 
-    monkeypatch.setattr(verify, "CLASS_CHUNK", 1)
+    monkeypatch.setattr(prove.catalog_claim, "CLASS_CHUNK", 1)
     orig = pol(allow("*"), allow("s3:Get*", "arn:aws:s3:::b/*"))
     unused = unused_of(catalog, "iam:CreateUser", "s3:GetBucketAcl")
     cert = build_certificate(refine_policy(orig, unused, catalog), unused, catalog)
