@@ -11,7 +11,10 @@ and response against botocore's model of the service.
 
 Faults are injected below the client, at botocore's ``before-send`` event (where moto
 itself hooks in): an HTTP error response that botocore parses, and retries when it is
-a throttling error, exactly as it would one from AWS.
+a throttling error, exactly as it would one from AWS. Every ``before-send`` handler
+runs, so moto still sees those requests: they are used only where that changes
+nothing (reads, and an AssumeRole whose credentials are never used). A denied change
+is injected at ``before-call`` instead (:func:`deny`), where moto never sees it.
 
 Run as a script (``python tests/aws_world.py OUT_DIR [DELAY]``) it builds the world and
 runs ``recommend`` into OUT_DIR, sleeping DELAY seconds after each policy, so that a
@@ -446,6 +449,23 @@ def throttle(client: Any, operation: str, times: int, match: str = "") -> list[i
 
     client.meta.events.register_first(f"before-send.iam.{operation}", handler)
     return sends
+
+
+def deny(client: Any, operation: str, match: str) -> None:
+    """Make every IAM ``operation`` whose parameters mention ``match`` fail with
+    AccessDenied, before moto sees it: at ``before-call``, where the first answer wins
+    (``before-send`` handlers all run, so moto would still make the change)."""
+
+    def handler(params: dict[str, Any], **_: Any) -> Any:
+        if match not in json.dumps(params.get("body", params)):
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        error = {"Code": "AccessDenied", "Message": f"not allowed: {match}", "Type": "Sender"}
+        http = AWSResponse("https://iam.amazonaws.com/", 403, {}, _Raw(b""))
+        return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+
+    client.meta.events.register_first(f"before-call.iam.{operation}", handler)
 
 
 CALLS: list[tuple[str, str, str]] = []

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import aws_world as w
 from iamrefine.aws import apply as steps
+from iamrefine.aws import rollback
 from iamrefine.aws.recommend import RecommendOptions, recommend
 from iamrefine.cli.app import app
 
@@ -148,9 +149,9 @@ def test_apply_then_rollback_restores_everything(
     assert code == 0 and "would call" in text
     assert _state(connector, arns) == after  # a dry run
     w.CALLS.clear()
-    undo = steps.rollback_plan(connector, path)
+    undo = rollback.rollback_plan(connector, path)
     assert [c.status for c in undo] == [steps.Status.APPLY] * 6
-    assert steps.execute_rollback(connector, undo) == []
+    assert rollback.execute_rollback(connector, undo) == []
     rollback_calls = list(w.CALLS)
     assert _state(connector, arns) == before
     # Run again, every change is refused: the policies are no longer as apply left them.
@@ -271,7 +272,8 @@ def test_aws_managed_policy_is_replaced_by_a_copy_and_rolled_back(
         version = iam.get_policy(PolicyArn=copy)["Policy"]["DefaultVersionId"]
         document = iam.get_policy_version(PolicyArn=copy, VersionId=version)["PolicyVersion"]
         assert json.loads(document["Document"]) == json.loads(refined)
-        assert steps.execute_rollback(connector, steps.rollback_plan(connector, log.path)) == []
+        undo = rollback.rollback_plan(connector, log.path)
+        assert rollback.execute_rollback(connector, undo) == []
         assert attached() == [aws_arn]
         names = [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
         assert "iamrefine-reader-AmazonSQSReadOnlyAccess" not in names
@@ -290,3 +292,34 @@ def test_an_edited_refined_policy_is_refused(live: tuple[Any, dict[str, str], Pa
         "one: over-permissive" in text
     )
     assert _state(connector, arns)["notify"] == before["notify"]
+
+
+def test_a_failed_call_logs_only_what_was_done(live: tuple[Any, dict[str, str], Path]) -> None:
+    from iamrefine.aws.policies import Principal
+
+    connector, arns, out = live
+    iam = connector.iam(w.HOME)
+    batch, etl = (
+        Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/{name}") for name in ("batch", "etl")
+    )
+    arn = arns["logs-shared"]
+    change = steps.Change(
+        "shared-detach",
+        steps.Status.APPLY,
+        steps=[steps.detach_step(w.HOME, batch, arn), steps.detach_step(w.HOME, etl, arn)],
+    )
+    w.deny(iam, "DetachRolePolicy", '"RoleName": "etl"')
+    log = steps.RollbackLog(out / "rollback-test.json", out)
+    [failed] = steps.execute(connector, [change], log)
+    assert (failed.operation, failed.code) == ("DetachRolePolicy", "AccessDenied")
+    assert change.status is steps.Status.FAILED
+    assert _state(connector, arns)["attached"]["batch"] == []
+    [logged] = json.loads(log.path.read_text())["changes"]
+    assert [c["params"]["RoleName"] for c in logged["calls"]] == ["batch"]
+    assert [(c["operation"], c["params"]["RoleName"]) for c in logged["undo"]] == [
+        ("attach_role_policy", "batch")
+    ]
+    undo = rollback.rollback_plan(connector, log.path)
+    assert rollback.execute_rollback(connector, undo) == []
+    attached = _state(connector, arns)["attached"]
+    assert attached["batch"] == ["logs-shared"] and attached["etl"] == ["logs-shared"]

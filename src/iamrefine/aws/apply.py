@@ -16,10 +16,9 @@ managed policy): a policy changed since is refused. The plan is a list of IAM ca
   ``delete_*_policy``.
 
 Without ``--yes`` nothing is called. With it, :func:`execute` makes the calls and
-logs each change with the calls that undo it, and what the policy must look like
-for the undo to apply, in a rollback file (rewritten atomically after every change).
-:func:`rollback_plan` and :func:`execute_rollback` undo a rollback file's changes,
-newest first, each only when the policy is still as ``apply`` left it.
+logs each change with the calls that undo it, and what IAM must show for the undo
+to apply, in a rollback file (rewritten atomically after every change).
+:mod:`iamrefine.aws.rollback` undoes a rollback file's changes.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from iamrefine.aws.policies import (
 )
 from iamrefine.choices import DEFAULT_TIMEOUT
 from iamrefine.errors import InputError
-from iamrefine.files import parse_json, write_atomic
+from iamrefine.files import write_atomic
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -90,27 +89,40 @@ class Call:
 
 
 @dataclass
+class Step:
+    """One IAM call, the calls that undo it and what IAM must show for the undo to
+    apply (see :func:`iamrefine.aws.rollback.holds`)."""
+
+    call: Call
+    undo: list[Call] = field(default_factory=list)
+    expect: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Change:
-    """One policy's calls, the calls that undo them (in order) and what the policy
-    must look like for the undo to apply (see :func:`_holds`)."""
+    """One policy's steps, in order."""
 
     folder: str
     status: Status
     reason: str = ""
-    calls: list[Call] = field(default_factory=list)
-    undo: list[Call] = field(default_factory=list)
-    expect: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def calls(self) -> list[Call]:
+        return [s.call for s in self.steps]
 
     def to_json(self) -> dict[str, Any]:
+        """The rollback file's record: the calls made, the undo calls (last call's
+        first) and every expectation."""
         return {
             "folder": self.folder,
-            "calls": [c.to_json() for c in self.calls],
-            "undo": [c.to_json() for c in self.undo],
-            "expect": self.expect,
+            "calls": [s.call.to_json() for s in self.steps],
+            "undo": [c.to_json() for s in reversed(self.steps) for c in s.undo],
+            "expect": [e for s in self.steps for e in s.expect],
         }
 
 
-def _key(principal: Principal) -> tuple[str, str]:
+def principal_key(principal: Principal) -> tuple[str, str]:
     if principal.kind is PrincipalKind.ROLE:
         return "role", "RoleName"
     return "user", "UserName"
@@ -237,52 +249,25 @@ def _live(iam: Any, found: Applicable) -> tuple[str | None, str]:
 
 def _calls(iam: Any, found: Applicable, original: str, change: Change) -> None:
     acct = found.account
-    arn = found.policy.get("arn")
+    arn = str(found.policy.get("arn"))
     refined = found.refined_text
     if found.kind is PolicyKind.INLINE:
         principal = found.principals[0]
-        kind, key = _key(principal)
-        pname = str(found.policy["name"])
-        restore = _call(
-            acct,
-            f"put_{kind}_policy",
-            **{key: principal.name},
-            PolicyName=pname,
-            PolicyDocument=original,
+        kind, key = principal_key(principal)
+        named = {key: principal.name, "PolicyName": str(found.policy["name"])}
+        call = (
+            _call(acct, f"delete_{kind}_policy", **named)
+            if refined is None
+            else _call(acct, f"put_{kind}_policy", **named, PolicyDocument=refined)
         )
-        if refined is None:
-            change.calls.append(
-                _call(acct, f"delete_{kind}_policy", **{key: principal.name}, PolicyName=pname)
-            )
-        else:
-            change.calls.append(
-                _call(
-                    acct,
-                    f"put_{kind}_policy",
-                    **{key: principal.name},
-                    PolicyName=pname,
-                    PolicyDocument=refined,
-                )
-            )
-        change.undo.append(restore)
-        change.expect.append(
-            {
-                "inline": principal.to_json(),
-                "name": pname,
-                "digest": None if refined is None else sha256_text(refined),
-            }
-        )
+        restore = _call(acct, f"put_{kind}_policy", **named, PolicyDocument=original)
+        digest = None if refined is None else sha256_text(refined)
+        expect = {"inline": principal.to_json(), "name": named["PolicyName"], "digest": digest}
+        change.steps.append(Step(call, [restore], [expect]))
         return
     if refined is None:
         for principal in found.principals:
-            kind, key = _key(principal)
-            change.calls.append(
-                _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=arn)
-            )
-            change.undo.insert(
-                0, _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=arn)
-            )
-            change.expect.append({"attached": principal.to_json(), "arn": arn, "value": False})
+            change.steps.append(detach_step(acct, principal, arn))
         return
     if found.kind is PolicyKind.MANAGED:
         versions = [
@@ -299,49 +284,52 @@ def _calls(iam: Any, found: Applicable, original: str, change: Change) -> None:
                 "`iamrefine aws apply` again"
             )
             return
-        change.calls.append(
-            _call(
-                acct,
-                "create_policy_version",
-                PolicyArn=arn,
-                PolicyDocument=refined,
-                SetAsDefault=True,
-            )
+        call = _call(
+            acct, "create_policy_version", PolicyArn=arn, PolicyDocument=refined, SetAsDefault=True
         )
         previous = found.policy["version_id"]
-        # The new version's id is only known once it exists; execute() adds its deletion.
-        change.undo.append(
-            _call(acct, "set_default_policy_version", PolicyArn=arn, VersionId=previous)
-        )
+        # The new version's id is known once it exists: execute() adds its deletion.
+        undo = [_call(acct, "set_default_policy_version", PolicyArn=arn, VersionId=previous)]
+        change.steps.append(Step(call, undo))
         return
     _replace_aws_managed(found, refined, change)
+
+
+def detach_step(acct: str, principal: Principal, arn: str) -> Step:
+    """Detach ``arn`` from ``principal``; undone by attaching it again."""
+    kind, key = principal_key(principal)
+    return Step(
+        _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=arn),
+        [_call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=arn)],
+        [{"attached": principal.to_json(), "arn": arn, "value": False}],
+    )
 
 
 def _replace_aws_managed(found: Applicable, refined: str, change: Change) -> None:
     acct = found.account
     principal = found.principals[0]
-    kind, key = _key(principal)
+    kind, key = principal_key(principal)
     old = str(found.policy["arn"])
     partition = old.split(":")[1]
     new_name = f"iamrefine-{principal.name}-{found.policy['name']}"[:128]
     new = f"arn:{partition}:iam::{acct}:policy/{new_name}"
-    change.calls += [
-        _call(
-            acct,
-            "create_policy",
-            PolicyName=new_name,
-            PolicyDocument=refined,
-            Description=f"{old} without the actions {principal.name} leaves unused (iamrefine)",
+    create = _call(
+        acct,
+        "create_policy",
+        PolicyName=new_name,
+        PolicyDocument=refined,
+        Description=f"{old} without the actions {principal.name} leaves unused (iamrefine)",
+    )
+    attach = _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=new)
+    change.steps += [
+        Step(create, [_call(acct, "delete_policy", PolicyArn=new)]),
+        Step(
+            attach,
+            [_call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=new)],
+            [{"attached": principal.to_json(), "arn": new, "value": True}],
         ),
-        _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=new),
-        _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=old),
+        detach_step(acct, principal, old),
     ]
-    change.undo += [
-        _call(acct, f"attach_{kind}_policy", **{key: principal.name}, PolicyArn=old),
-        _call(acct, f"detach_{kind}_policy", **{key: principal.name}, PolicyArn=new),
-        _call(acct, "delete_policy", PolicyArn=new),
-    ]
-    change.expect.append({"attached": principal.to_json(), "arn": old, "value": False})
 
 
 # --- making the calls ---------------------------------------------------------------
@@ -382,165 +370,44 @@ def execute(
     *,
     on_change: Callable[[Change], None] | None = None,
 ) -> list[AwsFailure]:
-    """Make the calls of every APPLY change, logging each change before the next; a
-    failed call stops that policy's calls (what was done is still logged)."""
+    """Make the calls of every APPLY change and log each change before the next. A
+    failed call stops that policy's calls; the calls made before it are logged with
+    their undo."""
     failures: list[AwsFailure] = []
     for change in changes:
         if change.status is not Status.APPLY:
             continue
-        done = Change(change.folder, Status.APPLIED, expect=list(change.expect))
-        try:
-            for call in change.calls:
-                response = _invoke(connector, call)
-                done.calls.append(call)
-                if call.operation == "create_policy_version":
-                    new_version = response["PolicyVersion"]["VersionId"]
-                    arn = call.params["PolicyArn"]
-                    done.expect.append({"default_version": arn, "version": new_version})
-                    done.undo = [
-                        *change.undo,
-                        _call(
-                            call.account,
-                            "delete_policy_version",
-                            PolicyArn=arn,
-                            VersionId=new_version,
-                        ),
-                    ]
-            if not done.undo:
-                done.undo = list(change.undo)
-        except aws_errors() as exc:
-            failures.append(failure(exc, account=call.account, operation=call.operation))
-            change.status = Status.FAILED
-            change.reason = failures[-1].render()
-            done.undo = _partial_undo(change, done)
+        done = Change(change.folder, Status.APPLIED)
+        for step in change.steps:
+            try:
+                response = invoke(connector, step.call)
+            except aws_errors() as exc:
+                failures.append(
+                    failure(exc, account=step.call.account, operation=step.call.operation)
+                )
+                change.status = Status.FAILED
+                change.reason = failures[-1].render()
+                break
+            made = Step(step.call, list(step.undo), list(step.expect))
+            if step.call.operation == "create_policy_version":
+                arn = step.call.params["PolicyArn"]
+                version = response["PolicyVersion"]["VersionId"]
+                made.undo.append(
+                    _call(
+                        step.call.account, "delete_policy_version", PolicyArn=arn, VersionId=version
+                    )
+                )
+                made.expect.append({"default_version": arn, "version": version})
+            done.steps.append(made)
         else:
             change.status = Status.APPLIED
-        if done.calls:
+        if done.steps:
             log.record(done)
         if on_change is not None:
             on_change(change)
     return failures
 
 
-def _partial_undo(change: Change, done: Change) -> list[Call]:
-    """The undo calls of the calls that were made before one failed: only an AWS
-    managed replacement makes several, in the order create, attach, detach."""
-    made = {(c.operation, json.dumps(c.params, sort_keys=True)) for c in done.calls}
-    if len(change.calls) < 3:
-        return list(change.undo) if done.calls else []
-    create, attach, _ = change.calls
-    undo: list[Call] = []
-    new_arn = attach.params["PolicyArn"]
-    if (attach.operation, json.dumps(attach.params, sort_keys=True)) in made:
-        undo.append(
-            _call(attach.account, attach.operation.replace("attach", "detach"), **attach.params)
-        )
-    if (create.operation, json.dumps(create.params, sort_keys=True)) in made:
-        undo.append(_call(create.account, "delete_policy", PolicyArn=new_arn))
-    return undo
-
-
-def _invoke(connector: Connector, call: Call) -> Any:
+def invoke(connector: Connector, call: Call) -> Any:
     iam = connector.iam(call.account)
     return getattr(iam, call.operation)(**call.params)
-
-
-# --- rollback -----------------------------------------------------------------------
-
-
-def read_rollback(path: Path) -> list[Change]:
-    """The changes of a rollback file; raises :class:`InputError` for a file that is
-    not one."""
-    try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(str(path), f"cannot read the rollback file: {exc}") from None
-    data = parse_json(text, str(path), InputError, what="rollback file")
-    if not isinstance(data, dict) or data.get("kind") != ROLLBACK_KIND:
-        raise InputError.at(str(path), "not a rollback file of `iamrefine aws apply`")
-    try:
-        return [
-            Change(
-                str(c["folder"]),
-                Status.APPLY,
-                calls=[Call.from_json(x) for x in c["calls"]],
-                undo=[Call.from_json(x) for x in c["undo"]],
-                expect=list(c["expect"]),
-            )
-            for c in data["changes"]
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError.at(str(path), f"malformed rollback file: {exc}") from None
-
-
-def rollback_plan(connector: Connector, path: Path) -> list[Change]:
-    """The undo of every change of the rollback file, newest first: APPLY when the
-    policy is still as ``apply`` left it, REFUSED otherwise."""
-    planned: list[Change] = []
-    for change in reversed(read_rollback(path)):
-        undo = Change(change.folder, Status.APPLY, calls=change.undo)
-        account = change.undo[0].account if change.undo else ""
-        try:
-            iam = connector.iam(account)
-            broken = [e for e in change.expect if not _holds(iam, e)]
-        except MemberAccountError as exc:
-            broken, undo.reason = [{}], str(exc)
-        except aws_errors() as exc:
-            broken, undo.reason = [{}], failure(exc, account=account, operation="").render()
-        if broken:
-            undo.status = Status.REFUSED
-            undo.reason = undo.reason or (
-                "the policy is no longer as `apply` left it: " + json.dumps(broken[0])
-            )
-        planned.append(undo)
-    return planned
-
-
-def _holds(iam: Any, expect: dict[str, Any]) -> bool:
-    """Whether the live state is what ``apply`` left: a default version, an inline
-    document's digest (None: deleted), or whether a policy is attached."""
-    from botocore.exceptions import ClientError
-
-    if "default_version" in expect:
-        policy = iam.get_policy(PolicyArn=expect["default_version"])["Policy"]
-        return bool(policy["DefaultVersionId"] == expect["version"])
-    if "inline" in expect:
-        principal = Principal.from_json(expect["inline"])
-        try:
-            digest: str | None = sha256_text(inline_document(iam, principal, expect["name"]))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                raise
-            digest = None
-        return digest == expect["digest"]
-    principal = Principal.from_json(expect["attached"])
-    kind, key = _key(principal)
-    pages = iam.get_paginator(f"list_attached_{kind}_policies").paginate(**{key: principal.name})
-    attached = any(
-        p["PolicyArn"] == expect["arn"] for page in pages for p in page.get("AttachedPolicies", [])
-    )
-    return attached == expect["value"]
-
-
-def execute_rollback(
-    connector: Connector,
-    changes: list[Change],
-    *,
-    on_change: Callable[[Change], None] | None = None,
-) -> list[AwsFailure]:
-    """Make the undo calls of every APPLY change of a :func:`rollback_plan`."""
-    failures: list[AwsFailure] = []
-    for change in changes:
-        if change.status is not Status.APPLY:
-            continue
-        try:
-            for call in change.calls:
-                _invoke(connector, call)
-            change.status = Status.APPLIED
-        except aws_errors() as exc:
-            failures.append(failure(exc, account=call.account, operation=call.operation))
-            change.status = Status.FAILED
-            change.reason = failures[-1].render()
-        if on_change is not None:
-            on_change(change)
-    return failures

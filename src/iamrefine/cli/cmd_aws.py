@@ -223,12 +223,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from iamrefine.aws import apply as steps
+        from iamrefine.aws import rollback as undo
 
         connector = _connect(profile, region, assume_role_name)
         out = Console()
         if rollback is not None:
-            changes = steps.rollback_plan(connector, rollback)
-            failures = [] if not yes else steps.execute_rollback(connector, changes)
+            changes = undo.rollback_plan(connector, rollback)
+            failures = [] if not yes else undo.execute_rollback(connector, changes)
         else:
             proof = steps.ProofOptions(catalog_path=catalog, timeout=timeout, engine=engine)
             changes = steps.plan(connector, out_dir, proof)
