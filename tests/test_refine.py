@@ -10,6 +10,7 @@ import pytest
 
 from cases import WORKED_S3_EXPECTED
 from iamrefine.catalog import Catalog, load_catalog
+from iamrefine.choices import Optimize
 from iamrefine.model import Policy, Statement, ValueList
 from iamrefine.parse import load_policy, parse_policy
 from iamrefine.refine import (
@@ -359,7 +360,7 @@ def test_quota_warning_says_by_how_much() -> None:
     names = [f"svc:Action{i:05d}Name" for i in range(600)]
     cat = _catalog(*names)
     unused = names[::2]
-    result = _refine(cat, _policy(_allow("svc:*")), unused)
+    result = _refine(cat, _policy(_allow("svc:*")), unused, optimize=Optimize.readable)
     assert result.size is not None and result.size > MANAGED_POLICY_QUOTA
     (warning,) = result.warnings
     over = result.size - MANAGED_POLICY_QUOTA
@@ -370,7 +371,7 @@ def test_quota_warning_says_by_how_much() -> None:
 def test_quota_warning_suggests_notaction_for_star() -> None:
     names = [f"svc:Action{i:05d}Name" for i in range(600)]
     cat = _catalog(*names)
-    result = _refine(cat, _policy(_allow("*")), names[::2])
+    result = _refine(cat, _policy(_allow("*")), names[::2], optimize=Optimize.readable)
     assert "--strategy notaction" in result.warnings[0].message
     compact = _refine(cat, _policy(_allow("*")), names[::2], strategy="notaction")
     assert compact.size is not None and compact.size > MANAGED_POLICY_QUOTA

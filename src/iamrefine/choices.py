@@ -40,6 +40,16 @@ class Strategy(StrEnum):
     notaction = "notaction"
 
 
+class Optimize(StrEnum):
+    """When the size optimizer rewrites replaced patterns: ``auto`` when the readable
+    refinement is over the managed-policy quota, ``size`` always, ``readable`` never
+    (a policy over the quota only gets a warning)."""
+
+    auto = "auto"
+    size = "size"
+    readable = "readable"
+
+
 class OutputFormat(StrEnum):
     """What ``refine`` prints: the policy, a unified diff, or an Access Analyzer style
     recommendation."""

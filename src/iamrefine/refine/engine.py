@@ -38,14 +38,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from iamrefine.catalog import Catalog
+from iamrefine.choices import Optimize
 from iamrefine.errors import Diagnostic
 from iamrefine.glob import compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.model import Policy, Statement, ValueList, ascii_lower
 from iamrefine.refine.trie import CatalogIndex, Granularity, catalog_index
 from iamrefine.unused import UnusedSet
+
+if TYPE_CHECKING:
+    from iamrefine.refine.fit import QuotaReport
 
 Strategy = Literal["patterns", "notaction"]
 Rule = Literal["exact", "prefix", "infix", "service", "single"]
@@ -203,11 +207,29 @@ class RefineResult:
     size: int | None = None
     unused_count: int = 0
     traces: list[PatternTrace] = field(default_factory=list)
+    quota: QuotaReport | None = None
+    parts: list[list[int]] = field(default_factory=list)
+    """When the result is split into several managed policies: the indices into
+    ``policy.statements`` of each one's statements (``policy`` is their concatenation,
+    which is what the checker proves). Empty for a single policy."""
 
     @property
     def detached(self) -> bool:
         """Is the recommendation to detach the policy (no statement left)?"""
         return self.policy is None
+
+    @property
+    def policies(self) -> list[Policy]:
+        """The managed policies to create: ``policy`` alone, or its parts."""
+        if self.policy is None:
+            return []
+        if not self.parts:
+            return [self.policy]
+        stmts = self.policy.statements
+        return [
+            self.policy.model_copy(update={"statements": [stmts[k] for k in part]})
+            for part in self.parts
+        ]
 
 
 def refine_policy(
@@ -217,10 +239,16 @@ def refine_policy(
     *,
     granularity: Granularity = "word",
     strategy: Strategy = "patterns",
+    optimize: Optimize = Optimize.auto,
+    max_policies: int = 10,
+    time_budget: float = 1.0,
 ) -> RefineResult:
     """Remove the unused actions from ``policy``; see the module docstring for the rules.
 
     The catalog trie is built once per catalog digest and granularity and reused.
+    ``optimize``, ``max_policies`` and ``time_budget`` (CPU seconds for the size
+    optimizer) decide how a result over the managed-policy quota is made to fit (see
+    :mod:`iamrefine.refine.fit`).
     """
     if strategy not in ("patterns", "notaction"):
         raise ValueError(f"unknown strategy `{strategy}`")
@@ -250,10 +278,7 @@ def refine_policy(
     changed = len(statements) != len(policy.statements) or any(
         new is not old for new, old in zip(statements, policy.statements, strict=True)
     )
-    size = None
-    if new_policy is not None:
-        size = _size_check(new_policy, policy, strategy, refiner)
-    return RefineResult(
+    result = RefineResult(
         original=policy,
         policy=new_policy,
         recommended_action=action,
@@ -266,42 +291,19 @@ def refine_policy(
         catalog=dict(catalog.info()),
         granularity=granularity,
         strategy=strategy,
-        size=size,
         unused_count=len(unused.actions),
         traces=[r.trace for r in refiner.replacements],
     )
+    from iamrefine.refine.fit import fit_result
 
-
-def _size_check(new: Policy, old: Policy, strategy: Strategy, refiner: _Refiner) -> int:
-    import json
-
-    from iamrefine.write import non_whitespace_length, policy_to_json
-
-    # Compact JSON has the same non-whitespace characters as any indented layout and
-    # is written by the C encoder, which matters when refining thousands of policies.
-    compact = json.dumps(policy_to_json(new), separators=(",", ":"), ensure_ascii=False)
-    size = non_whitespace_length(compact)
-    if size > MANAGED_POLICY_QUOTA:
-        hint = ""
-        if strategy == "patterns" and any(
-            st.is_allow
-            and st.action is not None
-            and any(_normalize(v) == "*" for v in st.action.values)
-            for st in old.statements
-        ):
-            hint = "; `--strategy notaction` writes statements whose Action is `*` compactly"
-        refiner.warnings.append(
-            Diagnostic(
-                old.source or "<policy>",
-                None,
-                None,
-                f"the refined policy has {size:,} non-whitespace characters, "
-                f"{size - MANAGED_POLICY_QUOTA:,} over the managed-policy quota of "
-                f"{MANAGED_POLICY_QUOTA:,}{hint}",
-                "warning",
-            )
-        )
-    return size
+    return fit_result(
+        result,
+        unused,
+        catalog,
+        optimize=Optimize(optimize),
+        max_policies=max_policies,
+        time_budget=time_budget,
+    )
 
 
 def _normalize(pattern: str) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -44,17 +43,6 @@ if TYPE_CHECKING:
 
 CHAR_SUFFIXES = 4
 """Character suffixes of each wanted action tried as the tail of ``A*B``."""
-
-
-class Optimize(StrEnum):
-    """When the size optimizer runs."""
-
-    AUTO = "auto"
-    """Readable word prefixes while the policy fits the quota; the optimizer otherwise."""
-    SIZE = "size"
-    """Always minimize the characters."""
-    READABLE = "readable"
-    """Never optimize; only warn when the policy is over the quota."""
 
 
 @dataclass
@@ -129,6 +117,7 @@ class StatementPlan:
     values: list[str]
     origins: dict[str, str]
     by_origin: dict[int, list[str]]
+    counts: dict[str, int]
     cost: int
     readable_cost: int
     lower_bound: float
@@ -372,8 +361,9 @@ def plan_statement(
         vi = cands.origin_of[c]
         by_origin.setdefault(vi, []).append(cands.texts[c])
         origin_text[cands.texts[c]] = replaced[vi]
-    for group in by_origin.values():
-        group.sort(key=lambda p: (ascii_lower(p), p))
+    counts = {cands.texts[c]: len(cands.masks[c]) for c in cover.chosen}
+    for chosen in by_origin.values():
+        chosen.sort(key=lambda p: (ascii_lower(p), p))
     out: list[str] = []
     seen: set[str] = set()
     for vi, value in enumerate(values):
@@ -387,6 +377,7 @@ def plan_statement(
         values=out,
         origins=origin_text,
         by_origin=by_origin,
+        counts=counts,
         cost=cover.cost,
         readable_cost=readable_cost,
         lower_bound=cover.lower_bound,
@@ -552,7 +543,8 @@ def optimize_result(
         nodes = [root]
         for p in new:
             kind: NodeKind = "prefix" if has_wildcard(p) else "exact"
-            nodes.append(TraceNode(p, 0, kind, True, True, 0, 0, None, p))
+            count = plan.counts.get(p, 0)
+            nodes.append(TraceNode.kept(p, parent=0, kind=kind, actions=count, emitted=p))
         si, vi, pattern = rep.statement_index, rep.value_index, rep.original_pattern
         trace = PatternTrace(si, vi, pattern, rep.trace.rule, nodes)
         replacements.append(Replacement(si, vi, pattern, new, trace))

@@ -1,0 +1,156 @@
+"""Making a refinement attachable: the size optimizer and the split into several
+managed policies, applied to the readable refinement by the rules of ``--optimize``.
+
+* ``readable``: today's word prefixes; a policy over the quota only gets a warning.
+* ``auto`` (the default): the readable form while it fits the managed-policy quota;
+  otherwise the size optimizer runs (and a note says so), and when the result still
+  does not fit, it is split into at most ``max_policies`` managed policies.
+* ``size``: always the optimizer, then the split when needed.
+
+When even ``max_policies`` policies cannot hold the result, the result says so
+(:attr:`QuotaReport.fits` false) with a lower bound on the characters needed; the
+CLI turns that into an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from iamrefine.choices import Optimize
+from iamrefine.errors import Diagnostic
+from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
+from iamrefine.refine.optimize import OptimizerStats, optimize_result
+from iamrefine.refine.split import envelope_size, policy_size, split_policy
+
+if TYPE_CHECKING:
+    from iamrefine.catalog import Catalog
+    from iamrefine.refine.engine import RefineResult
+    from iamrefine.unused import UnusedSet
+
+DEFAULT_MAX_POLICIES = 10
+"""Managed policies a role may have attached by default."""
+
+OPTIMIZER_BUDGET = 1.0
+"""The optimizer's budget per policy, in seconds of CPU time."""
+
+
+@dataclass(frozen=True)
+class QuotaReport:
+    """How the result meets the managed-policy quota.
+
+    ``readable_size`` is the readable refinement's size; ``sizes`` the size of each
+    managed policy of the result (one unless split); ``fits`` is false when even
+    ``max_policies`` policies cannot hold it, and then ``needed`` is a lower bound on
+    the characters any split of the optimizer's patterns needs."""
+
+    readable_size: int
+    sizes: tuple[int, ...]
+    fits: bool
+    max_policies: int
+    optimizer: OptimizerStats | None = None
+    needed: int | None = None
+
+
+def fit_result(
+    result: RefineResult,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    optimize: Optimize,
+    max_policies: int = DEFAULT_MAX_POLICIES,
+    time_budget: float = OPTIMIZER_BUDGET,
+    quota: int = MANAGED_POLICY_QUOTA,
+) -> RefineResult:
+    """``result`` optimized and split by the rules of the module docstring."""
+    if max_policies < 1:
+        raise ValueError("max_policies must be at least 1")
+    if result.policy is None:
+        return result
+    source = result.original.source or "<policy>"
+    readable_size = policy_size(result.policy)
+    warnings = list(result.warnings)
+    stats = None
+    over = readable_size > quota
+    if optimize is Optimize.readable:
+        if over:
+            warnings.append(_over_quota(source, readable_size, quota, result))
+        report = QuotaReport(readable_size, (readable_size,), not over, 1)
+        return replace(result, size=readable_size, warnings=warnings, quota=report)
+    if optimize is Optimize.size or over:
+        result, stats = optimize_result(result, unused, catalog, time_budget=time_budget)
+    refined = result.policy
+    assert refined is not None
+    size = policy_size(refined)
+    if over and optimize is Optimize.auto:
+        warnings.append(
+            Diagnostic(
+                source,
+                None,
+                None,
+                f"the readable refinement has {readable_size:,} non-whitespace characters, "
+                f"over the managed-policy quota of {quota:,}; the size optimizer wrote "
+                f"{size:,} (`--optimize readable` keeps the readable form)",
+                "note",
+            )
+        )
+    if size <= quota:
+        report = QuotaReport(readable_size, (size,), True, max_policies, stats)
+        return replace(result, size=size, warnings=warnings, quota=report)
+    split = split_policy(refined, quota, max_policies) if max_policies > 1 else None
+    if split is None:
+        needed = _needed(result, stats, size)
+        report = QuotaReport(readable_size, (size,), False, max_policies, stats, needed)
+        return replace(result, size=size, warnings=warnings, quota=report)
+    policy = refined.model_copy(update={"statements": split.statements})
+    origin = [result.statement_origin[j] for j in split.origin]
+    warnings.append(
+        Diagnostic(
+            source,
+            None,
+            None,
+            f"the refined policy has {size:,} non-whitespace characters, over the "
+            f"managed-policy quota of {quota:,}; it is split into {len(split.parts)} managed "
+            f"policies of {', '.join(f'{s:,}' for s in split.sizes)} characters",
+            "note",
+        )
+    )
+    report = QuotaReport(readable_size, tuple(split.sizes), True, max_policies, stats)
+    return replace(
+        result,
+        policy=policy,
+        statement_origin=origin,
+        size=policy_size(policy),
+        warnings=warnings,
+        quota=report,
+        parts=split.parts,
+    )
+
+
+def _needed(result: RefineResult, stats: OptimizerStats | None, size: int) -> int:
+    """A lower bound on the characters of the result in any number of policies: one
+    policy envelope, plus the result's characters with the re-solved patterns counted
+    at the optimizer's lower bound."""
+    assert result.policy is not None
+    slack = 0.0
+    if stats is not None:
+        slack = stats.cost - stats.lower_bound
+    return max(envelope_size(result.policy), int(size - slack))
+
+
+def _over_quota(source: str, size: int, quota: int, result: RefineResult) -> Diagnostic:
+    hint = ""
+    if result.strategy == "patterns" and any(
+        st.is_allow and st.action is not None and any(v.strip("*") == "" for v in st.action.values)
+        for st in result.original.statements
+    ):
+        hint = "; `--strategy notaction` writes statements whose Action is `*` compactly"
+    hint += "; `--optimize size` writes the fewest characters"
+    return Diagnostic(
+        source,
+        None,
+        None,
+        f"the refined policy has {size:,} non-whitespace characters, "
+        f"{size - quota:,} over the managed-policy quota of {quota:,}{hint}",
+        "warning",
+    )
