@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Granularity, OutputFormat, Strategy
+from iamrefine.choices import (
+    DEFAULT_TIMEOUT,
+    EngineName,
+    Granularity,
+    Optimize,
+    OutputFormat,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -258,6 +265,8 @@ def refine_and_prove(
     engine: EngineName | str = EngineName.auto,
     prove: bool = True,
     certificate: bool = False,
+    optimize: Optimize | str = Optimize.auto,
+    max_policies: int = 10,
 ) -> Outcome:
     """Remove the ``unused`` actions from ``policy`` and prove the result.
 
@@ -268,6 +277,12 @@ def refine_and_prove(
     ``iamrefine verify`` re-checks offline; it reuses the proof when there is one.
     The verdict is in :attr:`Outcome.verdict`: this function does not raise for a
     refuted or undecided proof.
+
+    ``optimize`` says when the size optimizer rewrites replaced patterns (``auto``: when
+    the readable refinement is over the managed-policy quota); a result still over the
+    quota is split into at most ``max_policies`` managed policies, whose concatenation is
+    what is proved. :class:`~iamrefine.errors.QuotaError` is raised when even that many
+    policies cannot hold it.
     """
     from iamrefine import refine
 
@@ -281,7 +296,13 @@ def refine_and_prove(
         cat,
         granularity="char" if chosen_granularity is Granularity.char else "word",
         strategy="notaction" if chosen_strategy is Strategy.notaction else "patterns",
+        optimize=Optimize(optimize),
+        max_policies=max_policies,
     )
+    if result.quota is not None and not result.quota.fits and result.quota.reason:
+        from iamrefine.errors import QuotaError
+
+        raise QuotaError(result.quota.reason)
     report = None
     if prove:
         from iamrefine import verify
@@ -292,9 +313,18 @@ def refine_and_prove(
     cert = None
     if certificate:
         from iamrefine.certificate import build_certificate
+        from iamrefine.refine.split import merged
 
+        # A certificate records one policy: a split result's parts joined back (the same
+        # requests allowed); its proof is not reused, as it is of the concatenation.
+        whole = merged(result)
         cert = build_certificate(
-            result, unused_set, cat, report=report, timeout=timeout, engine=chosen_engine.value
+            whole,
+            unused_set,
+            cat,
+            report=report if whole is result else None,
+            timeout=timeout,
+            engine=chosen_engine.value,
         )
     return Outcome(result, unused_set, cat, report, cert)
 

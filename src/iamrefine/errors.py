@@ -79,5 +79,9 @@ class Interrupted(IamRefineError):
     how to resume."""
 
 
+class QuotaError(IamRefineError):
+    """No split into the allowed number of managed policies can hold a refinement."""
+
+
 class InternalError(IamRefineError):
     """A bug in iamrefine, such as a counterexample that the reference evaluator rejects."""

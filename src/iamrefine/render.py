@@ -18,6 +18,7 @@ from iamrefine.choices import OutputFormat
 from iamrefine.model import Layout
 
 if TYPE_CHECKING:
+    from iamrefine.model import Policy
     from iamrefine.refine import RefineResult
     from iamrefine.verify import CheckReport
 
@@ -31,12 +32,18 @@ _NO_NEWLINE = "\\ No newline at end of file\n"
 
 def render_policy(result: RefineResult) -> str | None:
     """The refined policy as JSON text in the input's layout; None when the
-    recommendation is to detach the policy (no statement is left)."""
-    from iamrefine.write import dump_policy
+    recommendation is to detach the policy (no statement is left). A result split into
+    several managed policies is a JSON array of their documents."""
+    from iamrefine.write import dump_policy, policy_to_json
 
     if result.policy is None:
         return None
-    return dump_policy(result.policy, result.original.layout)
+    if not result.parts:
+        return dump_policy(result.policy, result.original.layout)
+    layout = result.original.layout
+    docs = [policy_to_json(p) for p in result.policies]
+    text = json.dumps(docs, indent=layout.indent, ensure_ascii=False)
+    return text + "\n" if layout.trailing_newline else text
 
 
 def render_diff(
@@ -97,16 +104,23 @@ def recommendation(
             "error": {"code": code, "message": message},
             "iamrefine": meta,
         }
-    step: dict[str, Any] = {"recommendedAction": result.recommended_action}
-    if result.policy is not None:
-        step["recommendedPolicy"] = dump_policy(
-            result.policy, Layout(indent=None, trailing_newline=False)
-        )
-    step["existingPolicyId"] = policy_id
+    steps: list[dict[str, Any]] = []
+    # One CREATE_POLICY step per managed policy when the result is split.
+    targets: list[Policy | None] = [*result.policies] or [None]
+    for policy in targets:
+        step: dict[str, Any] = {"recommendedAction": result.recommended_action}
+        if policy is not None:
+            step["recommendedPolicy"] = dump_policy(
+                policy, Layout(indent=None, trailing_newline=False)
+            )
+        step["existingPolicyId"] = policy_id
+        steps.append({"unusedPermissionsRecommendedStep": step})
+    if result.quota is not None and result.quota.optimizer is not None:
+        meta["optimizer"] = result.quota.optimizer.to_json()
     return {
         "recommendationType": "UnusedPermissionRecommendation",
         "status": "SUCCEEDED",
-        "recommendedSteps": [{"unusedPermissionsRecommendedStep": step}],
+        "recommendedSteps": steps,
         "iamrefine": meta,
     }
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Granularity, OutputFormat, Strategy
+from iamrefine.choices import (
+    DEFAULT_TIMEOUT,
+    EngineName,
+    Granularity,
+    Optimize,
+    OutputFormat,
+    Strategy,
+)
 from iamrefine.cli.app import emit, guarded
 from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt, UnusedOpt
 from iamrefine.files import check_distinct, write_atomic
@@ -28,6 +35,24 @@ GranularityOpt = Annotated[
     typer.Option(
         "--granularity",
         help="Trie nodes at CamelCase word boundaries (`word`) or at every character.",
+    ),
+]
+OptimizeOpt = Annotated[
+    Optimize,
+    typer.Option(
+        "--optimize",
+        help="`auto`: readable word prefixes while the policy fits the managed-policy quota "
+        "(6,144 characters), the size optimizer when it does not; `size`: always the "
+        "fewest characters; `readable`: never optimize, only warn.",
+    ),
+]
+MaxPoliciesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-policies",
+        min=1,
+        help="Split a result still over the quota into at most this many managed policies "
+        "(one CREATE_POLICY step each); exit 2 when even that many cannot hold it.",
     ),
 ]
 StrategyOpt = Annotated[
@@ -137,6 +162,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         engine: EngineOpt = EngineName.auto,
+        optimize: OptimizeOpt = Optimize.auto,
+        max_policies: MaxPoliciesOpt = 10,
     ) -> None:
         """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe,
         and prove the result.
@@ -162,6 +189,8 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             prove=prove,
             certificate=certificate is not None,
+            optimize=optimize,
+            max_policies=max_policies,
         )
         emit(outcome.warnings)
         exit_code = report_outcome(outcome, policy, allow_unproved=allow_unproved)

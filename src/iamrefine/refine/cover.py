@@ -227,9 +227,12 @@ def _ilp(
     import highspy
     import numpy as np
 
-    # The wrapper class `highspy.Highs` prints a banner on stdout when constructed,
-    # which would corrupt a policy printed to stdout; the core class is silent.
-    from highspy import _core
+    try:
+        # The wrapper class `highspy.Highs` prints a banner on stdout when constructed,
+        # which would corrupt a policy printed to stdout; the core class is silent.
+        from highspy import _core
+    except ImportError:
+        return None
 
     rows = {e: k for k, e in enumerate(sorted(elems))}
     start = [0]

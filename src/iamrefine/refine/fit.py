@@ -21,10 +21,12 @@ from iamrefine.choices import Optimize
 from iamrefine.errors import Diagnostic
 from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
 from iamrefine.refine.optimize import OptimizerStats, optimize_result
-from iamrefine.refine.split import envelope_size, policy_size, split_policy
+from iamrefine.refine.split import compact_size, envelope_size, policy_size, split_policy
+from iamrefine.write import statement_to_json
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
+    from iamrefine.model import Policy
     from iamrefine.refine.engine import RefineResult
     from iamrefine.unused import UnusedSet
 
@@ -50,6 +52,7 @@ class QuotaReport:
     max_policies: int
     optimizer: OptimizerStats | None = None
     needed: int | None = None
+    reason: str | None = None
 
 
 def fit_result(
@@ -100,7 +103,8 @@ def fit_result(
     split = split_policy(refined, quota, max_policies) if max_policies > 1 else None
     if split is None:
         needed = _needed(result, stats, size)
-        report = QuotaReport(readable_size, (size,), False, max_policies, stats, needed)
+        reason = _why_not(refined, quota, max_policies, needed, source)
+        report = QuotaReport(readable_size, (size,), False, max_policies, stats, needed, reason)
         return replace(result, size=size, warnings=warnings, quota=report)
     policy = refined.model_copy(update={"statements": split.statements})
     origin = [result.statement_origin[j] for j in split.origin]
@@ -136,6 +140,27 @@ def _needed(result: RefineResult, stats: OptimizerStats | None, size: int) -> in
     if stats is not None:
         slack = stats.cost - stats.lower_bound
     return max(envelope_size(result.policy), int(size - slack))
+
+
+def _why_not(policy: Policy, quota: int, max_policies: int, needed: int, source: str) -> str:
+    room = quota - envelope_size(policy)
+    for j, st in enumerate(policy.statements):
+        size = compact_size(statement_to_json(st))
+        cuttable = st.is_allow and st.action is not None and len(st.action.values) > 1
+        if size > room and not cuttable:
+            kind = "a Deny statement" if not st.is_allow else "a NotAction statement"
+            if st.is_allow and st.action is not None:
+                kind = "a statement with a single action"
+            return (
+                f"{source}: refined Statement[{j}] ({kind}, which cannot be cut) has {size:,} "
+                f"non-whitespace characters, more than a managed policy of {quota:,} holds"
+            )
+    return (
+        f"{source}: the refined policy needs at least {needed:,} non-whitespace characters "
+        f"(a lower bound over the optimizer's candidate patterns), and no split into at most "
+        f"{max_policies} managed policies of {quota:,} ({max_policies * quota:,} in all) "
+        f"holds it; pass a larger `--max-policies`"
+    )
 
 
 def _over_quota(source: str, size: int, quota: int, result: RefineResult) -> Diagnostic:

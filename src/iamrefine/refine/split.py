@@ -24,6 +24,7 @@ from iamrefine.write import non_whitespace_length, policy_to_json, statement_to_
 
 if TYPE_CHECKING:
     from iamrefine.model import Policy, Statement
+    from iamrefine.refine.engine import RefineResult
 
 
 def compact_size(data: object) -> int:
@@ -130,3 +131,28 @@ def _fitting(values: list[str], free: int) -> int:
         if total > free:
             return n
     return len(values)
+
+
+def merged(result: RefineResult) -> RefineResult:
+    """``result`` as one policy: the pieces of each cut statement (consecutive, with one
+    origin) joined back into one statement, and no parts. Its policy allows exactly
+    what the parts' concatenation allows (see the module docstring); certificates,
+    whose structure check wants one refined statement per origin, record this form."""
+    from dataclasses import replace
+
+    if not result.parts or result.policy is None:
+        return result
+    statements: list[Statement] = []
+    origin: list[int] = []
+    for st, src in zip(result.policy.statements, result.statement_origin, strict=True):
+        if origin and origin[-1] == src:
+            prev = statements[-1]
+            assert prev.action is not None and st.action is not None
+            statements[-1] = prev.with_actions(
+                [*prev.action.values, *st.action.values], not_action=False
+            )
+            continue
+        statements.append(st)
+        origin.append(src)
+    policy = result.policy.model_copy(update={"statements": statements})
+    return replace(result, policy=policy, statement_origin=origin, parts=[])

@@ -1,0 +1,236 @@
+"""The size optimizer, the set cover under it, the split into several managed policies
+and the `--optimize` defaults."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iamrefine.api import check, refine_and_prove
+from iamrefine.catalog import Catalog
+from iamrefine.choices import Optimize
+from iamrefine.errors import QuotaError
+from iamrefine.glob import action_matches
+from iamrefine.model import Policy
+from iamrefine.parse import parse_policy
+from iamrefine.recommendation import read_refined
+from iamrefine.refine import refine_policy
+from iamrefine.refine.containment import counterexample
+from iamrefine.refine.cover import CoverMethod, solve_cover
+from iamrefine.refine.optimize import pattern_cost
+from iamrefine.refine.split import merged, policy_size
+from iamrefine.render import recommendation, render_policy
+from iamrefine.structure import glob_counterexample
+from iamrefine.unused import UnusedSet
+from iamrefine.verify import Verdict, verify_result
+
+QUOTA = 6144
+
+
+def _policy(*statements: dict[str, object]) -> Policy:
+    doc = {"Version": "2012-10-17", "Statement": list(statements)}
+    return parse_policy(json.dumps(doc, indent=2), "p.json")
+
+
+def _allow(*actions: str, resource: str = "*") -> dict[str, object]:
+    return {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+
+
+def _big_catalog(services: int = 3, per: int = 400) -> tuple[Catalog, list[str]]:
+    verbs = ["Get", "Put", "Describe", "List", "Delete", "Create", "Update", "Tag"]
+    nouns = ["Bucket", "Object", "Vpc", "Instance", "Volume", "Snapshot", "Policy", "Role"]
+    tails = ["", "Configuration", "Attribute", "Tagging", "Status", "s"]
+    names: list[str] = []
+    for s in range(services):
+        combos = itertools.product(verbs, nouns, nouns, tails)
+        for v, a, b, t in itertools.islice(combos, per):
+            names.append(f"svc{s}:{v}{a}{b}{t}")
+    return Catalog.from_names(names, source="test"), names
+
+
+def _unused(names: list[str], ratio: float, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return sorted(rng.sample(names, int(len(names) * ratio)))
+
+
+# --- containment against the checker's own procedure ------------------------------------
+
+patterns = st.text(alphabet="aB:*?", max_size=7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(patterns, patterns)
+def test_refiner_and_checker_containment_agree(outer: str, inner: str) -> None:
+    # structure.py is the checker's independent inclusion procedure (case-insensitive).
+    mine = counterexample(outer, inner) is None
+    theirs = glob_counterexample(inner, outer) is None
+    assert mine == theirs
+
+
+# --- set cover ----------------------------------------------------------------------------
+
+
+@st.composite
+def cover_instances(draw: st.DrawFn) -> tuple[list[int], list[frozenset[int]], frozenset[int]]:
+    n = draw(st.integers(1, 6))
+    sets = draw(st.lists(st.frozensets(st.integers(0, n - 1), min_size=1), min_size=1, max_size=8))
+    singles = [frozenset({e}) for e in range(n)]
+    covers = sets + singles
+    costs = draw(st.lists(st.integers(1, 20), min_size=len(covers), max_size=len(covers)))
+    return costs, covers, frozenset(range(n))
+
+
+def _brute_force(costs: list[int], covers: list[frozenset[int]], elems: frozenset[int]) -> int:
+    best = sum(costs)
+    for r in range(1, len(covers) + 1):
+        for combo in itertools.combinations(range(len(covers)), r):
+            if frozenset().union(*(covers[i] for i in combo)) >= elems:
+                best = min(best, sum(costs[i] for i in combo))
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(cover_instances())
+def test_cover_is_optimal_and_bounded(instance) -> None:  # type: ignore[no-untyped-def]
+    costs, covers, elems = instance
+    best = _brute_force(costs, covers, elems)
+    for use_solver in (True, False):
+        cover = solve_cover(costs, covers, elems, time_limit=5.0, use_solver=use_solver)
+        assert frozenset().union(*(covers[i] for i in cover.chosen)) >= elems
+        assert cover.cost == sum(costs[i] for i in cover.chosen)
+        assert cover.lower_bound <= best + 1e-6
+        assert cover.cost >= best
+        if use_solver:
+            assert cover.method in (CoverMethod.OPTIMAL, CoverMethod.TRIVIAL)
+            assert cover.cost == best
+            assert cover.gap == 0.0
+
+
+# --- the optimizer ------------------------------------------------------------------------
+
+
+def test_optimizer_is_exact_contained_smaller_and_proved() -> None:
+    catalog, names = _big_catalog()
+    unused = UnusedSet.from_names(_unused(names, 0.3, 1), catalog)
+    policy = _policy(_allow("svc0:*", "svc1:Get*"), _allow("svc2:*Bucket*"))
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    small = refine_policy(policy, unused, catalog, optimize=Optimize.size, time_budget=30.0)
+    assert readable.policy is not None and small.policy is not None
+    assert policy_size(small.policy) < 0.8 * policy_size(readable.policy)
+    stats = small.quota.optimizer if small.quota is not None else None
+    assert stats is not None and stats.methods.get("optimal") == 2 and stats.gap == 0.0
+    origins = {(s, p): o for s, p, o in small.pattern_origins}
+    whole = merged(small)
+    assert whole.policy is not None
+    for j, st_new in enumerate(whole.policy.statements):
+        si = whole.statement_origin[j]
+        old = policy.statements[si].action_element.values
+        new = st_new.action_element.values
+        assert any("?" in p or p.count("*") > 1 or not p.endswith("*") for p in new)
+        for p in new:
+            # (b) contained in its origin over all strings, by the checker's procedure.
+            assert origins[(si, p)] in old
+            assert glob_counterexample(p, origins[(si, p)]) is None
+        # (a) exactly the wanted catalog actions.
+        for name in names:
+            wanted = any(action_matches(o, name) for o in old)
+            wanted = wanted and name.lower() not in unused.actions
+            assert any(action_matches(p, name) for p in new) == wanted, name
+    assert verify_result(small, unused, catalog).verdict is Verdict.PROVED
+
+
+def test_pattern_cost_counts_quotes_and_comma() -> None:
+    assert pattern_cost("s3:Get*") == len('"s3:Get*",')
+
+
+# --- defaults: auto, size, readable --------------------------------------------------------
+
+
+def test_auto_keeps_readable_when_it_fits() -> None:
+    catalog, names = _big_catalog(services=1, per=60)
+    unused = UnusedSet.from_names(_unused(names, 0.3, 2), catalog)
+    policy = _policy(_allow("svc0:*"))
+    auto = refine_policy(policy, unused, catalog)
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    assert auto.policy == readable.policy
+    assert auto.quota is not None and auto.quota.optimizer is None
+
+
+def test_auto_optimizes_over_the_quota_with_a_note() -> None:
+    catalog, names = _big_catalog(services=1, per=400)
+    unused = UnusedSet.from_names(_unused(names, 0.3, 3), catalog)
+    policy = _policy(_allow("svc0:*"))
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    assert readable.size is not None and readable.size > QUOTA
+    (warning,) = readable.warnings
+    assert warning.severity == "warning" and "--optimize size" in warning.message
+    auto = refine_policy(policy, unused, catalog, time_budget=30.0)
+    assert auto.quota is not None and auto.quota.optimizer is not None
+    notes = [w.message for w in auto.warnings if w.severity == "note"]
+    assert any("the size optimizer wrote" in m for m in notes)
+    assert auto.size is not None and auto.size < readable.size
+    assert verify_result(auto, unused, catalog).verdict is Verdict.PROVED
+
+
+# --- the split ------------------------------------------------------------------------------
+
+
+def _split_case() -> tuple[Catalog, UnusedSet, Policy]:
+    catalog, names = _big_catalog(services=3, per=400)
+    unused = UnusedSet.from_names(_unused(names, 0.5, 4), catalog)
+    policy = _policy(
+        _allow("svc0:*", resource="arn:aws:s3:::a/*"),
+        {"Effect": "Deny", "Action": "svc1:Delete*", "Resource": "*"},
+        _allow("svc1:*", "svc2:*"),
+    )
+    return catalog, unused, policy
+
+
+def test_split_into_several_policies_each_within_the_quota() -> None:
+    catalog, unused, policy = _split_case()
+    outcome = refine_and_prove(policy, unused, catalog=catalog)
+    result = outcome.result
+    assert outcome.verdict is Verdict.PROVED
+    assert len(result.parts) > 1 and result.quota is not None
+    policies = result.policies
+    assert [policy_size(p) for p in policies] == list(result.quota.sizes)
+    assert all(policy_size(p) <= QUOTA for p in policies)
+    # Every Deny statement is in some part; the parts' concatenation is what was proved.
+    assert sum(not s.is_allow for p in policies for s in p.statements) == 1
+    assert [s for p in policies for s in p.statements] == list(result.policy.statements)
+    rec = recommendation(result, "p.json")
+    steps = [s["unusedPermissionsRecommendedStep"] for s in rec["recommendedSteps"]]
+    assert len(steps) == len(policies)
+    assert all(s["recommendedAction"] == "CREATE_POLICY" for s in steps)
+    # The reader of `check` takes the union of the steps; the checker proves it.
+    text = json.dumps(rec)
+    assert read_refined(text, "rec.json", policy).policy == result.policy
+    assert check(policy, text, unused, catalog=catalog).verdict is Verdict.PROVED
+    docs = json.loads(render_policy(result) or "")
+    assert isinstance(docs, list) and len(docs) == len(policies)
+
+
+def test_certificate_of_a_split_result_is_valid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from iamrefine.certificate import verify_certificate
+
+    catalog, unused, policy = _split_case()
+    outcome = refine_and_prove(policy, unused, catalog=catalog, certificate=True)
+    text = outcome.certificate_text()
+    assert text is not None
+    whole = merged(outcome.result)
+    assert whole.policy is not None and not whole.parts
+    assert len(whole.policy.statements) == len(policy.statements)
+    (tmp_path / "cert.json").write_text(text)
+    report = verify_certificate(tmp_path / "cert.json", catalog=catalog)
+    assert report.valid
+
+
+def test_too_few_policies_is_a_clear_error() -> None:
+    catalog, unused, policy = _split_case()
+    with pytest.raises(QuotaError, match=r"needs at least [\d,]+ non-whitespace characters"):
+        refine_and_prove(policy, unused, catalog=catalog, max_policies=1, prove=False)
