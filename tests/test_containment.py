@@ -7,7 +7,7 @@ from itertools import product
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iamrefine.glob import action_matches, resource_matches
+from iamrefine.glob import action_matches, normalize, resource_matches
 from iamrefine.refine.containment import contains, counterexample
 
 ALPHABET = "ab:"
@@ -88,7 +88,8 @@ def test_trailing_star_shortcut_agrees_with_the_automaton(head: str, inner: str)
     from iamrefine.refine.containment import _search
 
     outer = head.replace("?", "") + "*"
-    assert contains(outer, inner, fold_case=False) == (_search(outer, inner) is None)
+    expected = _search(normalize(outer), normalize(inner)) is None
+    assert contains(outer, inner, fold_case=False) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -96,4 +97,5 @@ def test_trailing_star_shortcut_agrees_with_the_automaton(head: str, inner: str)
 def test_literal_shortcut_agrees_with_the_automaton(outer: str, inner: str) -> None:
     from iamrefine.refine.containment import _search
 
-    assert contains(outer, inner, fold_case=False) == (_search(outer, inner) is None)
+    expected = _search(normalize(outer), normalize(inner)) is None
+    assert contains(outer, inner, fold_case=False) == expected

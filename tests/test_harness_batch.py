@@ -212,7 +212,7 @@ def test_size_warnings_are_counted_and_the_largest_cases_shown(tmp_path: Path) -
         (folder / "unused.json").write_text(json.dumps(unused))
     out = tmp_path / "out"
     for _ in range(2):
-        code, stdout, _ = _batch(corpus, out, "--catalog", str(catalog))
+        code, stdout, _ = _batch(corpus, out, "--catalog", str(catalog), "--optimize", "readable")
         assert code == 0, stdout
         cases = {c["name"]: c for c in json.loads((out / "summary.json").read_text())["cases"]}
         sizes = {name: c["size"] for name, c in cases.items()}

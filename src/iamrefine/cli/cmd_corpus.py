@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
 from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
-from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt
+from iamrefine.cli.options import CatalogOpt, EngineOpt, MaxPoliciesOpt, OptimizeOpt, TimeoutOpt
 
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
@@ -180,6 +180,8 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         engine: EngineOpt = EngineName.auto,
         catalog: CatalogOpt = None,
+        optimize: OptimizeOpt = Optimize.auto,
+        max_policies: MaxPoliciesOpt = 10,
     ) -> None:
         """Refine every case of CORPUS into OUT_DIR/<case>/, resuming an earlier run.
 
@@ -191,7 +193,12 @@ def register(app: typer.Typer) -> None:
 
         total = len(list_cases(corpus_dir))
         options = BatchOptions(
-            certificates=certificates, prove=prove, check_timeout=timeout, engine=engine
+            certificates=certificates,
+            prove=prove,
+            check_timeout=timeout,
+            engine=engine,
+            optimize=optimize,
+            max_policies=max_policies,
         )
         with progress_bar(total, "refining") as bar:
             report = run_batch(

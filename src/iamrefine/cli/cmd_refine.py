@@ -20,7 +20,14 @@ from iamrefine.choices import (
     Strategy,
 )
 from iamrefine.cli.app import emit, guarded
-from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt, UnusedOpt
+from iamrefine.cli.options import (
+    CatalogOpt,
+    EngineOpt,
+    MaxPoliciesOpt,
+    OptimizeOpt,
+    TimeoutOpt,
+    UnusedOpt,
+)
 from iamrefine.files import check_distinct, write_atomic
 
 if TYPE_CHECKING:
@@ -35,24 +42,6 @@ GranularityOpt = Annotated[
     typer.Option(
         "--granularity",
         help="Trie nodes at CamelCase word boundaries (`word`) or at every character.",
-    ),
-]
-OptimizeOpt = Annotated[
-    Optimize,
-    typer.Option(
-        "--optimize",
-        help="`auto`: readable word prefixes while the policy fits the managed-policy quota "
-        "(6,144 characters), the size optimizer when it does not; `size`: always the "
-        "fewest characters; `readable`: never optimize, only warn.",
-    ),
-]
-MaxPoliciesOpt = Annotated[
-    int,
-    typer.Option(
-        "--max-policies",
-        min=1,
-        help="Split a result still over the quota into at most this many managed policies "
-        "(one CREATE_POLICY step each); exit 2 when even that many cannot hold it.",
     ),
 ]
 StrategyOpt = Annotated[

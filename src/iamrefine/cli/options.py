@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from iamrefine.choices import EngineName
+from iamrefine.choices import EngineName, Optimize
 
 CatalogOpt = Annotated[
     Path | None,
@@ -43,5 +43,25 @@ JsonOpt = Annotated[
     bool,
     typer.Option(
         "--json", help="Print the verdict, counterexamples and solver statistics as JSON."
+    ),
+]
+
+
+OptimizeOpt = Annotated[
+    Optimize,
+    typer.Option(
+        "--optimize",
+        help="`auto`: readable word prefixes while the policy fits the managed-policy quota "
+        "(6,144 characters), the size optimizer when it does not; `size`: always the "
+        "fewest characters; `readable`: never optimize, only warn.",
+    ),
+]
+MaxPoliciesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-policies",
+        min=1,
+        help="Split a result still over the quota into at most this many managed policies "
+        "(one CREATE_POLICY step each); exit 2 when even that many cannot hold it.",
     ),
 ]

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
-from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
-from iamrefine.errors import InputError, Interrupted
+from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
+from iamrefine.errors import InputError, Interrupted, QuotaError
 from iamrefine.files import write_atomic
 from iamrefine.harness.corpus import Case, list_cases, sha256_file
 from iamrefine.harness.pool import run_cases
@@ -87,6 +87,8 @@ class BatchOptions:
     prove: bool = True
     check_timeout: float = DEFAULT_TIMEOUT
     engine: EngineName = EngineName.auto
+    optimize: Optimize = Optimize.auto
+    max_policies: int = 10
 
 
 @dataclass
@@ -177,6 +179,8 @@ def _marker(case: Case, catalog: Catalog, options: BatchOptions) -> dict[str, An
         "catalog_digest": catalog.digest,
         "proved": options.prove,
         "certificate": options.certificates,
+        "optimize": options.optimize.value,
+        "max_policies": options.max_policies,
     }
 
 
@@ -227,6 +231,8 @@ def refine_case(case: Case, out_dir: Path, catalog: Catalog, options: BatchOptio
         result = _refine(case, dest, catalog, options)
     except InputError as exc:
         result = BatchCase(case.name, FAILED, "; ".join(d.render() for d in exc.diagnostics))
+    except QuotaError as exc:
+        result = BatchCase(case.name, FAILED, str(exc))
     except Exception as exc:
         result = BatchCase(case.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
         result.warnings = traceback.format_exc().splitlines()[-8:]
@@ -263,6 +269,8 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
         engine=options.engine,
         prove=options.prove,
         certificate=options.certificates,
+        optimize=options.optimize,
+        max_policies=options.max_policies,
     )
     warnings = [d.render() for d in outcome.warnings]
     verdict = None if outcome.verdict is None else outcome.verdict.value
@@ -298,6 +306,9 @@ def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     else:
         result = UNCHANGED
     size = outcome.result.size
+    if outcome.result.parts and outcome.result.quota is not None:
+        # Split into several managed policies: the largest one is what the quota limits.
+        size = max(outcome.result.quota.sizes)
     done = {
         **marker,
         "outcome": result,
