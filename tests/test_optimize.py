@@ -234,3 +234,30 @@ def test_too_few_policies_is_a_clear_error() -> None:
     catalog, unused, policy = _split_case()
     with pytest.raises(QuotaError, match=r"needs at least [\d,]+ non-whitespace characters"):
         refine_and_prove(policy, unused, catalog=catalog, max_policies=1, prove=False)
+
+
+# --- NotAction names a wholly unused service `svc:*` ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "strategy"),
+    [
+        (_allow("*"), "notaction"),
+        ({"Effect": "Allow", "NotAction": ["other:*"], "Resource": "*"}, "patterns"),
+    ],
+)
+def test_notaction_names_a_wholly_unused_service(statement, strategy) -> None:  # type: ignore[no-untyped-def]
+    from iamrefine.structure import structure_problems
+
+    names = ["alpha:GetA", "alpha:PutA", "alpha:ListA", "beta:GetB", "beta:PutB", "other:X"]
+    catalog = Catalog.from_names(names, source="test")
+    unused = UnusedSet.from_names(["alpha:GetA", "alpha:PutA", "alpha:ListA", "beta:PutB"], catalog)
+    policy = _policy(statement)
+    result = refine_policy(policy, unused, catalog, strategy=strategy)
+    assert result.policy is not None
+    values = list(result.policy.statements[0].action_element.values)
+    assert values[-2:] == ["alpha:*", "beta:PutB"]
+    assert verify_result(result, unused, catalog).verdict is Verdict.PROVED
+    assert not structure_problems(
+        policy, result.policy, unused.actions, catalog, result.statement_origin
+    )

@@ -268,9 +268,14 @@ class _Structure:
             self.fail(f"{where}: the NotAction list does not start with the original's values")
             return
         for p in new[len(old) :]:
-            low = ascii_lower(p)
-            if low not in self.catalog.by_lower or low not in self.unused:
-                self.fail(f"{where}: `{p}`, added to NotAction, is not an unused catalog action")
+            # An added value may be a pattern (`svc:*` for a wholly unused service): it
+            # must match catalog actions, all of them unused.
+            hit = self.matched(p)
+            if not hit or not hit <= self.unused:
+                self.fail(
+                    f"{where}: `{p}`, added to NotAction, is not an unused catalog action "
+                    "(nor a pattern whose catalog actions are all unused)"
+                )
         excluded: set[str] = set()
         for p in new:
             excluded |= self.matched(p)

@@ -234,8 +234,15 @@ def register(app: typer.Typer) -> None:
             {"--svg": svg, "--dot": dot},
             overwrite_inputs=force,
         )
+        # The trie's decisions are what is explained, never the size optimizer's.
         outcome = refine_and_prove(
-            policy, unused, catalog=catalog, granularity=granularity, strategy=strategy, prove=False
+            policy,
+            unused,
+            catalog=catalog,
+            granularity=granularity,
+            strategy=strategy,
+            prove=False,
+            optimize=Optimize.readable,
         )
         emit(outcome.warnings)
         if svg is not None:

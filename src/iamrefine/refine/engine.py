@@ -429,18 +429,33 @@ class _Refiner:
             return st
         for i in positions:
             allowed[i] = 1
-        added = [self.index.canon[i] for i in positions]
-        added.sort(key=lambda a: (ascii_lower(a), a))
+        added = self._whole_services(positions)
         self.notaction_changes.append(NotActionChange(si, tuple(added)))
         return st.with_actions([*st.not_action.values, *added], not_action=True)
+
+    def _whole_services(self, positions: list[int]) -> list[str]:
+        """The NotAction values excluding the catalog actions at ``positions``
+        (ascending): ``svc:*`` for a service all of whose catalog actions are there
+        (exact over the catalog, and it excludes more strings, never fewer), the
+        action names otherwise; sorted case-insensitively."""
+        index = self.index
+        out: list[str] = []
+        for service, group in groupby(positions, key=lambda i: index.names[i].partition(":")[0]):
+            members = list(group)
+            lo, hi = index.range_of(service + ":")
+            if len(members) == hi - lo:
+                out.append(index.canon[lo].partition(":")[0] + ":*")
+            else:
+                out.extend(index.canon[i] for i in members)
+        out.sort(key=lambda a: (ascii_lower(a), a))
+        return out
 
     def _star_to_not_action(self, si: int, st: Statement) -> Statement:
         assert st.action is not None
         if not self.unused_sorted:
             return st
         self.allowed[:] = self.flags
-        added = [self.index.canon[i] for i in self.unused_sorted]
-        added.sort(key=lambda a: (ascii_lower(a), a))
+        added = self._whole_services(self.unused_sorted)
         self.notaction_changes.append(NotActionChange(si, tuple(added), from_action=True))
         keys = ["NotAction" if k == "Action" else k for k in st.keys]
         element = ValueList(values=added, is_list=st.action.is_list or len(added) != 1)
