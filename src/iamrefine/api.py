@@ -267,6 +267,7 @@ def refine_and_prove(
     certificate: bool = False,
     optimize: Optimize | str = Optimize.auto,
     max_policies: int = 10,
+    embed_catalog: bool = False,
 ) -> Outcome:
     """Remove the ``unused`` actions from ``policy`` and prove the result.
 
@@ -274,7 +275,9 @@ def refine_and_prove(
     exactly the original minus the unused actions over the catalog, and it allows no
     action string the original does not. ``timeout`` is each claim's budget in seconds.
     With ``certificate``, the outcome also carries a proof certificate that
-    ``iamrefine verify`` re-checks offline; it reuses the proof when there is one.
+    ``iamrefine verify`` re-checks offline; it reuses the proof when there is one. The
+    certificate names the catalog by source, version and digest; with ``embed_catalog``
+    it also carries the catalog's names (compressed), to be checked without it at hand.
     The verdict is in :attr:`Outcome.verdict`: this function does not raise for a
     refuted or undecided proof.
 
@@ -325,6 +328,7 @@ def refine_and_prove(
             report=report if whole is result else None,
             timeout=timeout,
             engine=chosen_engine.value,
+            embed_catalog=embed_catalog,
         )
     return Outcome(result, unused_set, cat, report, cert)
 

@@ -4,7 +4,8 @@ A certificate (schema :data:`SCHEMA_VERSION`, published as JSON Schema in
 ``proofs/schema/certificate.schema.json``) records:
 
 - the iamrefine, Z3 and (when it decided a query) cvc5 versions;
-- the catalog's source, version, sha256 digest and size;
+- the catalog's source, version, sha256 digest and size, and with ``embed_catalog``
+  its names (compressed); without them, checking needs the catalog it names;
 - the *inputs*: the original policy, the unused set and the refined policy (None when
   the policy is to be detached), each embedded in canonical form with its sha256;
 - the refiner's *hints* (statement origins and pattern origins), which only steer
@@ -16,8 +17,8 @@ A certificate (schema :data:`SCHEMA_VERSION`, published as JSON Schema in
   that is unused or that the original pattern never allowed;
 - every solver obligation as complete SMT-LIB 2 text, which ``z3 FILE`` or
   ``cvc5 FILE`` answers ``unsat`` by itself;
-- the class partition (each class's members and signature) that the catalog
-  obligations are built from.
+- the class partition (each class's members, as ranges of positions in the sorted
+  catalog, and its signature) that the catalog obligations are built from.
 
 :func:`check_certificate` trusts nothing but the inputs: it re-parses the embedded
 policies and checks their hashes, checks the catalog digest, re-derives every
@@ -31,7 +32,8 @@ The modules, one job each: :mod:`~iamrefine.certificate.schema` (the data model)
 :mod:`~iamrefine.certificate.canonical` (canonical texts and digests),
 :mod:`~iamrefine.certificate.load` (reading), :mod:`~iamrefine.certificate.build`
 (building and writing), :mod:`~iamrefine.certificate.check` (checking, with
-:mod:`~iamrefine.certificate.inputs`, :mod:`~iamrefine.certificate.obligations`,
+:mod:`~iamrefine.certificate.catalogs`, :mod:`~iamrefine.certificate.inputs`,
+:mod:`~iamrefine.certificate.obligations`,
 :mod:`~iamrefine.certificate.partition` and
 :mod:`~iamrefine.certificate.least_general`), :mod:`~iamrefine.certificate.report`
 (the findings) and :mod:`~iamrefine.certificate.cli`.

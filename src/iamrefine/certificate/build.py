@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from iamrefine.catalog import Catalog
 from iamrefine.certificate.canonical import canonical_json, canonical_policy, sha256_text
+from iamrefine.certificate.catalogs import catalog_record
 from iamrefine.certificate.least_general import check_least_general
+from iamrefine.certificate.partition import partition_record
 from iamrefine.certificate.schema import (
-    LABELS,
     LEAST_GENERAL_CLAIM,
-    CatalogRecord,
     Certificate,
     ClaimRecord,
-    ClassRecord,
     EmbeddedPolicy,
     EmbeddedUnused,
     Inputs,
@@ -24,7 +23,6 @@ from iamrefine.certificate.schema import (
     PartitionRecord,
     PatternOrigin,
     Refinement,
-    Signature,
     Tools,
     Witness,
 )
@@ -32,7 +30,6 @@ from iamrefine.glob import action_matches, ascii_lower
 from iamrefine.structure import structure_problems
 
 if TYPE_CHECKING:
-    from iamrefine.encode import Partition
     from iamrefine.model import Policy
     from iamrefine.refine import RefineResult
     from iamrefine.unused import UnusedSet
@@ -58,24 +55,6 @@ def _versions(cvc5_used: bool) -> Tools:
         z3=solver.engine_version("z3"),
         cvc5=solver.engine_version("cvc5") if cvc5_used else None,
     )
-
-
-def _partition_record(partition: Partition, catalog: Catalog) -> PartitionRecord:
-    classes = []
-    for row in partition.to_json(catalog):
-        sig = row["signature"]
-        classes.append(
-            ClassRecord(
-                index=row["index"],
-                members=list(row["members"]),
-                signature=Signature(
-                    original=sorted(sig.get(LABELS[0], [])),
-                    refined=sorted(sig.get(LABELS[1], [])),
-                    unused=bool(sig["unused"]),
-                ),
-            )
-        )
-    return PartitionRecord(classes=classes)
 
 
 def _witnesses(result: RefineResult, unused: frozenset[str]) -> list[Witness]:
@@ -106,6 +85,7 @@ def build_certificate(
     report: CheckReport | None = None,
     timeout: float = 30.0,
     engine: str = "auto",
+    embed_catalog: bool = False,
 ) -> Certificate:
     """The certificate of ``result`` (a refinement of ``result.original`` by ``unused``
     over ``catalog``).
@@ -113,7 +93,9 @@ def build_certificate(
     ``report`` is the checker's report on this refinement, when the caller has already
     run :func:`iamrefine.verify.verify_result` on it with ``timeout`` and ``engine``;
     otherwise it is run here. The least-generality claim is checked here, by the same code that
-    :func:`check_certificate` runs.
+    :func:`check_certificate` runs. With ``embed_catalog`` the certificate carries the
+    catalog's names (compressed), so that it can be checked without the catalog at hand;
+    otherwise it names the catalog by source, version and digest.
     """
     from iamrefine.verify import verify_result
 
@@ -128,7 +110,7 @@ def build_certificate(
             key = id(ob.partition)
             if key not in partition_index:
                 partition_index[key] = len(partitions)
-                partitions.append(_partition_record(ob.partition, catalog))
+                partitions.append(partition_record(ob.partition, catalog))
             pidx = partition_index[key]
         obligations.append(
             ObligationRecord(
@@ -187,17 +169,10 @@ def build_certificate(
             reason="; ".join(problems[:3]) if problems else None,
         )
     )
-    info = catalog.info()
     names = _unused_names(unused, catalog)
     return Certificate(
         tools=_versions(cvc5_used),
-        catalog=CatalogRecord(
-            source=catalog.source,
-            version=catalog.version,
-            digest=catalog.digest,
-            actions=int(info["actions"]),
-            services=int(info["services"]),
-        ),
+        catalog=catalog_record(catalog, embed=embed_catalog),
         inputs=Inputs(
             original=_embed_policy(result.original),
             unused=EmbeddedUnused(sha256=sha256_text(canonical_json(names)), actions=names),

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iamrefine.certificate.inputs import check_catalog, read_policy, read_unused
+from iamrefine.certificate.catalogs import check_catalog
+from iamrefine.certificate.inputs import read_policy, read_unused
 from iamrefine.certificate.least_general import check_least_general
 from iamrefine.certificate.load import load_certificate
 from iamrefine.certificate.obligations import compare_obligations, solve_texts
-from iamrefine.certificate.partition import Signatures, check_partition, rows
+from iamrefine.certificate.partition import Signatures, check_partition, partition_record
 from iamrefine.certificate.report import CertificateReport
 from iamrefine.certificate.schema import LEAST_GENERAL_CLAIM, SOLVERS, Certificate
 from iamrefine.errors import CertificateError, Diagnostic
@@ -36,7 +37,8 @@ def check_certificate(
     ``solvers`` are the engines that re-decide every stored obligation (``z3``,
     ``cvc5`` or both, which must then agree); ``timeout`` is each query's budget in
     seconds (default: the certificate's). Raises :class:`CertificateError` when an
-    embedded policy is not a valid policy.
+    embedded policy is not a valid policy, and when ``catalog`` is not the catalog the
+    certificate names and the certificate does not carry its own (``--embed-catalog``).
     """
     from iamrefine.verify import Verdict, verify_refinement
 
@@ -61,10 +63,7 @@ def check_certificate(
     report = CertificateReport(source, tuple(solvers))
     budget = timeout if timeout is not None else cert.refinement.timeout
 
-    use = check_catalog(cert, catalog, report)
-    if use is None:
-        report.seconds = time.perf_counter() - start
-        return report
+    use = check_catalog(cert, catalog, report, source)
 
     original = read_policy(cert.inputs.original, "original policy", source, report)
     unused = read_unused(cert, use, report)
@@ -112,7 +111,7 @@ def check_certificate(
             if pi not in used:
                 report.fail("class partition", f"partition {pi} is used by no obligation")
             again = derived_partitions.get(pi)
-            if again is not None and again.to_json(use) != rows(record):
+            if again is not None and partition_record(again, use) != record:
                 report.fail(
                     "class partition",
                     f"partition {pi} differs from the partition re-derived from the inputs",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 FORMAT: Final = "iamrefine-certificate"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 CATALOG_CLAIM = "exact over the catalog"
 STRINGS_CLAIM = "no escalation for any action string"
 LEAST_GENERAL_CLAIM = "least general"
@@ -34,14 +34,27 @@ class Tools(_Record):
     cvc5: str | None = None
 
 
+class EmbeddedCatalog(_Record):
+    """The catalog itself, for a certificate that must be checked without it at hand
+    (``--embed-catalog``): its action names in the catalog's spelling and order (sorted by
+    lowercase name), one per line, UTF-8, gzip-compressed and base64-encoded."""
+
+    encoding: Literal["gzip+base64"] = "gzip+base64"
+    names: str
+
+
 class CatalogRecord(_Record):
-    """The action catalog the claims are relative to."""
+    """The action catalog the claims are relative to, named by source, version and
+    digest; ``embedded`` holds its names when the certificate carries them. Without them,
+    ``verify`` needs the named catalog (the default one, or ``--catalog PATH``) and
+    refuses any other."""
 
     source: str
     version: str
     digest: Digest = Field(description="sha256 of the sorted lowercase names joined by newlines")
     actions: int = Field(ge=0)
     services: int = Field(ge=0)
+    embedded: EmbeddedCatalog | None = None
 
 
 class EmbeddedPolicy(_Record):
@@ -122,11 +135,18 @@ class Signature(_Record):
     unused: bool
 
 
+Position = Annotated[int, Field(ge=0)]
+
+
 class ClassRecord(_Record):
     """One class of the partition: catalog actions that no statement tells apart."""
 
     index: int = Field(ge=0)
-    members: list[str]
+    ranges: list[tuple[Position, Position]] = Field(
+        description="the members: half-open ranges [start, stop) of positions in the "
+        "catalog sorted by lowercase name (the order its digest is taken in), increasing "
+        "and not touching"
+    )
     signature: Signature
 
 
@@ -164,7 +184,7 @@ class Certificate(_Record):
     """A proof certificate of one refinement (see ``proofs/README.md``)."""
 
     format: Literal["iamrefine-certificate"] = FORMAT
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     tools: Tools
     catalog: CatalogRecord
     inputs: Inputs

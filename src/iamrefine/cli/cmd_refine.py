@@ -133,6 +133,15 @@ def register(app: typer.Typer) -> None:
                 "check it with `iamrefine verify`.",
             ),
         ] = None,
+        embed_catalog: Annotated[
+            bool,
+            typer.Option(
+                "--embed-catalog",
+                help="Put the catalog's names in the certificate (gzip, base64), so that "
+                "`iamrefine verify` checks it without the catalog at hand; by default the "
+                "certificate names the catalog by source, version and digest.",
+            ),
+        ] = False,
         prove: Annotated[
             bool,
             typer.Option(
@@ -180,6 +189,7 @@ def register(app: typer.Typer) -> None:
             certificate=certificate is not None,
             optimize=optimize,
             max_policies=max_policies,
+            embed_catalog=embed_catalog,
         )
         emit(outcome.warnings)
         exit_code = report_outcome(outcome, policy, allow_unproved=allow_unproved)

