@@ -323,3 +323,22 @@ def test_a_failed_call_logs_only_what_was_done(live: tuple[Any, dict[str, str], 
     assert rollback.execute_rollback(connector, undo) == []
     attached = _state(connector, arns)["attached"]
     assert attached["batch"] == ["logs-shared"] and attached["etl"] == ["logs-shared"]
+
+
+def test_a_policy_attached_since_to_another_principal_is_refused(
+    live: tuple[Any, dict[str, str], Path],
+) -> None:
+    connector, arns, out = live
+    iam = connector.iam(w.HOME)
+    iam.attach_role_policy(RoleName="etl", PolicyArn=arns["s3-read"])
+    # A folder that the last run did not write is not applied, whatever it holds.
+    ghost = out / w.HOME / "role-ghost" / "managed-s3-read"
+    shutil.copytree(out / w.HOME / "role-app-reader" / "managed-s3-read", ghost)
+    code, text = _apply(out, "--yes")
+    assert code == 1
+    assert (
+        "role-app-reader/managed-s3-read: REFUSED: the policy is now attached to role/etl too"
+        in text
+    )
+    assert "role-ghost" not in text
+    assert _state(connector, arns)["s3-read"][0][0] == "v1"

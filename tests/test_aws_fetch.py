@@ -247,3 +247,20 @@ def test_throttling_past_the_attempts_is_recorded_per_policy(
     assert [p.name for p in policies] == ["dynamo", "dynamo-tables"]
     assert [(f.code, f.policy) for f in failures] == [("Throttling", "managed-s3-read")]
     assert len(sends) == 3  # the world's connector makes 3 attempts
+
+
+def test_access_denied_on_one_policy_is_recorded(world: tuple[Connector, Any, Any]) -> None:
+    connector, _, _ = world
+    iam = connector.iam(w.HOME)
+    w.deny(iam, "GetRolePolicy", '"PolicyName": "dynamo"')
+    principal = Principal.from_arn(f"arn:aws:iam::{w.HOME}:role/app-reader")
+    policies, failures = principal_policies(iam, principal)
+    assert [p.name for p in policies] == ["dynamo-tables", "s3-read"]
+    [f] = failures
+    assert (f.code, f.operation, f.principal, f.policy) == (
+        "AccessDenied",
+        "GetRolePolicy",
+        "role-app-reader",
+        "inline-dynamo",
+    )
+    assert f.access_denied

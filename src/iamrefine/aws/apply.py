@@ -3,7 +3,8 @@
 :func:`plan` reads an output folder of ``recommend`` and, for each REFINED or
 DETACHED policy whose proof is PROVED, reads the live policy and compares it with
 the document that was refined (its sha256 digest, and the default version of a
-managed policy): a policy changed since is refused. The plan is a list of IAM calls:
+managed policy): a policy changed since is refused, and so is a customer managed
+policy attached since to a principal it was not refined for. The plan is a list of IAM calls:
 
 - customer managed policy, refined: ``create_policy_version`` (set as default); a
   policy that already holds 5 versions is refused, since a version would have to be
@@ -37,6 +38,7 @@ from iamrefine.aws.policies import (
     PolicyKind,
     Principal,
     PrincipalKind,
+    attachments,
     inline_document,
     managed_document,
     sha256_text,
@@ -221,6 +223,20 @@ def _plan_one(
             + (f" version {found.policy.get('version_id')}" if version else "")
             + "); run `iamrefine aws recommend` again",
         )
+    if found.kind is PolicyKind.MANAGED:
+        try:
+            others = _other_holders(iam, found)
+        except aws_errors() as exc:
+            return Change(
+                name, Status.REFUSED, failure(exc, account=found.account, operation="").render()
+            )
+        if others:
+            return Change(
+                name,
+                Status.REFUSED,
+                f"the policy is now attached to {', '.join(others)} too; it is not narrowed "
+                "for principals whose unused actions were not part of its refinement",
+            )
     try:
         unproved = prove_again(found, text, catalog, proof)
     except InputError as exc:
@@ -239,6 +255,16 @@ def _plan_one(
             name, Status.REFUSED, failure(exc, account=found.account, operation="").render()
         )
     return change
+
+
+def _other_holders(iam: Any, found: Applicable) -> list[str]:
+    """Whom the customer managed policy is attached to now, besides the principals it
+    was refined for."""
+    held = attachments(iam, str(found.policy["arn"]))
+    mine = {(p.kind, p.name) for p in found.principals}
+    return [f"{k.value}/{n}" for k, n in sorted(held.principals() - mine)] + [
+        f"group/{g}" for g in sorted(held.groups)
+    ]
 
 
 def _live(iam: Any, found: Applicable) -> tuple[str | None, str]:

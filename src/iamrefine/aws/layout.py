@@ -280,18 +280,29 @@ class Applicable:
 
 
 def read_results(out_dir: Path) -> list[Applicable]:
-    """Every finished policy folder under ``out_dir``, sorted by folder. Raises
-    :class:`InputError` when ``out_dir`` is not an output folder of ``recommend`` or a
-    policy folder's files cannot be read."""
-    if not (out_dir / SUMMARY_FILE).is_file():
+    """The finished policy folders of the last ``recommend`` run into ``out_dir`` (those
+    its ``summary.json`` lists; a folder left from an earlier run is not one), sorted.
+    Raises :class:`InputError` when ``out_dir`` is not an output folder of
+    ``recommend`` or a listed folder's files cannot be read."""
+    summary_path = out_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(summary_path.read_text("utf-8"))
+        listed = sorted(
+            str(p["folder"])
+            for p in summary["policies"]
+            if p["outcome"] not in (Outcome.SKIPPED.value, Outcome.FAILED.value)
+        )
+    except FileNotFoundError:
         raise InputError.at(
             str(out_dir), f"not an output folder of `iamrefine aws recommend` (no {SUMMARY_FILE})"
-        )
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError.at(str(summary_path), f"cannot read the summary: {exc}") from None
     found: list[Applicable] = []
-    for done_path in sorted(out_dir.glob(f"*/*/*/{DONE_FILE}")):
-        folder = done_path.parent
+    for name in listed:
+        folder = out_dir / name
         try:
-            done = json.loads(done_path.read_text("utf-8"))
+            done = json.loads((folder / DONE_FILE).read_text("utf-8"))
             source = json.loads((folder / SOURCE_FILE).read_text("utf-8"))
             found.append(
                 Applicable(

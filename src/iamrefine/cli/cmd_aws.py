@@ -34,6 +34,9 @@ RoleOpt = Annotated[
 OutDirArg = Annotated[
     Path, typer.Argument(metavar="OUT_DIR", help="Folder for one result folder per policy.")
 ]
+ResultsArg = Annotated[
+    Path, typer.Argument(metavar="OUT_DIR", help="The output folder of `aws recommend`.")
+]
 
 
 def _connect(profile: str | None, region: str | None, role: str | None) -> Connector:
@@ -195,7 +198,7 @@ def register(app: typer.Typer) -> None:
     @aws.command("apply")
     @guarded
     def apply(
-        out_dir: OutDirArg,
+        out_dir: ResultsArg,
         yes: Annotated[
             bool, typer.Option("--yes", help="Make the changes (without it: a dry run).")
         ] = False,
