@@ -206,6 +206,65 @@ def test_example_certificate_verifies(
         assert f"solver {name}" in parts
 
 
+def _count_solving(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """Record the engine of every query the checker decides (``solver.solve``, which the
+    re-derivation calls) and of every text it decides on its own (``solve_smtlib``)."""
+    from iamrefine import solver
+
+    queries: list[str] = []
+    texts: list[str] = []
+    real_solve, real_text = solver.solve, solver.solve_smtlib
+
+    def solve(*args: Any, **kwargs: Any) -> Any:
+        queries.append(kwargs["engine"])
+        return real_solve(*args, **kwargs)
+
+    def solve_smtlib(text: str, engine: str, **kwargs: Any) -> Any:
+        texts.append(engine)
+        return real_text(text, engine, **kwargs)
+
+    monkeypatch.setattr(solver, "solve", solve)
+    monkeypatch.setattr(solver, "solve_smtlib", solve_smtlib)
+    return queries, texts
+
+
+def test_each_obligation_is_decided_once(
+    cert_json: Json, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-derivation decides each query once; Z3 answered them, so `--engine z3`
+    does not decide the (identical) stored texts again (issue 14 item 2)."""
+    queries, texts = _count_solving(monkeypatch)
+    report = _check(cert_json, catalog)
+    assert report.status == "VALID", report.render()
+    # Every query of the worked example is unsat, so each one asked is an obligation.
+    assert len(queries) == len(cert_json["obligations"])
+    assert texts == []
+    assert "3 decided by z3 while re-deriving them, 0 from the stored text" in report.render()
+
+
+def test_another_engine_decides_each_stored_text_once(
+    cert_json: Json, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("cvc5")
+    queries, texts = _count_solving(monkeypatch)
+    report = _check(cert_json, catalog, ("z3", "cvc5"))
+    assert report.status == "VALID", report.render()
+    proof = [o for o in cert_json["obligations"] if o["role"] == "proof"]
+    assert len(queries) == len(cert_json["obligations"])
+    assert texts == ["cvc5"] * len(proof)
+
+
+def test_a_stored_text_that_is_not_the_re_derived_one_is_decided_on_its_own(
+    cert_json: Json, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = copy.deepcopy(cert_json)
+    t_smtlib_sat(data)
+    _, texts = _count_solving(monkeypatch)
+    report = _check(data, catalog)
+    assert texts == ["z3"]
+    assert "obligation 0 `over-permissive" in _messages(report, "solver z3"), report.render()
+
+
 # --- tamper evidence ---------------------------------------------------------------------------
 
 

@@ -21,10 +21,11 @@ A certificate (schema :data:`SCHEMA_VERSION`, published as JSON Schema in
   catalog, and its signature) that the catalog obligations are built from.
 
 :func:`check_certificate` trusts nothing but the inputs: it re-parses the embedded
-policies and checks their hashes, checks the catalog digest, re-derives every
-obligation from the inputs and compares the text, re-runs the solvers on the stored
-text, re-checks every witness, re-checks the class partition with the concrete
-matcher (:mod:`iamrefine.glob`), and re-derives the refinement's structure
+policies and checks their hashes, checks the catalog digest, re-derives every obligation
+from the inputs and compares the text, has every proof obligation decided once by each
+engine asked for (the re-derivation's own answer on the identical text, or the stored
+text decided on its own), re-checks every witness, re-checks the class partition with
+the concrete matcher (:mod:`iamrefine.glob`), and re-derives the refinement's structure
 (:mod:`iamrefine.structure`: only Allow statements' action elements changed, every Deny
 statement kept), which proves the first two claims again without a solver.
 

@@ -85,14 +85,14 @@ def check_certificate(
         engine=cert.refinement.engine,
     )
     stored = cert.obligations
-    derived_partitions = compare_obligations(
+    compared = compare_obligations(
         stored,
         derived.obligations,
         [c.name for c in derived.claims if c.verdict is Verdict.UNKNOWN],
         report,
     )
 
-    decided = solve_texts(cert, solvers, budget, report)
+    decided = solve_texts(cert, solvers, budget, report, compared.same)
 
     # The class partitions: independently, then against the re-derived ones.
     used = {o.partition for o in stored if o.partition is not None}
@@ -110,7 +110,7 @@ def check_certificate(
                 report.fail("class partition", p)
             if pi not in used:
                 report.fail("class partition", f"partition {pi} is used by no obligation")
-            again = derived_partitions.get(pi)
+            again = compared.partitions.get(pi)
             if again is not None and partition_record(again, use) != record:
                 report.fail(
                     "class partition",

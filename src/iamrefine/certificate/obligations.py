@@ -4,7 +4,8 @@ and the stored SMT-LIB text decided by the solvers."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iamrefine.certificate.report import CertificateReport, clip, first_difference
@@ -16,11 +17,23 @@ if TYPE_CHECKING:
 
 
 def solve_texts(
-    cert: Certificate, solvers: Sequence[str], timeout: float, report: CertificateReport
+    cert: Certificate,
+    solvers: Sequence[str],
+    timeout: float,
+    report: CertificateReport,
+    same: Mapping[int, Obligation],
 ) -> dict[int, bool | None]:
-    """Run the stored text of every obligation the proof rests on (role ``proof``,
-    recorded as unsat) through each solver; map each such obligation's index to True
-    (every solver answers unsat), False (some solver answers sat) or None (undecided)."""
+    """Decide every obligation the proof rests on (role ``proof``, recorded as unsat)
+    once with each solver; map each such obligation's index to True (every solver answers
+    unsat), False (some solver answers sat) or None (undecided).
+
+    ``same`` maps a stored obligation's index to the re-derived query whose SMT-LIB text
+    it equals character for character (:func:`compare_obligations`). The re-derivation
+    decided that query with its own solver, not trusting the stored status: when that
+    solver is the one asked for here and it answered unsat, that is its answer on the
+    stored text, and the text is not decided a second time. Otherwise (another engine
+    answered, or none did, or the text is not the re-derived one) the solver decides the
+    stored text on its own, as ``z3 FILE`` or ``cvc5 FILE`` would."""
     from iamrefine import solver
 
     proof = [ob for ob in cert.obligations if ob.role == "proof" and ob.status == "unsat"]
@@ -29,7 +42,13 @@ def solve_texts(
         start = time.perf_counter()
         part = f"solver {name}"
         mine = answers.setdefault(name, {})
+        reused = 0
         for ob in proof:
+            derived = same.get(ob.index)
+            if derived is not None and derived.engine == name and derived.status == "unsat":
+                mine[ob.index] = derived.status
+                reused += 1
+                continue
             answer = solver.solve_smtlib(ob.smtlib, name, timeout=timeout)
             mine[ob.index] = answer.status
             if answer.status == "sat":
@@ -43,7 +62,9 @@ def solve_texts(
         if all(v == "unsat" for v in mine.values()):
             report.ok(
                 part,
-                f"{len(mine)} proof obligation(s) unsat ({time.perf_counter() - start:.2f} s)",
+                f"{len(mine)} proof obligation(s) unsat: {reused} decided by {name} while "
+                f"re-deriving them, {len(mine) - reused} from the stored text "
+                f"({time.perf_counter() - start:.2f} s)",
             )
     out: dict[int, bool | None] = {}
     for ob in proof:
@@ -83,6 +104,16 @@ def _obligation_diffs(mine: ObligationRecord, theirs: Obligation) -> list[str]:
     return diffs
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare_obligations` found equal: the re-derived partition of each
+    stored partition index, and the re-derived obligation each stored one (by index)
+    equals, SMT-LIB text included."""
+
+    partitions: dict[int, Partition]
+    same: dict[int, Obligation]
+
+
 def _by_claim(items: Iterable[Any]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for item in items:
@@ -95,10 +126,10 @@ def compare_obligations(
     derived: Sequence[Obligation],
     undecided: Iterable[str],
     report: CertificateReport,
-) -> dict[int, Partition]:
+) -> Comparison:
     """Compare the stored obligations with the re-derived ones, claim by claim; return
     the re-derived partition of each stored partition index that a matching obligation
-    uses.
+    uses, and the re-derived obligation each stored one equals (text included).
 
     Which query the checker asks next depends on the answers to the earlier ones, so a
     claim whose re-derivation is UNKNOWN (the verifier's solver left some query
@@ -106,6 +137,7 @@ def compare_obligations(
     in its obligations makes the check undecided (exit 3, never VALID), not failed.
     Every other claim's obligations must be identical."""
     partitions: dict[int, Partition] = {}
+    same: dict[int, Obligation] = {}
     unsure = set(undecided)
     bad = 0
     for k, mine in enumerate(stored):
@@ -155,6 +187,8 @@ def compare_obligations(
                     )
             if diffs:
                 problems.append(f"{where} has " + "; ".join(diffs))
+            else:
+                same[mine.index] = theirs
         if not problems:
             continue
         if claim in unsure:
@@ -174,4 +208,4 @@ def compare_obligations(
             "obligations",
             f"{len(stored)} re-derived from the inputs; the stored SMT-LIB text is identical",
         )
-    return partitions
+    return Comparison(partitions, same)
