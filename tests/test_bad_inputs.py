@@ -117,6 +117,11 @@ def generate(spec: dict[str, Any], folder: Path) -> Path:
         item = ", ".join(json.dumps(n) for n in names)
         count = spec["bytes"] // (len(item) + 2) + 1
         text = "[" + ",\n".join([item] * count) + "]\n"
+    elif kind == "big-template":
+        head = "Resources:\n"
+        block = "  Queue{n}:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySeconds: 5\n"
+        count = spec["bytes"] // len(block.format(n=0)) + 1
+        text = head + "".join(block.format(n=i) for i in range(count))
     elif kind == "big-text-lines":
         line = spec["line"] + "\n"
         text = line * (spec["bytes"] // len(line) + 1)

@@ -7,7 +7,9 @@ Inputs are accepted in several forms:
 
 - a **policy** is a parsed :class:`~iamrefine.model.Policy`, a ``dict`` (decoded JSON),
   ``bytes`` (the document's text), a ``str`` whose first non-blank character is ``{``
-  (the document's text), or any other ``str`` or :class:`os.PathLike` (a file path);
+  (the document's text), or any other ``str`` or :class:`os.PathLike` (a file path:
+  a JSON or YAML policy, or a CloudFormation template or Terraform plan that holds one
+  policy; :mod:`iamrefine.sources` selects among several);
 - **unused actions** are an :class:`~iamrefine.unused.UnusedSet`; a ``dict`` (an Access
   Analyzer ``GetFindingV2`` response); a ``list``/``tuple``/``set`` of ``service:Action``
   names or of the announcement's ``{"serviceNamespace", "actions"}`` entries; a ``str``
@@ -72,7 +74,7 @@ def _is_text(value: str, openers: str) -> bool:
 def as_policy(value: PolicyInput, source: str = "<policy>") -> Policy:
     """A parsed policy from any accepted policy input (see the module docstring)."""
     from iamrefine.model import Policy
-    from iamrefine.parse import load_policy, parse_policy, policy_from_json
+    from iamrefine.parse import parse_policy, policy_from_json
 
     if isinstance(value, Policy):
         return value
@@ -83,7 +85,9 @@ def as_policy(value: PolicyInput, source: str = "<policy>") -> Policy:
     if isinstance(value, str) and _is_text(value, "{"):
         return parse_policy(value, source)
     if isinstance(value, str | os.PathLike):
-        return load_policy(Path(value))
+        from iamrefine.sources import load_policy_source
+
+        return load_policy_source(Path(value)).policy
     raise TypeError(
         f"a policy must be a Policy, dict, JSON text or path, not {type(value).__name__}"
     )

@@ -1025,3 +1025,21 @@ def policy_from_json(obj: Any, source: str = "<policy>") -> Policy:
     policy = _finish(_Builder(source), root, [])
     policy.source = source
     return policy
+
+
+# ---------------------------------------------------------------------------
+# Positioned trees built by other readers (YAML, CloudFormation, Terraform).
+
+PositionedNode = _Node
+"""A JSON value with its 1-based source span; readers of other formats build these."""
+
+PositionedMember = _Member
+"""One ``key: value`` member of a :data:`PositionedNode` object."""
+
+
+def policy_from_tree(root: _Node, source: str) -> Policy:
+    """Validate a positioned tree built by another reader, exactly as a parsed JSON
+    policy is validated; diagnostics carry the tree's positions in ``source``."""
+    policy = _finish(_Builder(source), root, [])
+    policy.source = source
+    return policy

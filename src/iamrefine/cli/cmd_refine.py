@@ -20,6 +20,7 @@ from iamrefine.choices import (
     Strategy,
 )
 from iamrefine.cli.app import emit, guarded
+from iamrefine.cli.inputs import PolicyIdOpt, load_source, rewritable
 from iamrefine.cli.options import (
     CatalogOpt,
     EngineOpt,
@@ -35,7 +36,12 @@ if TYPE_CHECKING:
 
 
 PolicyArg = Annotated[
-    Path, typer.Argument(help="The IAM policy JSON file to refine.", show_default=False)
+    Path,
+    typer.Argument(
+        help="The policy to refine: JSON or YAML, a CloudFormation template, a Terraform "
+        "plan (`terraform show -json`), or `-` for stdin.",
+        show_default=False,
+    ),
 ]
 GranularityOpt = Annotated[
     Granularity,
@@ -119,7 +125,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--policy-id",
-                help="`existingPolicyId` of the recommendation (default: the policy's file name).",
+                help="In a template or plan, the policy to refine (`LOGICAL_ID[/PolicyName]` "
+                "or the Terraform address); also the recommendation's `existingPolicyId` "
+                "(default: the policy's file name).",
             ),
         ] = None,
         force: Annotated[
@@ -166,9 +174,10 @@ def register(app: typer.Typer) -> None:
         """Remove the UNUSED actions from POLICY, keeping patterns as general as is safe,
         and prove the result.
 
-        Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE. The proof's verdict goes
-        to stderr; exit codes: 0 proved (or `--no-prove`), 1 refuted, 2 bad input,
-        3 unknown.
+        A CloudFormation template or YAML policy is printed whole, with only the policy
+        document changed. Warnings go to stderr as FILE:LINE:COL: warning: MESSAGE. The
+        proof's verdict goes to stderr; exit codes: 0 proved (or `--no-prove`), 1
+        refuted, 2 bad input, 3 unknown.
         """
         from iamrefine.api import refine_and_prove
 
@@ -177,8 +186,9 @@ def register(app: typer.Typer) -> None:
             {"-o": output, "--certificate": certificate},
             overwrite_inputs=force,
         )
+        source = load_source(policy, policy_id, lenient=True)
         outcome = refine_and_prove(
-            policy,
+            source.policy,
             unused,
             catalog=catalog,
             granularity=granularity,
@@ -199,6 +209,18 @@ def register(app: typer.Typer) -> None:
             for line in outcome.certificate_warnings():
                 print(f"iamrefine: warning: {line}", file=sys.stderr)
         text = outcome.render(fmt, policy_id=policy_id or policy.name)
+        if fmt is OutputFormat.policy and outcome.policy is not None and rewritable(source):
+            from iamrefine.errors import InputError
+            from iamrefine.sources.writeback import write_back
+
+            if outcome.result.parts:
+                raise InputError.at(
+                    source.file,
+                    f"the refined policy is split into {len(outcome.result.parts)} managed "
+                    "policies, which one place in the file cannot hold; use `--format "
+                    "recommendation`",
+                )
+            text = write_back(source, outcome.policy)
         if text is None:
             print(
                 "iamrefine: no statement is left; the recommendation is to detach the policy "
@@ -233,6 +255,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[
             bool, typer.Option("--force", help="Allow `--svg`/`--dot` to overwrite an input file.")
         ] = False,
+        policy_id: PolicyIdOpt = None,
     ) -> None:
         """Explain, for every replaced pattern of POLICY, which trie nodes were unsafe
         and which unused action makes each unsafe, and which safe nodes were chosen."""
@@ -246,7 +269,7 @@ def register(app: typer.Typer) -> None:
         )
         # The trie's decisions are what is explained, never the size optimizer's.
         outcome = refine_and_prove(
-            policy,
+            load_source(policy, policy_id, lenient=True).policy,
             unused,
             catalog=catalog,
             granularity=granularity,
