@@ -15,39 +15,59 @@ import typer
 
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.cli.app import emit, exit_code_for, guarded
-from iamrefine.cli.inputs import AllOpt, PolicyIdOpt, load_source, no_stdin_twice, pair_by_id
+from iamrefine.cli.inputs import (
+    AllOpt,
+    FormatOpt,
+    PolicyIdOpt,
+    ReportFormat,
+    chosen_format,
+    load_source,
+    no_stdin_twice,
+    pair_by_id,
+    sarif_errors,
+)
 from iamrefine.cli.options import CatalogOpt, EngineOpt, JsonOpt, TimeoutOpt, UnusedOpt
 
 if TYPE_CHECKING:
+    from iamrefine.errors import Diagnostic
     from iamrefine.model import Policy
     from iamrefine.verify import CheckReport
 
 
-def _finish(report: CheckReport, as_json: bool, extra: dict[str, Any]) -> None:
-    from iamrefine.render import render_check
-
-    if as_json:
-        typer.echo(json.dumps({**extra, **report.to_json()}, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(render_check(report))
-    raise typer.Exit(exit_code_for(report.verdict))
+Sides = dict[str, tuple[str, "Policy | None"]]
+"""Each label of a report's decisions mapped to its file and policy (for SARIF)."""
 
 
-def _finish_all(
-    reports: list[tuple[str, CheckReport]], as_json: bool, extra: dict[str, Any]
+def _finish(
+    reports: list[tuple[str, CheckReport, Sides]],
+    fmt: ReportFormat,
+    extra: dict[str, Any],
+    notes: list[Diagnostic],
+    *,
+    every: bool,
 ) -> None:
-    """Report every pair of an ``--all`` run; the exit code is the worst verdict's."""
+    """Print the reports (one per policy pair with ``--all``) and exit with the worst
+    verdict's code."""
+    from iamrefine import sarif
     from iamrefine.render import render_check
     from iamrefine.verify import Verdict
 
-    if as_json:
-        out = {**extra, "policies": [{"policy_id": i, **r.to_json()} for i, r in reports]}
+    if fmt is ReportFormat.sarif:
+        results = sarif.diagnostics(notes)
+        for policy_id, report, sides in reports:
+            results.extend(sarif.check_results(report, sides, policy_id=policy_id))
+        typer.echo(sarif.text(results))
+    elif fmt is ReportFormat.json and every:
+        out = {**extra, "policies": [{"policy_id": i, **r.to_json()} for i, r, _ in reports]}
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    elif fmt is ReportFormat.json:
+        typer.echo(json.dumps({**extra, **reports[0][1].to_json()}, indent=2, ensure_ascii=False))
     else:
-        for policy_id, report in reports:
-            typer.echo(f"== {policy_id}")
+        for policy_id, report, _ in reports:
+            if every:
+                typer.echo(f"== {policy_id}")
             typer.echo(render_check(report))
-    verdicts = {r.verdict for _, r in reports}
+    verdicts = {r.verdict for _, r, _ in reports}
     worst = next((v for v in (Verdict.REFUTED, Verdict.UNKNOWN) if v in verdicts), Verdict.PROVED)
     raise typer.Exit(exit_code_for(worst))
 
@@ -95,6 +115,7 @@ def register(app: typer.Typer) -> None:
         catalog: CatalogOpt = None,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         as_json: JsonOpt = False,
+        fmt: FormatOpt = None,
         engine: EngineOpt = EngineName.auto,
         policy_id: PolicyIdOpt = None,
         every: AllOpt = False,
@@ -106,52 +127,49 @@ def register(app: typer.Typer) -> None:
         """
         from iamrefine import api
 
+        chosen = chosen_format(fmt, as_json=as_json)
         no_stdin_twice(original, refined, unused)
-        if every:
-            pairs = pair_by_id(original, refined)
-            cat = api.as_catalog(catalog)
-            unused_set = api.as_unused(unused, cat, str(unused))
-            emit(unused_set.warnings)
-            reports = [
-                (
-                    pid,
-                    api.check(
-                        old.policy if old is not None else _nothing(),
-                        new.policy if new is not None else None,
-                        unused_set,
-                        catalog=cat,
-                        timeout=timeout,
-                        engine=engine,
-                    ),
+        with sarif_errors(chosen):
+            reports = []
+            notes: list[Diagnostic] = []
+            if every:
+                pairs = pair_by_id(original, refined)
+                cat = api.as_catalog(catalog)
+                unused_set = api.as_unused(unused, cat, str(unused))
+                emit(unused_set.warnings)
+                for pid, old, new in pairs:
+                    before = old.policy if old is not None else _nothing()
+                    after = new.policy if new is not None else None
+                    notes += [*(old.notes if old else []), *(new.notes if new else [])]
+                    report = api.check(
+                        before, after, unused_set, catalog=cat, timeout=timeout, engine=engine
+                    )
+                    sides = {"original": (str(original), before), "refined": (str(refined), after)}
+                    reports.append((pid, report, sides))
+            else:
+                source = load_source(original, policy_id)
+                notes = list(source.notes)
+                inputs = api.load_check_inputs(
+                    source.policy, _refined_input(refined, policy_id), unused, catalog=catalog
                 )
-                for pid, old, new in pairs
-            ]
-            _finish_all(reports, as_json, {"original": str(original), "refined": str(refined)})
-        inputs = api.load_check_inputs(
-            load_source(original, policy_id).policy,
-            _refined_input(refined, policy_id),
-            unused,
-            catalog=catalog,
-        )
-        emit(inputs.unused.warnings)
-        report = api.check(
-            inputs.original,
-            inputs.refined,
-            inputs.unused,
-            catalog=inputs.catalog,
-            timeout=timeout,
-            engine=engine,
-        )
-        _finish(
-            report,
-            as_json,
-            {
-                "original": str(original),
-                "refined": str(refined),
-                "detached": inputs.refined is None,
-                "unused": str(unused),
-            },
-        )
+                emit(inputs.unused.warnings)
+                report = api.check(
+                    inputs.original,
+                    inputs.refined,
+                    inputs.unused,
+                    catalog=inputs.catalog,
+                    timeout=timeout,
+                    engine=engine,
+                )
+                sides = {
+                    "original": (str(original), inputs.original),
+                    "refined": (str(refined), inputs.refined),
+                }
+                reports.append(("", report, sides))
+        extra: dict[str, Any] = {"original": str(original), "refined": str(refined)}
+        if not every:
+            extra.update({"detached": reports[0][2]["refined"][1] is None, "unused": str(unused)})
+        _finish(reports, chosen, extra, notes, every=every)
 
     @app.command("equiv")
     @guarded
@@ -167,6 +185,7 @@ def register(app: typer.Typer) -> None:
         catalog: CatalogOpt = None,
         timeout: TimeoutOpt = DEFAULT_TIMEOUT,
         as_json: JsonOpt = False,
+        fmt: FormatOpt = None,
         engine: EngineOpt = EngineName.auto,
         policy_id: PolicyIdOpt = None,
         every: AllOpt = False,
@@ -178,25 +197,34 @@ def register(app: typer.Typer) -> None:
         """
         from iamrefine import api
 
+        chosen = chosen_format(fmt, as_json=as_json)
         no_stdin_twice(a, b)
-        if every:
-            cat = api.as_catalog(catalog)
-            reports = [
-                (
-                    pid,
-                    api.equiv(
-                        sa.policy if sa is not None else _nothing(),
-                        sb.policy if sb is not None else _nothing(),
-                        subset=subset,
-                        catalog=cat,
-                        timeout=timeout,
-                        engine=engine,
-                    ),
+        with sarif_errors(chosen):
+            reports = []
+            notes: list[Diagnostic] = []
+            if every:
+                cat = api.as_catalog(catalog)
+                for pid, sa, sb in pair_by_id(a, b):
+                    pa = sa.policy if sa is not None else _nothing()
+                    pb = sb.policy if sb is not None else _nothing()
+                    notes += [*(sa.notes if sa else []), *(sb.notes if sb else [])]
+                    report = api.equiv(
+                        pa, pb, subset=subset, catalog=cat, timeout=timeout, engine=engine
+                    )
+                    pair: Sides = {"A": (str(a), pa), "B": (str(b), pb)}
+                    reports.append((pid, report, pair))
+            else:
+                source_a = load_source(a, policy_id)
+                source_b = load_source(b, policy_id, lenient=True)
+                notes = [*source_a.notes, *source_b.notes]
+                report = api.equiv(
+                    source_a.policy,
+                    source_b.policy,
+                    subset=subset,
+                    catalog=catalog,
+                    timeout=timeout,
+                    engine=engine,
                 )
-                for pid, sa, sb in pair_by_id(a, b)
-            ]
-            _finish_all(reports, as_json, {"a": str(a), "b": str(b), "subset": subset})
-        pa = load_source(a, policy_id).policy
-        pb = load_source(b, policy_id, lenient=True).policy
-        report = api.equiv(pa, pb, subset=subset, catalog=catalog, timeout=timeout, engine=engine)
-        _finish(report, as_json, {"a": str(a), "b": str(b), "subset": subset})
+                sides: Sides = {"A": (str(a), source_a.policy), "B": (str(b), source_b.policy)}
+                reports.append(("", report, sides))
+        _finish(reports, chosen, {"a": str(a), "b": str(b), "subset": subset}, notes, every=every)

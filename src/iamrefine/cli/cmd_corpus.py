@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,13 @@ from iamrefine.cli.options import CatalogOpt, EngineOpt, MaxPoliciesOpt, Optimiz
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
 ]
+
+
+class RegressFormat(StrEnum):
+    """How ``regress`` prints its result."""
+
+    table = "table"
+    sarif = "sarif"
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +111,14 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--junit", help="Write JUnit XML here.")
         ] = None,
         catalog: CatalogOpt = None,
+        fmt: Annotated[
+            RegressFormat,
+            typer.Option(
+                "--format",
+                help="`table`, or `sarif`: a SARIF 2.1.0 log with one result per case "
+                "that is not exact.",
+            ),
+        ] = RegressFormat.table,
     ) -> None:
         """Grade a refiner over a corpus: one verdict per case, checked by iamrefine.
 
@@ -157,7 +173,12 @@ def register(app: typer.Typer) -> None:
             write_json(regress_json(report), json_out)
         if junit_out is not None:
             write_junit(report, junit_out)
-        print_regress(report)
+        if fmt is RegressFormat.sarif:
+            from iamrefine import sarif
+
+            typer.echo(sarif.text(sarif.regress_results(report)))
+        else:
+            print_regress(report)
         raise typer.Exit(EXIT_OK if report.all_exact else EXIT_REFUTED)
 
     @app.command("refine-batch")

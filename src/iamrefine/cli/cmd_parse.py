@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from iamrefine.cli.app import EXIT_BAD_INPUT, guarded
-from iamrefine.cli.inputs import AllOpt, PolicyIdOpt, PolicyPathArg
+from iamrefine.cli.inputs import (
+    AllOpt,
+    FormatOpt,
+    PolicyIdOpt,
+    PolicyPathArg,
+    ReportFormat,
+    chosen_format,
+    sarif_errors,
+)
 
 if TYPE_CHECKING:
     from iamrefine.errors import Diagnostic
@@ -74,6 +82,7 @@ def register(app: typer.Typer) -> None:
                 "diagnostics as JSON, instead of the policy text or error lines.",
             ),
         ] = False,
+        fmt: FormatOpt = None,
         policy_id: PolicyIdOpt = None,
         every: AllOpt = False,
     ) -> None:
@@ -84,10 +93,18 @@ def register(app: typer.Typer) -> None:
         every policy of a template or plan is checked and printed, in one JSON object
         keyed by policy id.
         """
+        from iamrefine import sarif
         from iamrefine.errors import InputError
         from iamrefine.write import dump_policy, policy_to_json
 
-        if not as_json:
+        chosen = chosen_format(fmt, as_json=as_json)
+        if chosen is ReportFormat.sarif:
+            with sarif_errors(chosen):
+                sources = _load(policy, policy_id, every=every)
+            notes = [n for s in sources for n in s.notes]
+            typer.echo(sarif.text(sarif.diagnostics(notes)))
+            return
+        if chosen is ReportFormat.text:
             sources = _load(policy, policy_id, every=every)
             if every:
                 documents = {s.id or s.file: policy_to_json(s.policy) for s in sources}

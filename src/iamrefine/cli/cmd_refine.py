@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--policy-id",
-                help="In a template or plan, the policy to refine (`LOGICAL_ID[/PolicyName]` "
+                help="In a template or plan, the policy to refine (`LOGICAL_ID\\[/PolicyName]` "
                 "or the Terraform address); also the recommendation's `existingPolicyId` "
                 "(default: the policy's file name).",
             ),

@@ -3,13 +3,16 @@ the notes about opaque values (see :mod:`iamrefine.sources`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iamrefine.cli.app import emit
-from iamrefine.errors import Diagnostic, PolicyError
+from iamrefine.cli.app import EXIT_BAD_INPUT, emit
+from iamrefine.errors import Diagnostic, InputError, PolicyError
 
 if TYPE_CHECKING:
     from iamrefine.sources import PolicySource
@@ -27,7 +30,7 @@ PolicyIdOpt = Annotated[
     typer.Option(
         "--policy-id",
         help="In a template or plan holding several policies, the one to use: "
-        "`LOGICAL_ID[/PolicyName]` or the Terraform address.",
+        "`LOGICAL_ID\\[/PolicyName]` or the Terraform address.",
         show_default=False,
     ),
 ]
@@ -87,3 +90,49 @@ def rewritable(source: PolicySource) -> bool:
     from iamrefine.sources import SourceKind
 
     return source.kind in (SourceKind.CLOUDFORMATION, SourceKind.POLICY_YAML)
+
+
+class ReportFormat(StrEnum):
+    """How ``parse``, ``check`` and ``equiv`` print their result."""
+
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+FormatOpt = Annotated[
+    ReportFormat | None,
+    typer.Option(
+        "--format",
+        help="`text` (the default), `json` (as `--json`), or `sarif`: a SARIF 2.1.0 log "
+        "for code scanning, which also reports bad input (exit 2).",
+        show_default=False,
+    ),
+]
+
+
+def chosen_format(fmt: ReportFormat | None, *, as_json: bool) -> ReportFormat:
+    """The format asked for by ``--format`` or ``--json`` (which must not disagree)."""
+    if as_json and fmt not in (None, ReportFormat.json):
+        raise InputError(
+            Diagnostic("--format", None, None, f"`--json` and `--format {fmt}` disagree")
+        )
+    if fmt is not None:
+        return fmt
+    return ReportFormat.json if as_json else ReportFormat.text
+
+
+@contextmanager
+def sarif_errors(fmt: ReportFormat) -> Iterator[None]:
+    """With SARIF output, bad input is a SARIF log of its diagnostics on stdout (and
+    the usual lines on stderr), exit 2; otherwise errors pass through."""
+    try:
+        yield
+    except InputError as exc:
+        if fmt is not ReportFormat.sarif:
+            raise
+        from iamrefine import sarif
+
+        emit(exc.diagnostics)
+        typer.echo(sarif.text(sarif.diagnostics(exc.diagnostics)))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
