@@ -89,12 +89,14 @@ def _register() -> None:
         cmd_catalog,
         cmd_check,
         cmd_corpus,
+        cmd_hook,
         cmd_parse,
         cmd_refine,
         cmd_verify,
     )
 
-    for module in (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog, cmd_aws):
+    modules = (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog, cmd_aws)
+    for module in (*modules, cmd_hook):
         module.register(app)
 
 

@@ -42,7 +42,7 @@ of a large configuration is bigger, and 8 MiB still reads in well under a second
 plain policy document keeps the parser's own limit (``parse.MAX_POLICY_BYTES``)."""
 
 
-def _read(path: str | Path) -> tuple[str, bytes]:
+def _read(path: str | Path, name: str | None = None) -> tuple[str, bytes]:
     """The file's name for messages and its bytes (at most ``MAX_SOURCE_BYTES``)."""
     from iamrefine.files import read_input
 
@@ -54,7 +54,7 @@ def _read(path: str | Path) -> tuple[str, bytes]:
         why="the most iamrefine reads of a template or plan; a policy document may have "
         f"at most {MAX_POLICY_BYTES:,} bytes",
     )
-    return str(path), data
+    return name or str(path), data
 
 
 def _plain_policy(name: str, data: bytes) -> Document:
@@ -66,11 +66,12 @@ def _plain_policy(name: str, data: bytes) -> Document:
     return Document(name, SourceKind.POLICY_JSON, [Candidate("", load)])
 
 
-def read_document(path: str | Path) -> Document:
-    """The policies held by the file at ``path`` (``-``: standard input)."""
+def read_document(path: str | Path, *, name: str | None = None) -> Document:
+    """The policies held by the file at ``path`` (``-``: standard input), named ``name``
+    (default: the path) in messages."""
     from iamrefine.sources import cfn, terraform
 
-    name, data = _read(path)
+    name, data = _read(path, name)
     head = data.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     if head in (b"{", b"[") or name.lower().endswith(".json"):
         try:
