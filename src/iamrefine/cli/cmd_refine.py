@@ -203,11 +203,6 @@ def register(app: typer.Typer) -> None:
         )
         emit(outcome.warnings)
         exit_code = report_outcome(outcome, policy, allow_unproved=allow_unproved)
-        cert_text = outcome.certificate_text()
-        if certificate is not None and cert_text is not None:
-            write_atomic(certificate, cert_text)
-            for line in outcome.certificate_warnings():
-                print(f"iamrefine: warning: {line}", file=sys.stderr)
         text = outcome.render(fmt, policy_id=policy_id or policy.name)
         if fmt is OutputFormat.policy and outcome.policy is not None and rewritable(source):
             from iamrefine.errors import InputError
@@ -221,6 +216,11 @@ def register(app: typer.Typer) -> None:
                     "recommendation`",
                 )
             text = write_back(source, outcome.policy)
+        cert_text = outcome.certificate_text()
+        if certificate is not None and cert_text is not None:
+            write_atomic(certificate, cert_text)
+            for line in outcome.certificate_warnings():
+                print(f"iamrefine: warning: {line}", file=sys.stderr)
         if text is None:
             print(
                 "iamrefine: no statement is left; the recommendation is to detach the policy "
