@@ -20,6 +20,8 @@ policy refined for all the principals it is attached to) and ``<policy>`` is
 
 ``OUT_DIR/summary.json`` lists every policy's outcome, the skipped policies and the
 calls that failed (an AccessDenied on one account or policy does not stop the run).
+A folder that an earlier run wrote and this one did not (a policy since detached, or
+now shared) stays on disk but is not in ``summary.json``, and ``apply`` ignores it.
 """
 
 from __future__ import annotations
