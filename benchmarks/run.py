@@ -1,7 +1,8 @@
 """Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
 
 Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
-``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions`` (default: all).
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions``, ``size``
+(default: all).
 Each suite writes
 ``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
 """
@@ -21,7 +22,7 @@ from common import RESULTS, ROOT
 README = ROOT / "benchmarks" / "README.md"
 START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
-SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling", "conditions"]
+SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling", "conditions", "size"]
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -162,6 +163,33 @@ def table() -> str:
             _ok(cd["added_median_ms"], 50),
             when(cd),
         )
+    if (z := _load("size")) is not None:
+        for scenario in ("random", "realistic"):
+            d = z[scenario]
+            t, ps = d["total_chars"], d["peer_sample"]
+            opt, pushed = d["optimizer"], d["pushed_over_quota"]
+            proved = all(set(v) <= {"PROVED"} for v in d["verdicts"].values())
+            ratio = d["ratio_size_over_readable"]
+            cpu = d["auto_cpu_time"]
+            row(
+                f"size, {scenario} findings ({d['policies']} policies; peer on "
+                f"{ps['policies']} of them)",
+                f"total characters: readable {t['readable']:,}, optimizer {t['size']:,} "
+                f"({ratio}x), default {t['auto']:,}; patterns of the replaced statements "
+                f"{d['pattern_ratio_size_over_readable']}x; on the peer's sample: optimizer/peer "
+                f"{ps['size_over_peer']}x, readable/peer {ps['readable_over_peer']}x; "
+                f"pushed over the quota: readable {pushed['readable']}, default "
+                f"{pushed['auto']} ({', '.join(d['auto_quota_errors']) or 'none'}), split "
+                f"{d['auto_split']['policies']}; gap to the LP bound {opt['gap_total']:.2%} "
+                f"(max {opt['gap_max']:.2%}); default refine CPU total {cpu['total_s']:.1f} s, "
+                f"p99 {cpu['p99_s']:.2f} s; verdicts {d['verdicts']}",
+                "chars <= 0.75x readable; none pushed over unless 10 policies cannot hold "
+                "it; all PROVED; total <= 30 s, p99 <= 2 s",
+                "met"
+                if ratio <= 0.75 and proved and cpu["p99_s"] <= 2 and cpu["total_s"] <= 30
+                else "**missed**",
+                when(z),
+            )
     return "\n".join(rows)
 
 

@@ -157,7 +157,7 @@ def _why_not(policy: Policy, quota: int, max_policies: int, needed: int, source:
             )
     return (
         f"{source}: the refined policy needs at least {needed:,} non-whitespace characters "
-        f"(a lower bound over the optimizer's candidate patterns), and no split into at most "
+        f"(a lower bound over the patterns the optimizer considered), and no split into at most "
         f"{max_policies} managed policies of {quota:,} ({max_policies * quota:,} in all) "
         f"holds it; pass a larger `--max-policies`"
     )
