@@ -28,6 +28,7 @@ import contextlib
 import io
 import random
 import statistics
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -126,7 +127,9 @@ def scenario(
     size_times: dict[str, float] = {}
     verdicts: dict[str, dict[str, int]] = {"size": {}, "auto": {}}
     quota_errors: list[str] = []
-    for name, policy, unused in cases:
+    for n, (name, policy, unused) in enumerate(cases):
+        if n % 25 == 0:
+            print(f"  {n}/{len(cases)}", file=sys.stderr, flush=True)
         original = policy_size(policy)
         fits = original <= QUOTA
         totals["original"] += original

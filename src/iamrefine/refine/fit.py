@@ -93,7 +93,7 @@ def fit_result(
                 None,
                 f"the readable refinement has {readable_size:,} non-whitespace characters, "
                 f"over the managed-policy quota of {quota:,}; the size optimizer wrote "
-                f"{size:,} (`--optimize readable` keeps the readable form)",
+                f"{size:,}{_gap_text(stats)} (`--optimize readable` keeps the readable form)",
                 "note",
             )
         )
@@ -129,6 +129,12 @@ def fit_result(
         quota=report,
         parts=split.parts,
     )
+
+
+def _gap_text(stats: OptimizerStats | None) -> str:
+    if stats is None or not stats.cost:
+        return ""
+    return f", its patterns within {stats.gap:.1%} of the LP lower bound"
 
 
 def _needed(result: RefineResult, stats: OptimizerStats | None, size: int) -> int:
