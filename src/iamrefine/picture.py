@@ -105,14 +105,14 @@ def _build(shown: Shown, parent: Shown | None) -> Box:
     node = shown.node
     label = node_label(node, parent.node if parent else None)
     if node.safe:
-        kept = node.chosen
+        # Every safe node the refiner visits is emitted (TraceNode.kept).
         return Box(
-            "kept" if kept else "split",
+            "kept",
             label,
-            _plural(node.actions, "action") + ("" if kept else ", safe, not emitted"),
+            _plural(node.actions, "action"),
             f"{node.emitted or node.pattern}: {_plural(node.actions, 'action')}",
             actions=node.actions,
-            kept_below=1 if kept else 0,
+            kept_below=1,
         )
     if node.unused == node.actions:
         return Box(
@@ -298,7 +298,7 @@ def _columns(blocks: list[_Block], top: float) -> tuple[float, float]:
             best = (scale, n, columns)
     assert best is not None
     x = float(_MARGIN)
-    width = height = 0.0
+    height = 0.0
     for col in best[2]:
         y = top
         for block in col:
