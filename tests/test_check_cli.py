@@ -73,7 +73,7 @@ def test_check_refuted_in_words(files: dict[str, Path]) -> None:
         "counterexample: the refined policy still allows unused `s3:GetBucketAcl` on `*`"
         in result.output
     )
-    assert "refined allows it (Allow Statement[0] matches)" in result.output
+    assert "refined allows it (Allow statement 1 matches)" in result.output
     assert result.output.splitlines()[-1] == "verdict: REFUTED"
 
 

@@ -25,7 +25,13 @@ from iamrefine.encode import (
     lower_pattern,
     service_key,
 )
-from iamrefine.glob import action_matches, ascii_lower, literal_prefix, resource_matches
+from iamrefine.glob import (
+    action_matches,
+    ascii_lower,
+    compile_glob,
+    literal_prefix,
+    resource_matches,
+)
 from iamrefine.model import Policy, Statement, ValueList
 from iamrefine.parse import policy_from_json
 from iamrefine.reference import action_element_matches
@@ -70,9 +76,19 @@ def test_resource_regex_agrees_with_the_concrete_matcher(pattern: str, text: str
 @SETTINGS
 @given(st.lists(patterns, min_size=1, max_size=6), strings)
 def test_trie_union_is_the_union(pats: list[str], text: str) -> None:
+    # The trie union is the plain glob (action patterns, lowered by the caller).
     enc = Encoder(CTX)
     rx = enc.glob_union(pats)
-    assert member(enc, text, rx) == any(resource_matches(p, text) for p in pats)
+    plain = [compile_glob(p, fold_case=False) for p in pats]
+    assert member(enc, text, rx) == any(g.fullmatch(text) is not None for g in plain)
+
+
+@SETTINGS
+@given(patterns, strings)
+def test_resource_regex_is_the_resource_matcher(pattern: str, text: str) -> None:
+    # Resource globs follow the ARN segment rule in the encoder and in the matcher.
+    enc = Encoder(CTX)
+    assert member(enc, text, enc.resource_regex(pattern)) == resource_matches(pattern, text)
 
 
 @SETTINGS

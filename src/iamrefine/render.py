@@ -149,10 +149,12 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _matched(effect: str, indices: list[int]) -> str:
+def _matched(effect: str, indices: list[int], sids: list[str | None]) -> str:
     if not indices:
         return ""
-    listed = ", ".join(f"Statement[{i}]" for i in indices)
+    from iamrefine.prove.results import statement_name
+
+    listed = ", ".join(statement_name(i, sids[i] if i < len(sids) else None) for i in indices)
     return f"{effect} {listed} {'matches' if len(indices) == 1 else 'match'}"
 
 
@@ -177,9 +179,10 @@ def render_check(report: CheckReport) -> str:
         if cex is not None:
             lines.append(f"         counterexample: {cex.message}")
             for label, decision in cex.decisions.items():
+                sids = cex.sids.get(label, [])
                 parts = [
-                    _matched("Allow", decision.matched_allow),
-                    _matched("Deny", decision.matched_deny),
+                    _matched("Allow", decision.matched_allow, sids),
+                    _matched("Deny", decision.matched_deny, sids),
                 ]
                 said = "; ".join(p for p in parts if p) or "no statement matches"
                 outcome = "allows" if decision.allowed else "does not allow"

@@ -536,6 +536,37 @@ class FullConditions:
         the query's terms are built)."""
         return self.symbols(enc).axioms()
 
+    def readable_values(self, enc: Encoder) -> list[list[z3.BoolRef]]:
+        """Preferences for readable counterexamples, never part of an obligation, from
+        the most to the least readable: every string value one the policies name for its
+        key (a pattern's wildcards filled with ``example`` and ``x``); then a lowercase
+        word of letters and digits joined by single ``-._:/@`` (``eu-west-1``, not
+        ``eu-weST-1`` or ``s3..amazonaws.com``)."""
+        req = self.symbols(enc)
+        ctx = req.ctx
+        named: dict[str, set[str]] = {}
+        for policy, clause in _entries(self.policies):
+            for e in clause.entries:
+                for v in e.values:
+                    text = scalar_text(v)
+                    if not _has_variable(text, policy.effective_version):
+                        named.setdefault(lower(e.key), set()).add(
+                            text.replace("*", "example").replace("?", "x")
+                        )
+        first = z3.Union(z3.Range("a", "z", ctx), z3.Range("0", "9", ctx))
+        sep = z3.Union(*[z3.Re(c, ctx) for c in "-._:/@"])
+        word = z3.Concat(z3.Plus(first), z3.Star(z3.Concat(sep, z3.Plus(first))))
+        views = [(key, s.views["str"]) for (key, _), s in req.slots.items() if "str" in s.views]
+        if not views:
+            return []
+        names = [
+            z3.Or(*[v == string_value(t, ctx) for t in sorted(named.get(key, ()))])
+            for key, v in views
+            if named.get(key)
+        ]
+        words = [z3.InRe(v, word) for _, v in views]
+        return [t for t in (names, words) if t]
+
     def single_values(self, enc: Encoder) -> list[z3.BoolRef]:
         """Constraints that leave each key at most one value (its first slot): a
         preference for readable counterexamples, never part of an obligation."""

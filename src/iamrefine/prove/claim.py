@@ -28,6 +28,7 @@ MAX_INSTANCES = 64
 FINITE_CHUNK = 256
 """How many action names one query over literal patterns fixes at most."""
 RESTRICTED_BUDGET = 2.0
+_READABLE_BUDGET = 0.5
 """Seconds for a search query, whose answer only helps."""
 
 
@@ -154,8 +155,7 @@ class Claim:
         if left <= 0:
             answer = solver.Answer("unknown", "none", 0.0, reason="the claim's time budget ran out")
         else:
-            preferred = self._readable_model(cond, enc, assertions, left) if full else None
-            answer = preferred or solver.solve(
+            answer = solver.solve(
                 assertions,
                 enc.symbols(),
                 timeout=left,
@@ -164,6 +164,8 @@ class Claim:
                 session=session,
             )
             self.engines.add(answer.engine)
+            if full and answer.status == "sat":
+                answer = self._readable_model(cond, enc, assertions, answer)
         if (
             not full
             and self.conditions is not None
@@ -218,25 +220,35 @@ class Claim:
         return answer, enc
 
     def _readable_model(
-        self, cond: Any, enc: Encoder, assertions: list[z3.BoolRef], left: float
-    ) -> solver.Answer | None:
-        """A model of ``assertions`` in which every condition key has at most one value,
-        if the solver finds one within half the budget; None otherwise. Its model is a
-        model of the whole query, so its ``sat`` is the query's answer; anything else
-        says nothing, and the whole query is asked."""
-        prefer = getattr(cond, "single_values", None)
-        extra = list(prefer(enc)) if prefer is not None else []
-        if not extra:
-            return None
-        answer = solver.solve(
-            assertions + extra,
-            enc.symbols(),
-            timeout=left / 2,
-            engine=self.engine,
-            comments=enc.comments(),
-            session=None,
-        )
-        return answer if answer.status == "sat" else None
+        self, cond: Any, enc: Encoder, assertions: list[z3.BoolRef], found: solver.Answer
+    ) -> solver.Answer:
+        """A model of the sat query ``assertions`` that reads better than ``found``: with
+        every condition key at most one value and each of the condition encoder's
+        readability preferences in turn (values the policies name, then lowercase
+        words), then with one value per key only; each try within a small budget. Any
+        model of these is a model of the whole query, which is sat either way; failing
+        all, ``found``."""
+        single = list(getattr(cond, "single_values", lambda _: [])(enc))
+        readable = list(getattr(cond, "readable_values", lambda _: [])(enc))
+        tries = [single + list(r) for r in readable]
+        if single:
+            tries.append(single)
+        left = self.deadline - time.perf_counter()
+        for extra in tries:
+            budget = min(_READABLE_BUDGET, left / 4)
+            if budget <= 0:
+                break
+            answer = solver.solve(
+                assertions + extra,
+                enc.symbols(),
+                timeout=budget,
+                engine=self.engine,
+                comments=enc.comments(),
+                session=None,
+            )
+            if answer.status == "sat":
+                return solver.Answer("sat", found.engine, found.seconds, answer.values)
+        return found
 
     def result(self, verdict: Verdict, cex: Counterexample | None = None) -> ClaimResult:
         stats: dict[str, Any] = {

@@ -40,6 +40,7 @@ from iamrefine.prove.decode import (
     relevant_atoms,
     replay,
     sanitize_action,
+    statement_sids,
     with_context,
 )
 from iamrefine.prove.results import ClaimResult, Counterexample, Verdict
@@ -462,4 +463,5 @@ class Containment:
             [],
             list(relevant),
             request or {},
+            sids=statement_sids(sides),
         )

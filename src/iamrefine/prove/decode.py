@@ -34,6 +34,11 @@ def show(text: str) -> str:
 FILLERS = "#~_0123456789!%&+=@^|"
 
 
+def statement_sids(sides: Sequence[Side]) -> dict[str, list[str | None]]:
+    """Each side's statement Sids, in order (for messages that name statements)."""
+    return {s.label: [st.sid for st in s.policy.statements] if s.policy else [] for s in sides}
+
+
 def filler(sides: Sequence[Side]) -> str:
     """A character that no action pattern of ``sides`` names."""
     used = {ch for s in sides for st in s.stmts for p in st.patterns for ch in p}
@@ -81,14 +86,28 @@ def readable_resource(
             )
     seen: set[str] = set()
     for st in statements:
-        for value in st.resource.values if st.resource is not None else []:
-            if value in seen or len(seen) >= MAX_INSTANCES:
-                continue
-            seen.add(value)
-            decisions = {s.label: reference.evaluate(s.policy, action, value, ctx) for s in sides}
-            if expect(decisions):
-                return value
+        for element in st.resource.values if st.resource is not None else []:
+            # An instance without wildcard characters reads best; the element taken
+            # literally (a star in a resource name) only when no instance will do.
+            for value in (fill_wildcards(element), element):
+                if value in seen or len(seen) >= MAX_INSTANCES:
+                    continue
+                seen.add(value)
+                decisions = {
+                    s.label: reference.evaluate(s.policy, action, value, ctx) for s in sides
+                }
+                if expect(decisions):
+                    return value
     return found
+
+
+def fill_wildcards(glob: str) -> str:
+    """A readable instance of a Resource glob: each ``*`` an ``example`` and each ``?``
+    an ``x``, so ``arn:aws:s3:::reports*`` reads as ``arn:aws:s3:::reportsexample``. The
+    element ``*`` alone stays ``*``: it reads as "any resource", which it is."""
+    if glob == "*":
+        return glob
+    return glob.replace("*", "example").replace("?", "x")
 
 
 def context(
@@ -306,7 +325,8 @@ def decode_class(
     else:
         msg = f"the {b} policy no longer allows `{action}` on `{show(resource)}`"
     if len(cls.members) > 1:
-        msg += f" (and {len(cls.members) - 1} more actions of the same class)"
+        more = len(cls.members) - 1
+        msg += f" (and {more} more {'action' if more == 1 else 'actions'} of the same class)"
     return Counterexample(
         claim_name,
         action,
@@ -318,4 +338,5 @@ def decode_class(
         [catalog.by_lower[m] for m in cls.members],
         list(relevant),
         request or {},
+        sids=statement_sids(sides),
     )

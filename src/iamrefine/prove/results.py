@@ -52,9 +52,13 @@ class Counterexample:
     action_class: list[str] = field(default_factory=list)
     relevant: list[str] = field(default_factory=list)
     request: dict[str, list[str]] = field(default_factory=dict)
+    sids: dict[str, list[str | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready view (statement indices are 0-based)."""
+        """A JSON-ready view, with only documented fields (``proofs/schema/check.schema.json``):
+        ``request`` is the condition context as keys and values; ``matched_allow`` and
+        ``matched_deny`` are 0-based indices into each policy's ``Statement`` list.
+        The opaque atoms of ``context`` are internal and left out."""
         return {
             "claim": self.claim,
             "message": self.message,
@@ -62,7 +66,6 @@ class Counterexample:
             "in_catalog": self.in_catalog,
             "action_class": self.action_class,
             "resource": self.resource,
-            "context": {k: self.context[k] for k in self.relevant},
             "request": self.request,
             "decisions": {
                 label: {
@@ -165,3 +168,8 @@ class CheckReport:
             "claims": [c.to_json() for c in self.claims],
             "catalog": self.catalog,
         }
+
+
+def statement_name(index: int, sid: str | None) -> str:
+    """How every human message names a statement: 1-based, with its Sid."""
+    return f"statement {index + 1}" + (f" (Sid {sid})" if sid else "")
