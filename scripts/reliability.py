@@ -46,6 +46,7 @@ SUITE_FILES = [
     "tests/test_bad_inputs.py",
     "tests/fuzz/test_fuzz.py",
     "tests/test_differential.py",
+    "tests/test_conditions_adversarial.py",
     "tests/test_metamorphic.py",
     "tests/test_mutation_kill.py",
 ]
@@ -102,6 +103,9 @@ def run_suite(env_sizes: dict[str, str], folder: Path) -> dict[str, Any]:
             "-p",
             "no:cacheprovider",
             f"--junitxml={junit}",
+            # Every test of these files, the slow ones included (addopts deselects them).
+            "-m",
+            "slow or not slow",
             *SUITE_FILES,
         ],
         cwd=REPO,
@@ -139,6 +143,15 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text("utf-8")) if path.exists() else None
 
 
+def _adversarial_row(adv: dict[str, Any]) -> str:
+    """The adversarial condition differential in one line: cases, verdicts, time."""
+    if not adv:
+        return "not run"
+    counts = adv.get("counts", {})
+    verdicts = ", ".join(f"{k.split(' ', 1)[1]} {v}" for k, v in counts.items() if " " in k)
+    return f"{adv.get('cases', 0)} cases ({verdicts}); 0 disagreements; {adv.get('seconds')} s"
+
+
 def collect(folder: Path) -> dict[str, Any]:
     """The records the tests wrote into ``folder``."""
     bad = []
@@ -149,6 +162,7 @@ def collect(folder: Path) -> dict[str, Any]:
         "bad_inputs": bad,
         "fuzz_ci": _read_json(folder / "fuzz.json"),
         "differential": _read_json(folder / "differential.json"),
+        "adversarial": _read_json(folder / "adversarial.json"),
         "metamorphic": _read_json(folder / "metamorphic.json"),
         "mutation_kill": _read_json(folder / "mutation_kill.json"),
     }
@@ -354,6 +368,10 @@ def render(data: dict[str, Any]) -> str:
                 f"{diff.get('cases', 0)} (judges: Z3, reference"
                 f"{', cvc5' if diff.get('cvc5') else ''}); "
                 f"disagreements: {diff.get('disagreements', 'n/a')}",
+            ],
+            [
+                "adversarial condition differential (checker vs evaluator)",
+                _adversarial_row(data.get("adversarial") or {}),
             ],
             [
                 "mutation kill rate (semantic mutants of the refiner's output)",
