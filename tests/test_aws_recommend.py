@@ -291,3 +291,31 @@ def test_a_succeeded_recommendation_without_a_step_keeps_the_policy() -> None:
         original, nothing, UnusedSet.from_names(["iam:GetUser"], catalog), catalog, timeout=30
     )
     assert kept.verdict == "over-permissive" and kept.counterexamples
+
+
+def test_a_comparison_aws_could_not_give_is_tried_again(aws_env: None, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = RecommendOptions(analyzer_arn=w.ANALYZER, compare_aws=True, poll=FAST_POLL)
+    with w.world() as (connector, stub, arns):
+        for p in (w.PRINCIPALS[i] for i in (0, 2, 4, 5)):
+            stub.add_client_error(
+                "generate_finding_recommendation",
+                service_error_code="AccessDeniedException",
+                service_message="not authorized to perform GenerateFindingRecommendation",
+                http_status_code=403,
+                expected_params={"analyzerArn": w.ANALYZER, "id": p.finding_id},
+            )
+        first = recommend(connector, out, options=options)
+        assert [f.operation for f in first.failures].count("GenerateFindingRecommendation") == 4
+        assert all(r.aws is None for r in first.results)
+        w.stub_findings(stub)
+        w.stub_aws_recommendations(stub, arns)
+        second = recommend(connector, out, options=options)
+        stub.assert_no_pending_responses()
+    results = _by_folder(second)
+    shared = results[f"{w.HOME}/shared/managed-logs-shared"]
+    assert shared.resumed and shared.aws is None
+    redone = [
+        r for r in second.results if r.outcome is not Outcome.SKIPPED and "/shared/" not in r.folder
+    ]
+    assert redone and all(not r.resumed and r.aws is not None for r in redone)

@@ -186,7 +186,10 @@ def process(
         clear(dest)
         write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        write_done(task, dest, result, catalog.digest, compare_aws=compare_aws)
+        # A comparison that AWS could not give (its call failed) is tried again by a
+        # rerun with --compare-aws; a shared policy has none to give.
+        compared = compare_aws and (item.aws is not None or task.shared)
+        write_done(task, dest, result, catalog.digest, compare_aws=compared)
     return result
 
 
