@@ -207,17 +207,26 @@ def scenario(
     }
 
 
-def run(limit: int | None = None, peer_sample: int = 100, prove: bool = True) -> dict[str, Any]:
+def run(
+    limit: int | None = None,
+    peer_sample: int = 100,
+    prove: bool = True,
+    only: str | None = None,
+) -> dict[str, Any]:
     catalog, cases = load_cases()
     if limit:
         cases = cases[:: max(1, len(cases) // limit)]
     rng = random.Random(SEED)
     peer_names = set(rng.sample([c[0] for c in cases], min(peer_sample, len(cases))))
     data: dict[str, Any] = {"peer_sample_size": len(peer_names)}
-    for label, chosen in (("random", cases), ("realistic", realistic_cases(catalog, cases))):
+    for label in ("random", "realistic"):
+        if only not in (None, label):
+            continue
+        chosen = cases if label == "random" else realistic_cases(catalog, cases)
         data[label] = scenario(catalog, chosen, peer_names, prove=prove)
         print(label, data[label], flush=True)
-    write_result("size", data)
+    # One scenario alone (to run the two in parallel) is written under its own name.
+    write_result("size" if only is None else f"size_{only}", data)
     return data
 
 
@@ -226,5 +235,6 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=None, help="about N policies, evenly")
     parser.add_argument("--peer-sample", type=int, default=100, help="policies for the peer")
     parser.add_argument("--no-prove", action="store_true", help="skip the checker")
+    parser.add_argument("--only", choices=["random", "realistic"], help="one scenario")
     args = parser.parse_args()
-    run(args.limit, args.peer_sample, not args.no_prove)
+    run(args.limit, args.peer_sample, not args.no_prove, args.only)

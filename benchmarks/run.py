@@ -165,6 +165,8 @@ def table() -> str:
         )
     if (z := _load("size")) is not None:
         for scenario in ("random", "realistic"):
+            if scenario not in z:
+                continue
             d = z[scenario]
             t, ps = d["total_chars"], d["peer_sample"]
             opt, pushed = d["optimizer"], d["pushed_over_quota"]
