@@ -21,7 +21,7 @@ from conftest import corpus_files
 from iamrefine import parse as parse_module
 from iamrefine.cli.app import app
 from iamrefine.errors import PolicyError
-from iamrefine.model import KNOWN_VERSIONS, Layout
+from iamrefine.model import KNOWN_VERSIONS, Layout, Number
 from iamrefine.parse import (
     MAX_ACTION_LENGTH,
     MAX_CHAR_DIAGNOSTICS,
@@ -216,12 +216,47 @@ def test_condition_values_keep_their_json_types() -> None:
     stmt = parse_policy(json.dumps(doc)).statements[0]
     assert stmt.condition is not None
     got = stmt.condition.to_json()
-    assert got == cond
+    assert got["Bool"] == cond["Bool"]
+    assert got["StringLike"] == cond["StringLike"]
     assert got["Bool"]["aws:SecureTransport"] is False
-    assert type(got["NumericLessThan"]["s3:max-keys"]) is int
-    assert [type(v) for v in got["NumericLessThan"]["x:ratio"]] == [float, int, float]
+    # Numbers keep the text json.dumps wrote for them.
+    assert got["NumericLessThan"] == {
+        "s3:max-keys": Number("10"),
+        "x:ratio": [Number("1.5"), Number("-2"), Number("300000.0")],
+    }
     entries = stmt.condition.clauses[2].entries
     assert entries[0].is_list
+
+
+@pytest.mark.parametrize(
+    "lexeme", ["1.00000000000000000001", "1e2", "1E+2", "-0", "1.50", "0.0", "-12e-3", "10"]
+)
+def test_numbers_keep_their_source_text(lexeme: str) -> None:
+    text = (
+        '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", '
+        f'"Resource": "*", "Condition": {{"NumericLessThan": {{"s3:max-keys": {lexeme}}}}}}}}}'
+    )
+    policy = parse_policy(text)
+    condition = policy.statements[0].condition
+    assert condition is not None
+    value = condition.clauses[0].entries[0].values[0]
+    assert value == Number(lexeme)
+    assert str(value) == lexeme
+    assert dump_policy(policy) == text
+    assert parse_policy(dump_policy(policy)) == policy
+    assert (
+        policy_from_json(json.loads(dump_policy(policy), parse_float=Number, parse_int=Number))
+        == policy
+    )
+
+
+def test_numbers_out_of_range_are_errors() -> None:
+    text = (
+        '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", '
+        '"Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": 1e400}}}}'
+    )
+    with pytest.raises(PolicyError, match="number is out of range"):
+        parse_policy(text)
 
 
 def test_principals_are_kept_verbatim() -> None:

@@ -9,9 +9,12 @@ whether an element was written as a single string or as a list is kept in
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, JsonValue
+from pydantic_core import core_schema
 
 from iamrefine.glob import ascii_lower
 
@@ -19,7 +22,46 @@ VERSION_2012 = "2012-10-17"
 VERSION_2008 = "2008-10-17"
 KNOWN_VERSIONS = (VERSION_2012, VERSION_2008)
 
-Scalar = str | bool | int | float
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A JSON number exactly as written (``1e2``, ``1.00000000000000000001``, ``-0``).
+
+    A refinement never changes a condition, so a number keeps its source text: the
+    writer prints :attr:`lexeme`, and ``str()`` of it is the lexeme, which is the text
+    the condition semantics compare. Two numbers are equal when their lexemes are."""
+
+    lexeme: str
+
+    def __str__(self) -> str:
+        return self.lexeme
+
+    @classmethod
+    def of(cls, value: int | float) -> Number:
+        """The number that Python's ``json`` would write for ``value``."""
+        return cls(json.dumps(value))
+
+    @property
+    def finite(self) -> bool:
+        """Is the value within the range of a double (``1e400`` is not)?"""
+        return math.isfinite(float(self.lexeme))
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.is_instance_schema(cls)
+
+
+Scalar = str | bool | Number
+
+
+def value_json(value: Any) -> str:
+    """Compact JSON text of a condition value: a :class:`Number` as its lexeme."""
+    if isinstance(value, Number):
+        return value.lexeme
+    return json.dumps(value)
+
 
 TOP_LEVEL_ELEMENTS = ("Version", "Id", "Statement")
 """The elements of a policy document, in their canonical order."""
@@ -48,12 +90,14 @@ __all__ = [
     "ConditionEntry",
     "Layout",
     "Node",
+    "Number",
     "Policy",
     "Scalar",
     "Span",
     "Statement",
     "ValueList",
     "ascii_lower",
+    "value_json",
 ]
 
 
@@ -142,7 +186,7 @@ class Condition(Node):
         for clause in self.clauses:
             keys = out.setdefault(clause.operator, {})
             for entry in clause.entries:
-                values = sorted({json.dumps(v) for v in entry.values})
+                values = sorted({value_json(v) for v in entry.values})
                 lists = keys.setdefault(ascii_lower(entry.key), [])
                 if values not in lists:
                     lists.append(values)
@@ -212,6 +256,9 @@ class Policy(Node):
     keys: list[str]
     source: str | None = Field(default=None, exclude=True, repr=False)
     layout: Layout = Field(default_factory=Layout, exclude=True, repr=False)
+    source_text: str | None = Field(default=None, exclude=True, repr=False)
+    """The text this policy was parsed from (None when it was built otherwise), which a
+    diff shows as it was; a policy derived from another one must not keep it."""
 
     @property
     def effective_version(self) -> str:

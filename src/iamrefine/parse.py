@@ -39,6 +39,7 @@ from iamrefine.model import (
     ConditionClause,
     ConditionEntry,
     Layout,
+    Number,
     Policy,
     Scalar,
     Span,
@@ -122,14 +123,7 @@ def _make_transformer() -> Any:
 
         def number(self, children: list[Token]) -> _Node:
             tok = children[0]
-            raw = str(tok)
-            value: int | float
-            try:
-                value = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            except ValueError:
-                # int() refuses more than sys.get_int_max_str_digits() digits.
-                value = math.inf
-            return span_node("number", value, tok, tok)
+            return span_node("number", Number(str(tok)), tok, tok)
 
         def true(self, children: list[Token]) -> _Node:
             return span_node("boolean", True, children[0], children[0])
@@ -599,7 +593,7 @@ class _Builder:
                 stack.extend(node.value)
             elif node.kind == "string" and node.escaped:
                 self.check_escaped(node, node.value)
-            elif node.kind == "number" and not math.isfinite(node.value):
+            elif node.kind == "number" and not node.value.finite:
                 self.error(node, "number is out of range (too many digits or too large)")
 
     def check_escaped(self, where: _Node | _Member, text: str) -> None:
@@ -972,6 +966,7 @@ def parse_policy(data: str | bytes, source: str = "<policy>") -> Policy:
     policy = _finish(_Builder(source), root, char_diags)
     policy.source = source
     policy.layout = _detect_layout(text)
+    policy.source_text = text  # a byte order mark is an error, so text is the source
     return policy
 
 
@@ -1003,8 +998,12 @@ def _from_python(obj: Any, depth: int = 0) -> _Node:
         return _Node("string", obj, escaped=True)
     if isinstance(obj, bool):
         return _Node("boolean", obj)
-    if isinstance(obj, int | float):
+    if isinstance(obj, Number):
         return _Node("number", obj)
+    if isinstance(obj, int | float):
+        if isinstance(obj, float) and not math.isfinite(obj):
+            raise PolicyError.at("<policy>", f"number `{obj}` is not a JSON number")
+        return _Node("number", Number.of(obj))
     if obj is None:
         return _Node("null", None)
     raise PolicyError.at("<policy>", f"value of type `{type(obj).__name__}` is not JSON")

@@ -145,4 +145,6 @@ def _union(policies: list[Policy], source: str) -> Policy:
     if len(policies) == 1:
         return first
     statements = [st for p in policies for st in p.statements]
-    return first.model_copy(update={"statements": statements, "statement_is_list": True})
+    return first.model_copy(
+        update={"statements": statements, "statement_is_list": True, "source_text": None}
+    )

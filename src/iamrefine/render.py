@@ -2,8 +2,8 @@
 the text of a proof report.
 
 * ``policy``: the refined policy, written in the input's layout.
-* ``diff``: a unified diff of the original policy (as normalized by the writer, in
-  the same layout) against the refined one.
+* ``diff``: a unified diff of the original policy's text as it was read against the
+  refined policy as written.
 * ``recommendation``: the shape of Access Analyzer's ``GetFindingRecommendation``
   response, with the catalog's provenance added under ``iamrefine``.
 """
@@ -51,14 +51,18 @@ def render_diff(
 ) -> str:
     """A unified diff (3 lines of context) from the original policy to the refined one.
 
-    Both sides are written by :func:`iamrefine.write.dump_policy` in the original's
-    layout, so only refinement changes show. A detached policy diffs against nothing.
-    The text is empty when nothing changed.
+    The original side is the text the original was parsed from, as it was (when it was
+    built from JSON data instead, the writer's text of it), so every change the
+    refined policy makes shows, the writer's included. The refined side is the policy as
+    :func:`render_policy` writes it; a detached policy diffs against nothing. The text
+    is empty when the refined policy's text is the original's.
     """
     from iamrefine.write import dump_policy
 
     layout = result.original.layout
-    before = dump_policy(result.original, layout)
+    before = result.original.source_text
+    if before is None:
+        before = dump_policy(result.original, layout)
     after = "" if result.policy is None else dump_policy(result.policy, layout)
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),

@@ -18,7 +18,6 @@ solver. Statements are compared as canonical JSON text, so a condition value wri
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -143,7 +142,9 @@ def expand(catalog: Catalog, pattern: str) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    from iamrefine.write import json_text
+
+    return json_text(value, compact=True)
 
 
 def _statement_text(st: Statement, *, frame: bool) -> str:

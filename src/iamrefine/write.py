@@ -2,8 +2,9 @@
 
 The writer keeps what the parser recorded: element order (``keys``), whether each
 element was a single string or a list (``is_list``), Condition and Principal blocks
-as written (including the JSON types of condition values), and the source layout
-(indent width, single line, trailing newline). ``parse_policy(dump_policy(p)) == p``.
+as written (including the JSON types of condition values, and each number's source
+text), and the source layout (indent width, single line, trailing newline).
+``parse_policy(dump_policy(p)) == p``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,73 @@ from iamrefine.model import (
     STATEMENT_ELEMENTS,
     TOP_LEVEL_ELEMENTS,
     Layout,
+    Number,
     Policy,
     Statement,
     ValueList,
 )
+
+
+class _HasNumber(Exception):
+    pass
+
+
+def _refuse(value: Any) -> Any:
+    if isinstance(value, Number):
+        raise _HasNumber
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_text(value: Any, *, indent: int | None = None, compact: bool = False) -> str:
+    """``json.dumps(value, indent=indent, ensure_ascii=False)`` (with ``compact``: sorted
+    keys and no spaces), except that a :class:`~iamrefine.model.Number` is written as
+    its lexeme. Values without numbers take the C encoder."""
+    try:
+        if compact:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
+            )
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=_refuse)
+    except _HasNumber:
+        pass
+    out: list[str] = []
+    _emit(value, out, indent=None if compact else indent, compact=compact, level=0)
+    return "".join(out)
+
+
+def _emit(value: Any, out: list[str], *, indent: int | None, compact: bool, level: int) -> None:
+    # The layout of json.dumps: ", " and ": " on one line, "," and ": " with an indent.
+    if isinstance(value, Number):
+        out.append(value.lexeme)
+        return
+    if not isinstance(value, dict | list | tuple):
+        out.append(json.dumps(value, ensure_ascii=False, default=_refuse))
+        return
+    items: list[tuple[str | None, Any]]
+    if isinstance(value, dict):
+        keys = sorted(value) if compact else list(value)
+        items = [(k, value[k]) for k in keys]
+        opening, closing = "{", "}"
+    else:
+        items = [(None, v) for v in value]
+        opening, closing = "[", "]"
+    if not items:
+        out.append(opening + closing)
+        return
+    if indent is None:
+        inner, outer, comma = "", "", "," if compact else ", "
+    else:
+        inner = "\n" + " " * (indent * (level + 1))
+        outer = "\n" + " " * (indent * level)
+        comma = ","
+    colon = ":" if compact else ": "
+    out.append(opening)
+    for i, (key, item) in enumerate(items):
+        out.append((comma if i else "") + inner)
+        if key is not None:
+            out.append(json.dumps(key, ensure_ascii=False) + colon)
+        _emit(item, out, indent=indent, compact=compact, level=level + 1)
+    out.append(outer + closing)
 
 
 def _values(element: ValueList) -> str | list[str]:
@@ -86,7 +150,7 @@ def dump_policy(policy: Policy, layout: Layout | None = None) -> str:
     contain U+0080..U+00FF.
     """
     lay = layout if layout is not None else policy.layout
-    text = json.dumps(policy_to_json(policy), indent=lay.indent, ensure_ascii=False)
+    text = json_text(policy_to_json(policy), indent=lay.indent)
     return text + "\n" if lay.trailing_newline else text
 
 

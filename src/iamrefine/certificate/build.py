@@ -3,7 +3,6 @@ it as JSON text."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -197,16 +196,29 @@ def build_certificate(
 
 
 def certificate_text(certificate: Certificate) -> str:
-    """The certificate as JSON text (indented, one array item per line, final newline)."""
+    """The certificate as JSON text (indented, one array item per line, final newline);
+    the embedded policies' numbers keep their source text."""
+    from iamrefine.write import json_text
+
+    return json_text(_dump(certificate), indent=1) + "\n"
+
+
+def _dump(certificate: Certificate) -> dict[str, Any]:
+    """The certificate as JSON data, with the embedded documents as they are (pydantic
+    would turn each number into an object)."""
     data = certificate.model_dump(mode="json")
-    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    for name in ("original", "refined"):
+        embedded = getattr(certificate.inputs, name)
+        if embedded is not None:
+            data["inputs"][name]["document"] = embedded.document
+    return data
 
 
 def stable_view(certificate: Certificate) -> dict[str, Any]:
     """The certificate as JSON without what varies from run to run (times, the engines
     that answered and the tools' versions): equal views mean the same inputs,
     obligations and proof."""
-    data = certificate.model_dump(mode="json")
+    data = _dump(certificate)
     data.pop("tools")
     for claim in data["claims"]:
         claim.pop("seconds")

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from iamrefine.certificate.canonical import json_with_numbers
 from iamrefine.certificate.schema import FORMAT, MAX_CERTIFICATE_BYTES, SCHEMA_VERSION, Certificate
 from iamrefine.errors import CertificateError, Diagnostic
 from iamrefine.files import parse_json
@@ -36,6 +37,15 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
             f"unsupported certificate schema version `{version}`; this iamrefine reads "
             f"version `{SCHEMA_VERSION}`",
         )
+    inputs = data.get("inputs")
+    if isinstance(inputs, dict) and any(
+        isinstance(v, dict) and "document" in v for v in inputs.values()
+    ):
+        # The embedded policies' numbers keep their source text.
+        exact = json_with_numbers(text)["inputs"]
+        for name, value in inputs.items():
+            if isinstance(value, dict) and "document" in value:
+                value["document"] = exact[name]["document"]
     try:
         return Certificate.model_validate(data)
     except ValidationError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 FORMAT: Final = "iamrefine-certificate"
 SCHEMA_VERSION: Final = 2
@@ -61,7 +61,9 @@ class EmbeddedPolicy(_Record):
     """A policy in canonical form and the sha256 of its canonical text."""
 
     sha256: Digest
-    document: dict[str, JsonValue]
+    document: dict[str, Any] = Field(
+        description="the policy document; its numbers are written as in the source"
+    )
 
 
 class EmbeddedUnused(_Record):

@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         """
         from iamrefine import sarif
         from iamrefine.errors import InputError
-        from iamrefine.write import dump_policy, policy_to_json
+        from iamrefine.write import dump_policy, json_text, policy_to_json
 
         chosen = chosen_format(fmt, as_json=as_json)
         if chosen is ReportFormat.sarif:
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
             sources = _load(policy, policy_id, every=every)
             if every:
                 documents = {s.id or s.file: policy_to_json(s.policy) for s in sources}
-                typer.echo(json.dumps(documents, indent=2, ensure_ascii=False))
+                typer.echo(json_text(documents, indent=2))
             else:
                 typer.echo(dump_policy(sources[0].policy), nl=False)
             return
@@ -123,4 +123,4 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         reports = [_report(s) for s in sources]
-        typer.echo(json.dumps(reports if every else reports[0], indent=2, ensure_ascii=False))
+        typer.echo(json_text(reports if every else reports[0], indent=2))

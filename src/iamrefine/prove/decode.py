@@ -22,6 +22,7 @@ from iamrefine.model import Statement
 from iamrefine.prove.claim import MAX_INSTANCES, Side, UnrealizableModel
 from iamrefine.prove.results import Counterexample
 from iamrefine.reference import Decision
+from iamrefine.write import json_text
 
 
 def show(text: str) -> str:
@@ -227,7 +228,7 @@ def relevant_atoms(
             if principal is not None:
                 keys.setdefault(principal, principal)
             if st.condition is not None:
-                shown = json.dumps(st.condition.to_json(), ensure_ascii=False)
+                shown = json_text(st.condition.to_json())
                 keys.setdefault(reference.condition_key(st.condition, version), shown)
     return keys
 

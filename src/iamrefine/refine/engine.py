@@ -270,7 +270,9 @@ def refine_policy(
     refiner.warn_ineffective(unused)
 
     if statements:
-        new_policy: Policy | None = policy.model_copy(update={"statements": statements})
+        new_policy: Policy | None = policy.model_copy(
+            update={"statements": statements, "source_text": None}
+        )
         action: Literal["CREATE_POLICY", "DETACH_POLICY"] = "CREATE_POLICY"
     else:
         new_policy = None

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from iamrefine.write import non_whitespace_length, policy_to_json, statement_to_json
+from iamrefine.write import json_text, non_whitespace_length, policy_to_json, statement_to_json
 
 if TYPE_CHECKING:
     from iamrefine.model import Policy, Statement
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def compact_size(data: object) -> int:
     """Non-whitespace characters of a JSON value, as AWS counts them."""
-    return non_whitespace_length(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return non_whitespace_length(json_text(data, compact=True))
 
 
 def policy_size(policy: Policy) -> int:
