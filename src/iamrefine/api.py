@@ -208,9 +208,9 @@ class Outcome:
     @property
     def original_size(self) -> int:
         """The original policy's non-whitespace characters, as AWS counts them."""
-        from iamrefine.write import non_whitespace_length, policy_to_json
+        from iamrefine.write import json_text, non_whitespace_length, policy_to_json
 
-        text = json.dumps(policy_to_json(self.original), separators=(",", ":"))
+        text = json_text(policy_to_json(self.original), compact=True)
         return non_whitespace_length(text)
 
     def unproved_reasons(self) -> list[str]:
