@@ -34,7 +34,7 @@ def render_policy(result: RefineResult) -> str | None:
     """The refined policy as JSON text in the input's layout; None when the
     recommendation is to detach the policy (no statement is left). A result split into
     several managed policies is a JSON array of their documents."""
-    from iamrefine.write import dump_policy, policy_to_json
+    from iamrefine.write import dump_policy, json_text, policy_to_json
 
     if result.policy is None:
         return None
@@ -42,7 +42,7 @@ def render_policy(result: RefineResult) -> str | None:
         return dump_policy(result.policy, result.original.layout)
     layout = result.original.layout
     docs = [policy_to_json(p) for p in result.policies]
-    text = json.dumps(docs, indent=layout.indent, ensure_ascii=False)
+    text = json_text(docs, indent=layout.indent)
     return text + "\n" if layout.trailing_newline else text
 
 

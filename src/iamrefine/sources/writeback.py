@@ -111,7 +111,14 @@ def _same_but_actions(original: Policy, refined: Policy) -> bool:
     return True
 
 
-def _with_placeholders(value: Any, source: PolicySource, used: dict[str, str]) -> Any:
+def _with_placeholders(value: Any, source: PolicySource, used: dict[str, Any]) -> Any:
+    from iamrefine.model import Number
+
+    if isinstance(value, Number):
+        # A number is written back as its source text.
+        placeholder = _PLACEHOLDER.format(len(used))
+        used[placeholder] = value
+        return placeholder
     if isinstance(value, dict):
         return {k: _with_placeholders(v, source, used) for k, v in value.items()}
     if isinstance(value, list):
@@ -146,7 +153,7 @@ def _whole_document(refined: Policy, source: PolicySource, text: _Text) -> tuple
     line, column, _, _ = source.document
     start = text.offset(line, column)
     end = _document_end(text, source)
-    used: dict[str, str] = {}
+    used: dict[str, Any] = {}
     data = _with_placeholders(policy_to_json(refined), source, used)
     pad = " " * (column - 1)
     flow = text.text[start] == "{"
@@ -167,7 +174,11 @@ def _whole_document(refined: Policy, source: PolicySource, text: _Text) -> tuple
             width=10**9,
         ).rstrip("\n")
         rendered = ("\n" + pad).join(dumped.split("\n"))
-        for placeholder, token in used.items():
+        # Longest first: IAMREFINE-OPAQUE-1 is a prefix of IAMREFINE-OPAQUE-10.
+        for placeholder, token in sorted(used.items(), key=lambda kv: -len(kv[0])):
+            if not isinstance(token, str):
+                rendered = rendered.replace(placeholder, str(token))
+                continue
             opaque = source.opaque[token]
             written = opaque.text if "\n" not in opaque.text else json.dumps(opaque.value)
             rendered = rendered.replace(placeholder, written)
@@ -176,8 +187,8 @@ def _whole_document(refined: Policy, source: PolicySource, text: _Text) -> tuple
     rendered = json.dumps(data, indent=step, ensure_ascii=False)
     rendered = ("\n" + text.indent_of(line)).join(rendered.split("\n"))
     for placeholder, token in used.items():
-        opaque = source.opaque[token]
-        rendered = rendered.replace(json.dumps(placeholder), opaque.text)
+        written = source.opaque[token].text if isinstance(token, str) else str(token)
+        rendered = rendered.replace(json.dumps(placeholder), written)
     return start, end, rendered
 
 
