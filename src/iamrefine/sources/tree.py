@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from iamrefine.errors import Diagnostic, PolicyError
+from iamrefine.model import Number
 from iamrefine.parse import PositionedMember, PositionedNode
 
 OPAQUE_ELEMENTS = ("Resource", "NotResource")
@@ -161,7 +161,8 @@ class TreeBuilder:
         if isinstance(value, bool):
             return made("boolean", value)
         if isinstance(value, int | float):
-            return made("number", value if math.isfinite(value) else math.inf)
+            # The decoder has already read the number: its text is Python's.
+            return made("number", Number.of(value))
         if value is None:
             return made("null", None)
         if isinstance(value, datetime.date):
