@@ -144,3 +144,45 @@ def test_the_certificate_embeds_the_numbers_as_written(
     again = check_certificate(load_certificate(bad), load_catalog())
     assert again.status == "INVALID"
     assert "original policy" in again.failed_parts
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "json"])
+def test_a_template_rewritten_whole_keeps_its_numbers(tmp_path: Path, suffix: str) -> None:
+    # A dropped statement makes the document be written whole: the numbers of the
+    # statement that stays are written back as numbers with the same value.
+    pytest.importorskip("cfnlint")
+    from iamrefine.sources import read_document
+    from iamrefine.sources.writeback import write_back
+
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"s3:max-keys": [10, 2.5]}},
+            },
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"},
+        ],
+    }
+    template = {
+        "Resources": {
+            "Pol": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"PolicyDocument": document}}
+        }
+    }
+    path = tmp_path / f"template.{suffix}"
+    if suffix == "json":
+        path.write_text(json.dumps(template, indent=2), encoding="utf-8")
+    else:
+        import yaml
+
+        path.write_text(yaml.safe_dump(template, sort_keys=False), encoding="utf-8")
+    source = read_document(path).select()
+    refined = source.policy.model_copy(update={"statements": source.policy.statements[:1]})
+    text = write_back(source, refined)
+    again = tmp_path / f"again.{suffix}"
+    again.write_text(text, encoding="utf-8")
+    back = read_document(again).select().policy
+    assert len(back.statements) == 1
+    assert back.statements[0].condition == refined.statements[0].condition
