@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import z3
 
@@ -48,11 +49,20 @@ bound that only a query Z3 works on without counting resources reaches); then cv
 when installed, gets half of the time left, and Z3 the rest."""
 
 
+class SolverStatus(StrEnum):
+    """An engine's answer on one query: ``unsat`` (the property holds), ``sat`` (a model)
+    or ``unknown``."""
+
+    SAT = "sat"
+    UNSAT = "unsat"
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class Answer:
     """One engine's (or the gateway's) verdict on one query."""
 
-    status: str
+    status: SolverStatus
     engine: str
     seconds: float
     values: dict[str, Any] = field(default_factory=dict)
@@ -159,10 +169,10 @@ def solve_z3(
         result = s.check()
         seconds = time.perf_counter() - start
         if result == z3.unsat:
-            return Answer("unsat", "z3", seconds)
+            return Answer(SolverStatus.UNSAT, "z3", seconds)
         if result == z3.sat:
-            return Answer("sat", "z3", seconds, _z3_values(s.model(), symbols))
-        return Answer("unknown", "z3", seconds, reason=f"z3: {s.reason_unknown()}")
+            return Answer(SolverStatus.SAT, "z3", seconds, _z3_values(s.model(), symbols))
+        return Answer(SolverStatus.UNKNOWN, "z3", seconds, reason=f"z3: {s.reason_unknown()}")
     finally:
         if session is not None:
             s.pop()
@@ -193,7 +203,7 @@ def solve_cvc5(
     seconds = time.perf_counter() - start
     status = out.strip().splitlines()[-1] if out.strip() else ""
     if status == "unsat":
-        return Answer("unsat", "cvc5", seconds)
+        return Answer(SolverStatus.UNSAT, "cvc5", seconds)
     if status == "sat":
         wanted = set(symbols)
         values: dict[str, Any] = {}
@@ -212,8 +222,8 @@ def solve_cvc5(
                 values[name] = Fraction(v.getRealValue())
             else:
                 raise InternalError(f"cvc5 model gives `{name}` the non-value `{v}`")
-        return Answer("sat", "cvc5", seconds, values)
-    return Answer("unknown", "cvc5", seconds, reason=f"cvc5: {status or 'no answer'}")
+        return Answer(SolverStatus.SAT, "cvc5", seconds, values)
+    return Answer(SolverStatus.UNKNOWN, "cvc5", seconds, reason=f"cvc5: {status or 'no answer'}")
 
 
 def solve_smtlib(text: str, engine: str, *, timeout: float, seed: int = DEFAULT_SEED) -> Answer:
@@ -224,7 +234,9 @@ def solve_smtlib(text: str, engine: str, *, timeout: float, seed: int = DEFAULT_
         try:
             return solve_cvc5(text, (), timeout=timeout, seed=seed)
         except RuntimeError as exc:
-            return Answer("unknown", "cvc5", 0.0, reason=f"cvc5 cannot read the text: {exc}")
+            return Answer(
+                SolverStatus.UNKNOWN, "cvc5", 0.0, reason=f"cvc5 cannot read the text: {exc}"
+            )
     if engine != "z3":
         raise ValueError(f"unknown engine `{engine}`; expected `z3` or `cvc5`")
     s = z3.Solver(ctx=new_context())
@@ -234,15 +246,17 @@ def solve_smtlib(text: str, engine: str, *, timeout: float, seed: int = DEFAULT_
         s.from_string(text)
     except z3.Z3Exception as exc:
         detail = exc.value.decode() if isinstance(exc.value, bytes) else str(exc.value)
-        return Answer("unknown", "z3", 0.0, reason=f"z3 cannot read the text: {detail.strip()}")
+        return Answer(
+            SolverStatus.UNKNOWN, "z3", 0.0, reason=f"z3 cannot read the text: {detail.strip()}"
+        )
     start = time.perf_counter()
     result = s.check()
     seconds = time.perf_counter() - start
     if result == z3.unsat:
-        return Answer("unsat", "z3", seconds)
+        return Answer(SolverStatus.UNSAT, "z3", seconds)
     if result == z3.sat:
-        return Answer("sat", "z3", seconds)
-    return Answer("unknown", "z3", seconds, reason=f"z3: {s.reason_unknown()}")
+        return Answer(SolverStatus.SAT, "z3", seconds)
+    return Answer(SolverStatus.UNKNOWN, "z3", seconds, reason=f"z3: {s.reason_unknown()}")
 
 
 def _default_value(sym: z3.ExprRef) -> Any:
@@ -273,6 +287,127 @@ def _cvc5(
     return answer
 
 
+@dataclass(frozen=True)
+class Query:
+    """One query as the engines see it: the assertions (their conjunction is decided),
+    the symbols whose values a model reports, comment lines for the SMT-LIB text, the
+    random seed and, for Z3, an optional incremental solver to decide it in."""
+
+    assertions: Sequence[z3.BoolRef]
+    symbols: Sequence[z3.ExprRef]
+    comments: Sequence[str] = ()
+    seed: int = DEFAULT_SEED
+    incremental: z3.Solver | None = None
+
+
+class Engine(Protocol):
+    """Anything that decides a :class:`Query` within a time budget (pysmt's ``Solver``;
+    a schedule or a pair of engines is just another engine)."""
+
+    name: str
+
+    def decide(self, query: Query, timeout: float) -> Answer: ...
+
+
+class Z3Engine:
+    """Z3, optionally capped at ``work`` resource units (0: no cap)."""
+
+    def __init__(self, work: int = 0) -> None:
+        self.name = "z3"
+        self.work = work
+
+    def decide(self, query: Query, timeout: float) -> Answer:
+        return solve_z3(
+            query.assertions,
+            query.symbols,
+            timeout=timeout,
+            seed=query.seed,
+            session=query.incremental,
+            work=self.work,
+        )
+
+
+class Cvc5Engine:
+    """cvc5 on the query's SMT-LIB text."""
+
+    name = "cvc5"
+
+    def decide(self, query: Query, timeout: float) -> Answer:
+        return _cvc5(
+            query.assertions, query.symbols, query.comments, timeout=timeout, seed=query.seed
+        )
+
+
+class AgreeingPair:
+    """Both engines decide the query; definite answers that differ are a bug
+    (:class:`~iamrefine.errors.InternalError`); otherwise the first definite answer."""
+
+    def __init__(self, first: Engine, second: Engine) -> None:
+        self.first, self.second = first, second
+        self.name = f"{first.name}+{second.name}"
+
+    def decide(self, query: Query, timeout: float) -> Answer:
+        a = self.first.decide(query, timeout)
+        b = self.second.decide(query, timeout)
+        definite = {x.status for x in (a, b) if x.status != SolverStatus.UNKNOWN}
+        if len(definite) > 1:
+            raise InternalError(
+                f"{self.first.name} answers {a.status} and {self.second.name} answers "
+                f"{b.status} on the same query"
+            )
+        chosen = a if a.status != SolverStatus.UNKNOWN else b
+        reason = None if chosen.status != SolverStatus.UNKNOWN else f"{a.reason}; {b.reason}"
+        return Answer(chosen.status, self.name, a.seconds + b.seconds, chosen.values, reason)
+
+
+class AutoSchedule:
+    """Z3 on a fixed amount of work (:data:`Z3_FIRST_WORK`, within a quarter of the
+    budget), then cvc5 on half of what is left, then Z3 again on the rest; Z3 alone when
+    cvc5 is not installed."""
+
+    name = "auto"
+
+    def decide(self, query: Query, timeout: float) -> Answer:
+        if not cvc5_available():
+            return Z3Engine().decide(query, timeout)
+        start = time.perf_counter()
+        steps: list[tuple[Engine, Callable[[float], float]]] = [
+            (Z3Engine(Z3_FIRST_WORK), lambda _: timeout / 4),
+            (Cvc5Engine(), lambda left: left / 2),
+            (Z3Engine(), lambda left: left),
+        ]
+        reasons: list[str | None] = []
+        for i, (engine, share) in enumerate(steps):
+            left = timeout - (time.perf_counter() - start)
+            if i > 0 and left <= 0:
+                break
+            answer = engine.decide(query, share(left))
+            if answer.status != SolverStatus.UNKNOWN:
+                if i > 0:
+                    answer.seconds = time.perf_counter() - start
+                return answer
+            reasons.append(answer.reason)
+        return Answer(
+            SolverStatus.UNKNOWN,
+            "z3+cvc5",
+            time.perf_counter() - start,
+            reason="; ".join(map(str, reasons)),
+        )
+
+
+def engine_named(name: str) -> Engine:
+    """The engine an ``--engine`` name stands for."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine `{name}`; expected one of {', '.join(ENGINES)}")
+    engines: dict[str, Callable[[], Engine]] = {
+        "z3": Z3Engine,
+        "cvc5": Cvc5Engine,
+        "both": lambda: AgreeingPair(Z3Engine(), Cvc5Engine()),
+        "auto": AutoSchedule,
+    }
+    return engines[name]()
+
+
 def solve(
     assertions: Sequence[z3.BoolRef],
     symbols: Sequence[z3.ExprRef],
@@ -283,68 +418,19 @@ def solve(
     comments: Sequence[str] = (),
     session: Session | None = None,
 ) -> Answer:
-    """Decide the conjunction of ``assertions``: ``unsat`` iff no assignment satisfies it.
+    """Decide the conjunction of ``assertions`` with the engine named ``engine``:
+    ``unsat`` iff no assignment satisfies it.
 
     ``symbols`` are the constants whose values a ``sat`` answer reports. ``timeout`` is
-    the total budget in seconds across engines. See the module docstring for ``engine``.
-    With ``session``, Z3 decides the query incrementally in the session's solver.
+    the total budget in seconds across engines. With ``session``, Z3 decides the query
+    incrementally in the session's solver.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine `{engine}`; expected one of {', '.join(ENGINES)}")
+    chosen = engine_named(str(engine))
     if not assertions:
         raise ValueError("a query needs at least one assertion")
     incremental = None if session is None or not session.incremental else session.solver
-
-    def z3_for(budget: float, work: int = 0) -> Answer:
-        return solve_z3(
-            assertions, symbols, timeout=budget, seed=seed, session=incremental, work=work
-        )
-
-    if engine == "z3":
-        return z3_for(timeout)
-    if engine == "cvc5":
-        return _cvc5(assertions, symbols, comments, timeout=timeout, seed=seed)
-    if engine == "both":
-        first = z3_for(timeout)
-        second = _cvc5(assertions, symbols, comments, timeout=timeout, seed=seed)
-        definite = {a.status for a in (first, second) if a.status != "unknown"}
-        if len(definite) > 1:
-            raise InternalError(
-                f"z3 answers {first.status} and cvc5 answers {second.status} on the same query"
-            )
-        chosen = first if first.status != "unknown" else second
-        return Answer(
-            chosen.status,
-            "z3+cvc5",
-            first.seconds + second.seconds,
-            chosen.values,
-            None if chosen.status != "unknown" else f"{first.reason}; {second.reason}",
-        )
-    # auto: Z3 on a fixed amount of work, then cvc5 on half of what is left, then Z3 again.
-    if not cvc5_available():
-        return z3_for(timeout)
-    start = time.perf_counter()
-    first = z3_for(timeout / 4, Z3_FIRST_WORK)
-    if first.status != "unknown":
-        return first
-    reasons = [first.reason]
-    left = timeout - (time.perf_counter() - start)
-    if left > 0:
-        second = _cvc5(assertions, symbols, comments, timeout=left / 2, seed=seed)
-        if second.status != "unknown":
-            second.seconds = time.perf_counter() - start
-            return second
-        reasons.append(second.reason)
-        left = timeout - (time.perf_counter() - start)
-        if left > 0:
-            third = z3_for(left)
-            if third.status != "unknown":
-                third.seconds = time.perf_counter() - start
-                return third
-            reasons.append(third.reason)
-    return Answer(
-        "unknown", "z3+cvc5", time.perf_counter() - start, reason="; ".join(map(str, reasons))
-    )
+    query = Query(assertions, symbols, comments, seed, incremental)
+    return chosen.decide(query, timeout)
 
 
 class Session:

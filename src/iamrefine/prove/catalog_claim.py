@@ -18,6 +18,7 @@ from iamrefine.encode import (
 from iamrefine.prove.claim import RESTRICTED_BUDGET, Claim, Query, Side, UnrealizableModel
 from iamrefine.prove.decode import decode_class
 from iamrefine.prove.results import ClaimResult, Verdict
+from iamrefine.solver import SolverStatus
 
 # --- the catalog claim ------------------------------------------------------------------
 
@@ -60,7 +61,7 @@ def catalog_claim(
             if len(chunks) > 1:
                 label = f"{qname}, classes {chunk.start} to {chunk.stop - 1}"
             answer, enc = decide_classes(claim, label, build, partition)
-            if answer.status == "sat":
+            if answer.status is SolverStatus.SAT:
                 try:
                     cex = decode_class(
                         name, direction, answer.values, enc, partition, sides, catalog, unused
@@ -121,8 +122,8 @@ def decide_classes(
             opaque=True,
             session=light,
         )
-        if answer.status != "sat":
-            if answer.status == "unsat":
+        if answer.status is not SolverStatus.SAT:
+            if answer.status is SolverStatus.UNSAT:
                 return answer, enc
             break
         chosen = int(answer.values["class"])
@@ -145,9 +146,9 @@ def decide_classes(
             opaque=False,
             session=light,
         )
-        if answer.status == "sat":
+        if answer.status is SolverStatus.SAT:
             return answer, enc
-        if answer.status != "unsat":
+        if answer.status is not SolverStatus.UNSAT:
             break
         excluded = (*excluded, chosen)
     return claim.decide(

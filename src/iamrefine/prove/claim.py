@@ -22,6 +22,7 @@ from iamrefine.encode import (
 )
 from iamrefine.model import Policy
 from iamrefine.prove.results import ClaimResult, Counterexample, Obligation, Verdict
+from iamrefine.solver import SolverStatus
 
 MAX_INSTANCES = 64
 """How many action strings a search query tries at most."""
@@ -105,7 +106,7 @@ class Claim:
         if q.abstract_first:
             light = Query(q.name, q.kind, q.build)
             answer, enc = self.decide(q, opaque=True, session=self.session_for(light))
-            if answer.status == "unsat":
+            if answer.status is SolverStatus.UNSAT:
                 return answer, enc
         return self.decide(q, opaque=False, session=self.session_for(q))
 
@@ -153,7 +154,9 @@ class Claim:
             left = min(left, q.budget)
         self.queries += 1
         if left <= 0:
-            answer = solver.Answer("unknown", "none", 0.0, reason="the claim's time budget ran out")
+            answer = solver.Answer(
+                SolverStatus.UNKNOWN, "none", 0.0, reason="the claim's time budget ran out"
+            )
         else:
             answer = solver.solve(
                 assertions,
@@ -164,12 +167,12 @@ class Claim:
                 session=session,
             )
             self.engines.add(answer.engine)
-            if full and answer.status == "sat":
+            if full and answer.status is SolverStatus.SAT:
                 answer = self._readable_model(cond, enc, assertions, answer)
         if (
             not full
             and self.conditions is not None
-            and answer.status == "sat"
+            and answer.status is SolverStatus.SAT
             and any(name.startswith(("cond_", "var_")) for name in enc.atom_names)
         ):
             found = self.decide(q, opaque=opaque, session=None, full=True, ctx=enc.ctx)
@@ -180,14 +183,15 @@ class Claim:
             )
             agreed = agree(found[0], other)
             disagree = (
-                "unknown" not in (found[0].status, other.status) and agreed.status == "unknown"
+                SolverStatus.UNKNOWN not in (found[0].status, other.status)
+                and agreed.status is SolverStatus.UNKNOWN
             )
             if disagree and not opaque and not q.auxiliary:
                 self.unknown.append(f"{q.name}: {agreed.reason}")
             return agreed, found[1]
-        if opaque and answer.status != "unsat":
+        if opaque and answer.status is not SolverStatus.UNSAT:
             return answer, enc
-        if answer.status == "unknown" and not q.auxiliary:
+        if answer.status is SolverStatus.UNKNOWN and not q.auxiliary:
             self.unknown.append(f"{q.name}: {answer.reason}")
 
         def rebuild(q: Query = q) -> tuple[list[z3.BoolRef], list[str]]:
@@ -246,8 +250,8 @@ class Claim:
                 comments=enc.comments(),
                 session=None,
             )
-            if answer.status == "sat":
-                return solver.Answer("sat", found.engine, found.seconds, answer.values)
+            if answer.status is SolverStatus.SAT:
+                return solver.Answer(SolverStatus.SAT, found.engine, found.seconds, answer.values)
         return found
 
     def result(self, verdict: Verdict, cex: Counterexample | None = None) -> ClaimResult:
@@ -277,11 +281,15 @@ def agree(ascii_answer: solver.Answer, unicode_answer: solver.Answer) -> solver.
     when they agree (the ASCII reading's model), else unknown with the reason."""
     if ascii_answer.status == unicode_answer.status:
         return ascii_answer
-    if "unknown" in (ascii_answer.status, unicode_answer.status):
+    if SolverStatus.UNKNOWN in (ascii_answer.status, unicode_answer.status):
         reason = ascii_answer.reason or unicode_answer.reason
-        return solver.Answer("unknown", ascii_answer.engine, ascii_answer.seconds, reason=reason)
+        return solver.Answer(
+            SolverStatus.UNKNOWN, ascii_answer.engine, ascii_answer.seconds, reason=reason
+        )
     reason = FOLDING_UNKNOWN.format(ascii_answer.status, unicode_answer.status)
-    return solver.Answer("unknown", ascii_answer.engine, ascii_answer.seconds, reason=reason)
+    return solver.Answer(
+        SolverStatus.UNKNOWN, ascii_answer.engine, ascii_answer.seconds, reason=reason
+    )
 
 
 def axioms(cond: Any, enc: Encoder) -> list[z3.BoolRef]:

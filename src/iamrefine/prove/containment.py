@@ -45,6 +45,7 @@ from iamrefine.prove.decode import (
 )
 from iamrefine.prove.results import ClaimResult, Counterexample, Verdict
 from iamrefine.reference import Decision
+from iamrefine.solver import SolverStatus
 
 
 def instances(glob: str, fill: str) -> set[str]:
@@ -144,7 +145,7 @@ class Containment:
             answer, _ = self.claim.run(
                 Query(f"{self.sub.label} allows nothing", "statement", build)
             )
-            if answer.status == "sat":
+            if answer.status is SolverStatus.SAT:
                 raise InternalError(f"{self.sub.label} has no Allow statement yet allows a request")
         for st in allows:
             groups = group_patterns(st)
@@ -218,7 +219,7 @@ class Containment:
         answer, _ = self.claim.run(
             Query(qname, "containment", build, affixes, premise=self._premise(st, peers))
         )
-        return answer.status == "unsat"
+        return answer.status is SolverStatus.UNSAT
 
     def _peer_languages(self, frame: Frame, group: str | None) -> tuple[list[str], list[list[str]]]:
         """The peers' Action patterns and NotAction sets, keeping only patterns whose literal
@@ -382,9 +383,9 @@ class Containment:
                         auxiliary=True,
                     )
                 )
-                if answer.status == "sat":
+                if answer.status is SolverStatus.SAT:
                     return self._decode(answer, enc, sides)
-                proved = proved and answer.status == "unsat"
+                proved = proved and answer.status is SolverStatus.UNSAT
             if proved:
                 return None
         # Otherwise a model, when there is one, usually has for its action an instance
@@ -413,11 +414,11 @@ class Containment:
                 search_only=True,
             )
         )
-        if answer.status != "sat":
+        if answer.status is not SolverStatus.SAT:
             answer, enc = self.claim.run(
                 Query(qname, "statement", build, affixes, fresh=True, abstract_first=True)
             )
-        if answer.status != "sat":
+        if answer.status is not SolverStatus.SAT:
             return None
         return self._decode(answer, enc, sides)
 
