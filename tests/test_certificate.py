@@ -683,6 +683,25 @@ def test_unknown_schema_version_is_rejected(cert_json: Json) -> None:
 
 
 @pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("1", 'is the string `"1"`; this iamrefine reads the number `1` (write it without'),
+        (True, "unsupported certificate schema version `true`; this iamrefine reads `1`"),
+        (1.5, "unsupported certificate schema version `1.5`; this iamrefine reads `1`"),
+    ],
+)
+def test_a_schema_version_of_the_wrong_type_says_so(
+    cert_json: Json, version: object, message: str
+) -> None:
+    """Issue 15 item 15: `"1"` was refused as "unsupported version `1`; this iamrefine
+    reads version `1`"."""
+    data = dict(cert_json, schema_version=version)
+    with pytest.raises(CertificateError) as info:
+        parse_certificate(json.dumps(data))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("edit", "where"),
     [
         (lambda d: d.pop("obligations"), "`obligations`: field required"),

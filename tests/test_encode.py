@@ -135,7 +135,7 @@ def test_partition_classes_cover_the_catalog_once_and_agree_with_the_matcher() -
             "Statement": [
                 {"Effect": "Allow", "Action": ["a:x*", "B:*"], "Resource": "*"},
                 {"Effect": "Deny", "NotAction": "a:*", "Resource": "*"},
-                {"Effect": "Allow", "Action": "*:?x", "Resource": "r"},
+                {"Effect": "Allow", "Action": "*:?x", "Resource": "arn:r"},
             ],
         }
     )

@@ -186,12 +186,13 @@ def test_single_statement_object_and_missing_version() -> None:
 def test_element_names_in_value_positions_are_plain_strings() -> None:
     text = _stmt(
         '{"Sid": "Version", "Effect": "Allow", "Action": "s3:Statement", '
-        '"Resource": ["Resource", "Action"], '
+        '"NotResource": ["arn:Resource", "arn:Action"], '
         '"Condition": {"StringEquals": {"Condition": "Effect", "Action": ["Sid"]}}}'
     )
     stmt = parse_policy(text).statements[0]
     assert stmt.sid == "Version"
-    assert stmt.resource is not None and stmt.resource.values == ["Resource", "Action"]
+    assert stmt.not_resource is not None
+    assert stmt.not_resource.values == ["arn:Resource", "arn:Action"]
     assert stmt.condition is not None
     assert stmt.condition.to_json() == {"StringEquals": {"Condition": "Effect", "Action": ["Sid"]}}
 
@@ -397,8 +398,8 @@ def test_deep_nesting_is_rejected_quickly(opener: str) -> None:
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
-    sid = "[{" * 200
-    assert parse_policy(_doc(Sid=sid)).statements[0].sid == sid
+    resource = "arn:" + "[{" * 200
+    assert parse_policy(_doc(Resource=resource)).statements[0].resource.values == [resource]
 
 
 def test_long_patterns_finish_within_seconds() -> None:
@@ -505,8 +506,10 @@ _TEXT_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0xFF) | st.sampled
 _text = st.text(_TEXT_CHARS, max_size=12)
 _service = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-"), min_size=1, max_size=8)
 _action = st.just("*") | st.builds(
-    lambda s, a: f"{s}:{a}", _service, st.text(_TEXT_CHARS, max_size=10)
+    lambda s, a: f"{s}:{a}", _service, st.text(_TEXT_CHARS, max_size=10).map(str.strip)
 )
+_resource = st.just("*") | st.builds(lambda t: f"arn:{t}", _text)
+_sid = st.text(st.sampled_from("ABCXYZabcxyz0189"), max_size=8)
 _scalar = (
     _text
     | st.booleans()
@@ -535,9 +538,9 @@ def _statement(draw: st.DrawFn) -> dict[str, Any]:
     if with_principal:
         elements[draw(st.sampled_from(["Principal", "NotPrincipal"]))] = draw(_principal)
     if not with_principal or draw(st.booleans()):
-        elements[draw(st.sampled_from(["Resource", "NotResource"]))] = draw(_one_or_list(_text))
+        elements[draw(st.sampled_from(["Resource", "NotResource"]))] = draw(_one_or_list(_resource))
     if draw(st.booleans()):
-        elements["Sid"] = draw(_text)
+        elements["Sid"] = draw(_sid)
     if draw(st.booleans()):
         elements["Condition"] = draw(_condition)
     order = draw(st.permutations(list(elements)))
@@ -547,7 +550,14 @@ def _statement(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def _policy(draw: st.DrawFn) -> dict[str, Any]:
     elements: dict[str, Any] = {}
-    statements = draw(st.lists(_statement(), min_size=1, max_size=3))
+    statements = draw(
+        st.lists(
+            _statement(),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda s: s.get("Sid", object()),  # IAM wants each Sid once
+        )
+    )
     if len(statements) == 1 and draw(st.booleans()):
         elements["Statement"] = statements[0]
     else:
@@ -674,3 +684,69 @@ def test_a_well_formed_policy_parses_the_same_with_recovery_on() -> None:
     """Recovery only acts on errors: the example parses exactly as before."""
     policy = parse_policy(EXAMPLE.read_text(), "e.json")
     assert dump_policy(policy) == EXAMPLE.read_text()
+
+
+# --- what IAM rejects (issue 15 items 10-12; see proofs/aws-validation.md) -------------
+
+
+def _statements(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=2)
+
+
+def _allow(**elements: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", **elements}
+
+
+def test_a_sid_used_twice_is_an_error() -> None:
+    lines = _errors(_statements(_allow(Sid="Read"), _allow(Sid="Write"), _allow(Sid="Read")))
+    assert lines == [
+        "p.json:20:14: error: `Sid` `Read` is already used at line 8 "
+        "(IAM rejects a policy whose Sids are not unique)"
+    ]
+    assert len(parse_policy(_statements(_allow(Sid="A"), _allow(), _allow())).statements) == 3
+
+
+@pytest.mark.parametrize("sid", ["read-only", "Read Only", "S3_Read", "a.b"])
+def test_a_sid_with_other_characters_than_letters_and_digits_is_an_error(sid: str) -> None:
+    lines = _errors(_statements(_allow(Sid=sid)))
+    assert lines == [
+        f"p.json:8:14: error: `Sid` `{sid}` may hold only ASCII letters and digits "
+        "(IAM rejects the policy)"
+    ]
+
+
+@pytest.mark.parametrize("sid", ["", "Read", "Stmt1700000000000", "0"])
+def test_letters_and_digits_make_a_sid(sid: str) -> None:
+    assert parse_policy(_statements(_allow(Sid=sid))).statements[0].sid == sid
+
+
+@pytest.mark.parametrize(
+    ("resource", "extra"),
+    [("my-bucket", ""), (" *", " (it has leading or trailing whitespace)"), ("s3:::x", "")],
+)
+def test_a_resource_that_is_neither_star_nor_an_arn_is_an_error(resource: str, extra: str) -> None:
+    for element in ("Resource", "NotResource"):
+        statement = {"Effect": "Allow", "Action": "s3:GetObject", element: ["*", resource]}
+        lines = _errors(_statements(statement))
+        assert lines == [
+            f"p.json:9:9: error: `{element}` value `{resource}` is neither `*` nor an ARN "
+            f"(`arn:partition:service:region:account:resource`){extra}"
+        ]
+
+
+@pytest.mark.parametrize(
+    "resource", ["*", "arn:aws:s3:::my-bucket/*", "arn:aws:sqs:*", "arn:${aws:partition}:s3:::b"]
+)
+def test_stars_and_arn_patterns_are_resources(resource: str) -> None:
+    assert parse_policy(_statements(_allow(Resource=resource))).statements[0].resource
+
+
+@pytest.mark.parametrize("action", ["s3:Get* ", " s3:GetObject", "s3:GetObject\t"])
+def test_an_action_with_surrounding_whitespace_is_an_error(action: str) -> None:
+    lines = _errors(_statements(_allow(Action=action)))
+    assert len(lines) == 1
+    assert lines[0].startswith("p.json:6:17: error: action ")
+    assert lines[0].endswith(
+        "has leading or trailing whitespace, which no action name holds "
+        f"(did you mean `{action.strip()}`?)"
+    )

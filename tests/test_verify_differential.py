@@ -50,14 +50,14 @@ CONDITIONS = [
     {"StringEquals": {"k4": "o"}, "StringLike": {"K4": "p*"}},
     {"NumericGreaterThanEquals": {"k5": "2.50"}},
 ]
-VARIABLE = "r/${aws:username}"
+VARIABLE = "arn:r/${aws:username}"  # IAM takes `*` or an ARN as a resource
 
 RESOURCES = [
-    "",
-    "t",
-    "r/t",
+    "arn:",
+    "arn:t",
+    "arn:r/t",
     VARIABLE,
-    *("".join(p) for n in (1, 2) for p in itertools.product("rs/", repeat=n)),
+    *("arn:" + "".join(p) for n in (1, 2) for p in itertools.product("rs/", repeat=n)),
 ]
 ACTION_STRINGS = sorted(
     {
@@ -78,7 +78,9 @@ services = st.sampled_from(["a", "b", "A", "*", "a*", "ab"])
 names = st.text(st.sampled_from(list("xyX*?")), max_size=3)
 patterns = st.one_of(st.just("*"), st.builds(lambda s, n: f"{s}:{n}", services, names))
 resources = st.one_of(
-    st.just("*"), st.just(VARIABLE), st.text(st.sampled_from(list("rs/*?")), min_size=1, max_size=3)
+    st.just("*"),
+    st.just(VARIABLE),
+    st.text(st.sampled_from(list("rs/*?")), min_size=1, max_size=3).map(lambda t: "arn:" + t),
 )
 
 
@@ -282,8 +284,8 @@ def test_mutations_are_exercised() -> None:
     doc = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["a:x*", "b:*"], "Resource": ["r"]},
-            {"Effect": "Allow", "NotAction": ["a:*"], "Resource": "s"},
+            {"Effect": "Allow", "Action": ["a:x*", "b:*"], "Resource": ["arn:r"]},
+            {"Effect": "Allow", "NotAction": ["a:*"], "Resource": "arn:s"},
             {"Effect": "Deny", "Action": ["a:xx"], "Resource": "*"},
         ],
     }

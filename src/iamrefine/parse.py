@@ -61,6 +61,7 @@ MAX_ACTION_LENGTH = 10_240
 """Longest accepted action pattern: the largest AWS policy size quota."""
 
 MAX_CHAR_DIAGNOSTICS = 100
+_SID = re.compile(r"[A-Za-z0-9]*")
 """How many disallowed characters are reported one by one before a summary."""
 
 _BAD_CHAR = re.compile(r"[^\t\n\r\x20-\xff]")
@@ -546,6 +547,8 @@ def _detect_layout(text: str) -> Layout:
 class _Builder:
     source: str
     diags: list[Diagnostic] = field(default_factory=list)
+    sids: dict[str, _Node] = field(default_factory=dict)
+    """Each Sid seen so far, with the node of its first use."""
 
     def error(self, where: _Node | _Member | None, message: str) -> None:
         line = where.line if where is not None else None
@@ -686,6 +689,8 @@ class _Builder:
         before = len(self.diags)
         found = self.members(node, STATEMENT_ELEMENTS, "a statement")
         sid = self.optional_string(found.get("Sid"))
+        if sid is not None:
+            self.check_sid(found["Sid"].value, sid)
         effect = self.effect(node, found.get("Effect"))
         action = self.value_list(found.get("Action"), actions=True)
         not_action = self.value_list(found.get("NotAction"), actions=True)
@@ -715,6 +720,28 @@ class _Builder:
             keys=list(found),
             span=self.span(node),
         )
+
+    def check_sid(self, node: _Node, sid: str) -> None:
+        """IAM takes ASCII letters and digits only in a Sid, and each Sid once per policy
+        (see proofs/aws-validation.md)."""
+        if any(ord(c) < 0x20 or ord(c) > 0xFF for c in sid):
+            return  # the character checks report it already
+        if not _SID.fullmatch(sid):
+            self.error(
+                node,
+                f"`Sid` `{_shorten(sid)}` may hold only ASCII letters and digits "
+                "(IAM rejects the policy)",
+            )
+        elif sid in self.sids:
+            first = self.sids[sid]
+            where = f"at line {first.line}" if first.line is not None else "by an earlier statement"
+            self.error(
+                node,
+                f"`Sid` `{_shorten(sid)}` is already used {where} "
+                "(IAM rejects a policy whose Sids are not unique)",
+            )
+        else:
+            self.sids[sid] = node
 
     def exclusive(
         self, node: _Node, found: dict[str, _Member], one: str, other: str, *, required: bool
@@ -768,7 +795,7 @@ class _Builder:
             if item.kind != "string":
                 self.error(item, f"`{name}` list items must be strings, found {_describe(item)}")
                 ok = False
-            elif actions and not self.action_ok(item):
+            elif not (self.action_ok(item) if actions else self.resource_ok(name, item)):
                 ok = False
         if not ok:
             return None
@@ -778,6 +805,20 @@ class _Builder:
             span=self.span(node),
             spans=[self.span(item) for item in items],
         )
+
+    def resource_ok(self, name: str, node: _Node) -> bool:
+        """A resource is `*` or an ARN pattern (``arn:`` and anything, as IAM takes
+        `arn:aws:sqs:*`); IAM rejects anything else (see proofs/aws-validation.md)."""
+        text: str = node.value
+        if text == "*" or text.startswith("arn:"):
+            return True
+        hint = " (it has leading or trailing whitespace)" if text != text.strip() else ""
+        self.error(
+            node,
+            f"`{name}` value `{_shorten(text)}` is neither `*` nor an ARN "
+            f"(`arn:partition:service:region:account:resource`){hint}",
+        )
+        return False
 
     def action_ok(self, node: _Node) -> bool:
         text: str = node.value
@@ -790,6 +831,13 @@ class _Builder:
             return False
         if text == "*":
             return True
+        if text != text.strip():
+            self.error(
+                node,
+                f"action `{_shorten(text)}` has leading or trailing whitespace, which no "
+                f"action name holds (did you mean `{_shorten(text.strip())}`?)",
+            )
+            return False
         service, colon, _ = text.partition(":")
         if not colon:
             self.error(

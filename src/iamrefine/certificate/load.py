@@ -3,6 +3,7 @@ validated against the model; anything else is a :class:`CertificateError` (exit 
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,12 +32,8 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
     if data.get("format") != FORMAT:
         raise CertificateError.at(source, _not_a_certificate(data, source))
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise CertificateError.at(
-            source,
-            f"unsupported certificate schema version `{version}`; this iamrefine reads "
-            f"version `{SCHEMA_VERSION}`",
-        )
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise CertificateError.at(source, _unsupported_version(version))
     inputs = data.get("inputs")
     if isinstance(inputs, dict) and any(
         isinstance(v, dict) and "document" in v for v in inputs.values()
@@ -54,6 +51,20 @@ def parse_certificate(text: str, source: str = "<certificate>") -> Certificate:
             for err in exc.errors()
         ]
         raise CertificateError(diags) from None
+
+
+def _unsupported_version(version: Any) -> str:
+    """Why ``schema_version`` is refused, showing its JSON type (the string `"1"` is not
+    the number 1, and `true` is not 1 either)."""
+    shown = json.dumps(version)[:40]
+    if isinstance(version, str) and version.strip() == str(SCHEMA_VERSION):
+        return (
+            f"`schema_version` is the string `{shown}`; this iamrefine reads the number "
+            f"`{SCHEMA_VERSION}` (write it without quotes)"
+        )
+    return (
+        f"unsupported certificate schema version `{shown}`; this iamrefine reads `{SCHEMA_VERSION}`"
+    )
 
 
 def _not_a_certificate(data: dict[str, Any], source: str) -> str:
