@@ -285,7 +285,7 @@ def test_mutations_are_exercised() -> None:
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": ["a:x*", "b:*"], "Resource": ["arn:r"]},
-            {"Effect": "Allow", "NotAction": ["a:*"], "Resource": "arn:s"},
+            {"Effect": "Allow", "NotAction": ["a:*"], "Resource": ["arn:s"]},
             {"Effect": "Deny", "Action": ["a:xx"], "Resource": "*"},
         ],
     }
