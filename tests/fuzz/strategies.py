@@ -248,6 +248,12 @@ def policy_documents(
     stmts += [draw(statements(names)) for _ in range(draw(_below(max_statements)))]
     at = draw(_below(len(stmts)))
     stmts.insert(at, stmts.pop(0))
+    sids: set[str] = set()
+    for stmt in stmts:  # IAM refuses a policy that uses a Sid twice
+        if stmt.get("Sid") in sids:
+            del stmt["Sid"]
+        elif "Sid" in stmt:
+            sids.add(stmt["Sid"])
     return {"Version": pick(draw, VERSIONS), "Statement": stmts}
 
 
