@@ -19,6 +19,7 @@ import pytest
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.certificate import (
     LEAST_GENERAL_CLAIM,
+    SCHEMA_VERSION,
     Certificate,
     CertificateReport,
     build_certificate,
@@ -685,16 +686,28 @@ def test_unknown_schema_version_is_rejected(cert_json: Json) -> None:
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        ("1", 'is the string `"1"`; this iamrefine reads the number `1` (write it without'),
-        (True, "unsupported certificate schema version `true`; this iamrefine reads `1`"),
-        (1.5, "unsupported certificate schema version `1.5`; this iamrefine reads `1`"),
+        (
+            str(SCHEMA_VERSION),
+            f'is the string `"{SCHEMA_VERSION}"`; this iamrefine reads the number '
+            f"`{SCHEMA_VERSION}` (write it without quotes)",
+        ),
+        (
+            True,
+            "unsupported certificate schema version `true`; "
+            f"this iamrefine reads `{SCHEMA_VERSION}`",
+        ),
+        (
+            1.5,
+            "unsupported certificate schema version `1.5`; "
+            f"this iamrefine reads `{SCHEMA_VERSION}`",
+        ),
     ],
 )
 def test_a_schema_version_of_the_wrong_type_says_so(
     cert_json: Json, version: object, message: str
 ) -> None:
-    """Issue 15 item 15: `"1"` was refused as "unsupported version `1`; this iamrefine
-    reads version `1`"."""
+    """Issue 15 item 15: the string `"1"` was refused as "unsupported version `1`; this
+    iamrefine reads version `1`"."""
     data = dict(cert_json, schema_version=version)
     with pytest.raises(CertificateError) as info:
         parse_certificate(json.dumps(data))
