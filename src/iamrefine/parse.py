@@ -62,6 +62,14 @@ MAX_ACTION_LENGTH = 10_240
 
 MAX_CHAR_DIAGNOSTICS = 100
 _SID = re.compile(r"[A-Za-z0-9]*")
+
+
+def _opaque(text: str) -> bool:
+    """Whether ``text`` is a template value known only at deploy time
+    (:func:`iamrefine.sources.tree.opaque_token`), which AWS checks once it is resolved."""
+    return text.startswith("{{") and text.endswith("}}")
+
+
 """How many disallowed characters are reported one by one before a summary."""
 
 _BAD_CHAR = re.compile(r"[^\t\n\r\x20-\xff]")
@@ -724,8 +732,8 @@ class _Builder:
     def check_sid(self, node: _Node, sid: str) -> None:
         """IAM takes ASCII letters and digits only in a Sid, and each Sid once per policy
         (see proofs/aws-validation.md)."""
-        if any(ord(c) < 0x20 or ord(c) > 0xFF for c in sid):
-            return  # the character checks report it already
+        if any(ord(c) < 0x20 or ord(c) > 0xFF for c in sid) or _opaque(sid):
+            return  # the character checks report it already, or it is known at deploy time
         if not _SID.fullmatch(sid):
             self.error(
                 node,
@@ -810,7 +818,7 @@ class _Builder:
         """A resource is `*` or an ARN pattern (``arn:`` and anything, as IAM takes
         `arn:aws:sqs:*`); IAM rejects anything else (see proofs/aws-validation.md)."""
         text: str = node.value
-        if text == "*" or text.startswith("arn:"):
+        if text == "*" or text.startswith("arn:") or _opaque(text):
             return True
         hint = " (it has leading or trailing whitespace)" if text != text.strip() else ""
         self.error(
