@@ -31,10 +31,10 @@ def doc(*statements: dict[str, Any]) -> Any:
 
 def test_messages_name_statements_one_based_with_their_sid() -> None:
     a = doc(
-        {"Sid": "Other", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "x"},
+        {"Sid": "Other", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::x"},
         {"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
     )
-    b = doc({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "x"})
+    b = doc({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::x"})
     report = verify_equivalence(a, b, CATALOG, subset=True, timeout=30)
     assert report.verdict is Verdict.REFUTED
     text = render_check(report)
