@@ -67,8 +67,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Check CERTIFICATE: re-parse and hash its inputs, check the catalog digest,
-        re-derive every obligation and compare its SMT-LIB text, re-run the solvers,
-        and re-check the class partition and every least-generality witness.
+        re-derive every obligation and compare its SMT-LIB text, have each proof
+        obligation decided once by each engine, and re-check the class partition, the
+        structure and every least-generality witness. A certificate that does not embed
+        its catalog needs the one it names (the default, or --catalog PATH).
 
         Exits 0 when valid, 1 when invalid, 2 when malformed, 3 when undecided.
         """
