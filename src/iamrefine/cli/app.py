@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from iamrefine.cli.terminal import HELP_OPTIONS, TidyGroup, root_callback
 from iamrefine.errors import Diagnostic, IamRefineError, InputError, InternalError, Interrupted
 
 if TYPE_CHECKING:
@@ -33,7 +34,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=TidyGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
+app.callback()(root_callback)
 
 
 def emit(diagnostics: Iterable[Diagnostic]) -> None:

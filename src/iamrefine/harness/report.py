@@ -47,18 +47,33 @@ _STYLE = {
 
 
 class Progress:
-    """A counter with a rich progress bar on stderr (inert when stderr is not a TTY)."""
+    """A counter shown on stderr: a rich progress bar when stderr is a terminal, else
+    one plain line per finished case (``iamrefine: note: TITLE N/TOTAL: LABEL``), which
+    a CI log keeps."""
 
-    def __init__(self, bar: Any, task: Any) -> None:
+    def __init__(
+        self, bar: Any, task: Any, *, total: int = 0, title: str = "", plain: bool = False
+    ) -> None:
         self._bar = bar
         self._task = task
+        self._title = title
+        self._plain = plain
+        self._done = 0
+        self._total = total
 
     def advance(self, label: str = "") -> None:
         """Count one finished case; ``label`` is shown next to the bar."""
+        self._done += 1
         self._bar.update(self._task, advance=1, description=label[:40])
+        if self._plain:
+            of = f"/{self._total}" if self._total else ""
+            tail = f": {label}" if label else ""
+            print(f"iamrefine: note: {self._title} {self._done}{of}{tail}", file=sys.stderr)
 
     def restart(self, total: int, title: str = "") -> None:
         """Start counting again, up to ``total`` (for a count known only later)."""
+        self._done = 0
+        self._total = total
         self._bar.reset(self._task, total=total, description=title[:40])
 
 
@@ -87,7 +102,8 @@ def progress_bar(total: int, title: str) -> Iterator[Progress]:
         disable=not sys.stderr.isatty(),
     )
     with bar:
-        yield Progress(bar, bar.add_task("", total=total))
+        task = bar.add_task("", total=total)
+        yield Progress(bar, task, total=total, title=title, plain=not sys.stderr.isatty())
 
 
 def _ratio(value: float | None) -> str:
