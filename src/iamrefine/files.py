@@ -107,11 +107,9 @@ def _kind(mode: int) -> str:
 def check_distinct(
     inputs: Mapping[str, Path | None],
     outputs: Mapping[str, Path | None],
-    *,
-    overwrite_inputs: bool = False,
 ) -> None:
-    """Refuse outputs that name an input (unless ``overwrite_inputs``, the CLI's
-    ``--force``), each other or a folder.
+    """Refuse outputs that name an input, each other or a folder: no command ever
+    overwrites one of its inputs.
 
     ``inputs`` and ``outputs`` map an option's name (``--catalog``, ``-o``) to its path,
     or to None when it is not given. Two paths are the same when they name the same
@@ -131,11 +129,11 @@ def check_distinct(
         if out.is_dir():
             raise InputError.at(str(out), f"`{name}` names a folder, not a file")
         for other, path in given:
-            if str(path) != STDIN and not overwrite_inputs and same_file(out, path):
+            if str(path) != STDIN and same_file(out, path):
                 raise InputError.at(
                     str(out),
                     f"refusing to overwrite the input file `{path}` (`{other}`) with `{name}`; "
-                    "pass `--force` to replace it",
+                    "write the output to another file",
                 )
         for other, path in written:
             if same_file(out, path):

@@ -130,9 +130,6 @@ def register(app: typer.Typer) -> None:
                 "(default: the policy's file name).",
             ),
         ] = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="Allow `-o` to overwrite an input file.")
-        ] = False,
         certificate: Annotated[
             Path | None,
             typer.Option(
@@ -184,7 +181,6 @@ def register(app: typer.Typer) -> None:
         check_distinct(
             {"POLICY": policy, "--unused": unused, "--catalog": catalog},
             {"-o": output, "--certificate": certificate},
-            overwrite_inputs=force,
         )
         source = load_source(policy, policy_id, lenient=True)
         outcome = refine_and_prove(
@@ -252,9 +248,6 @@ def register(app: typer.Typer) -> None:
         dot: Annotated[
             Path | None, typer.Option("--dot", help="Also write the trees as Graphviz DOT here.")
         ] = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="Allow `--svg`/`--dot` to overwrite an input file.")
-        ] = False,
         policy_id: PolicyIdOpt = None,
     ) -> None:
         """Explain, for every replaced pattern of POLICY, which trie nodes were unsafe
@@ -265,7 +258,6 @@ def register(app: typer.Typer) -> None:
         check_distinct(
             {"POLICY": policy, "--unused": unused, "--catalog": catalog},
             {"--svg": svg, "--dot": dot},
-            overwrite_inputs=force,
         )
         # The trie's decisions are what is explained, never the size optimizer's.
         outcome = refine_and_prove(
