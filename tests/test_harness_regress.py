@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -64,6 +65,10 @@ POLICIES = {
         },
     },
 }
+
+REGRESS_SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[1] / "proofs" / "schema" / "regress.schema.json").read_text()
+)
 
 
 def _make_corpus(tmp: Path, names: list[str] | None = None) -> Path:
@@ -174,7 +179,9 @@ def test_each_broken_refiner_gets_its_verdict(tmp_path: Path) -> None:
         ]
     )
     assert code == 1
-    cases = {c["name"].rpartition("-")[0]: c for c in json.loads(report_path.read_text())["cases"]}
+    data = json.loads(report_path.read_text())
+    jsonschema.validate(data, REGRESS_SCHEMA)
+    cases = {c["name"].rpartition("-")[0]: c for c in data["cases"]}
     assert {k: c["verdict"] for k, c in cases.items()} == EXPECTED
 
     over = cases["keep_unused"]["counterexamples"][0]
