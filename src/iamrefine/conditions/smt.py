@@ -2,22 +2,20 @@
 
 Each condition key ``k`` (ASCII-lowercased) has ``B_k`` value *slots*; slot ``i`` has a
 presence Boolean and one typed view per family that reads the key: a String (String,
-Binary and Arn operators), a Real (Numeric), a Real of seconds since the epoch (Date),
-a Boolean (Bool) and a 128-bit vector with an IPv4 flag (IpAddress). The key is absent
-when no slot is present. ``B_k`` is 1 for keys that no ``ForAllValues:`` or
-``ForAnyValue:`` operator reads, and otherwise the number of distinct
-(operator, key, values) entries on ``k`` in the query (Lemma 10 of THEOREMS.md shows
-that this many values are enough).
+Binary and Arn operators), and for Numeric, Date, Bool and IpAddress a value with a
+well-formedness flag. The key is absent when no slot is present. ``B_k`` is 1 for keys
+AWS documents as single-valued or that a policy variable names, and otherwise the
+number of distinct (operator, key, values) entries on ``k`` in the query (Lemma 10 of
+THEOREMS.md shows that this many values are enough; :mod:`.query`).
 
-Policy values are parsed here, independently of :mod:`iamrefine.conditions.concrete`;
-an unknown operator or a malformed value is an :class:`~iamrefine.errors.InputError` at
-the clause's position.
+Policy values are parsed by :mod:`.values`, independently of
+:mod:`iamrefine.conditions.concrete`; an unknown operator or a malformed value is an
+:class:`~iamrefine.errors.InputError` at the clause's position (:func:`.query.validate`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -25,315 +23,27 @@ from typing import TYPE_CHECKING, Any
 import z3
 
 from iamrefine.conditions.folding import Folding, fold_class, folds_differ
-from iamrefine.conditions.keys import documented_single_valued
-from iamrefine.conditions.operators import Operator, clause_diagnostic, parse_operator
-from iamrefine.errors import Diagnostic, InputError
+from iamrefine.conditions.operators import Operator, parse_operator
+from iamrefine.conditions.query import _entries, _has_variable, slot_bounds
+from iamrefine.conditions.query import validate as validate
+from iamrefine.conditions.values import (
+    _VAR,
+    lower,
+    parse_address,
+    parse_cidr,
+    parse_date,
+    parse_number,
+    render_address,
+    render_date,
+    render_number,
+    scalar_text,
+)
 from iamrefine.glob import crosses_colons
-from iamrefine.model import VERSION_2012, Condition, ConditionClause, Policy, Scalar
+from iamrefine.model import VERSION_2012, Condition, Policy, Scalar
 from iamrefine.solver import string_value
 
 if TYPE_CHECKING:
     from iamrefine.encode import Encoder
-
-_VAR = re.compile(r"\$\{([^}]*)\}")
-_NUMBER = re.compile(r"([+-]?)(\d+)(?:\.(\d*))?|([+-]?)\.(\d+)")
-_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?"
-)
-
-
-def lower(text: str) -> str:
-    """ASCII lowercase (condition keys are case-insensitive; IgnoreCase folds only A-Z)."""
-    return text.translate(_FOLD)
-
-
-_FOLD = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
-
-
-def scalar_text(value: Scalar) -> str:
-    """A JSON scalar as the string AWS compares (``true``, ``42``, ``1.5``)."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
-def parse_number(text: str) -> Fraction | None:
-    """A decimal number (optional sign, digits, optional fraction; no exponent)."""
-    m = _NUMBER.fullmatch(text)
-    if m is None:
-        return None
-    if m.group(2) is not None:
-        sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
-    else:
-        sign, whole, frac = m.group(4), "0", m.group(5)
-    value = Fraction(int(whole + frac), 10 ** len(frac))
-    return -value if sign == "-" else value
-
-
-def _days(y: int, m: int, d: int) -> int:
-    # Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def parse_date(text: str) -> Fraction | None:
-    """Seconds since 1970-01-01T00:00:00Z of an ISO 8601 date/time (no offset: UTC) or of
-    an integer epoch-seconds value; None when malformed."""
-    if re.fullmatch(r"-?\d+", text):
-        return Fraction(int(text))
-    m = _ISO.fullmatch(text)
-    if m is None:
-        return None
-    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    hh, mm, ss = (int(m.group(i) or 0) for i in (4, 5, 6))
-    month_days = [31, 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28, 31, 30]
-    month_days += [31, 30, 31, 31, 30, 31, 30, 31]
-    if not (1 <= mo <= 12 and 1 <= d <= month_days[mo - 1] and hh < 24 and mm < 60 and ss < 60):
-        return None
-    frac = m.group(7) or ""
-    seconds = Fraction(_days(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss)
-    seconds += Fraction(int(frac or "0"), 10 ** len(frac))
-    zone = m.group(8)
-    if zone and zone != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = int(digits[:2]) * 3600 + int(digits[2:]) * 60
-        seconds -= offset if zone[0] == "+" else -offset
-    return seconds
-
-
-def parse_cidr(text: str) -> tuple[int, int, int] | None:
-    """``(version, network, prefix length)`` of an address or CIDR block (host bits
-    cleared); None when malformed."""
-    addr, slash, bits = text.partition("/")
-    parsed = parse_address(addr)
-    if parsed is None:
-        return None
-    version, value = parsed
-    width = 32 if version == 4 else 128
-    if slash:
-        if not bits.isdigit() or int(bits) > width or len(bits) > 3:
-            return None
-        n = int(bits)
-    else:
-        n = width
-    mask = ((1 << n) - 1) << (width - n)
-    return version, value & mask, n
-
-
-def parse_address(text: str) -> tuple[int, int] | None:
-    """``(4, value)`` or ``(6, value)`` of an IP address; None when malformed."""
-    if ":" not in text:
-        parts = text.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
-            return None
-        nums = [int(p) for p in parts]
-        if any(n > 255 for n in nums):
-            return None
-        return 4, (nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]
-    head, double, tail = text.partition("::")
-    if "::" in tail:
-        return None
-
-    def groups(part: str) -> list[int] | None:
-        if not part:
-            return []
-        out = []
-        chunks = part.split(":")
-        for i, g in enumerate(chunks):
-            if i == len(chunks) - 1 and "." in g:
-                v4 = parse_address(g)
-                if v4 is None:
-                    return None
-                out += [v4[1] >> 16, v4[1] & 0xFFFF]
-            elif 1 <= len(g) <= 4 and all(c in "0123456789abcdefABCDEF" for c in g):
-                out.append(int(g, 16))
-            else:
-                return None
-        return out
-
-    left, right = groups(head), groups(tail)
-    if left is None or right is None:
-        return None
-    missing = 8 - len(left) - len(right)
-    if (double and missing < 1) or (not double and missing != 0):
-        return None
-    value = 0
-    for g in [*left, *([0] * missing), *right]:
-        value = (value << 16) | g
-    return 6, value
-
-
-# --- the query's keys -----------------------------------------------------------------
-
-
-def _entries(policies: Iterable[Policy | None]) -> Iterable[tuple[Policy, ConditionClause]]:
-    for policy in policies:
-        if policy is None:
-            continue
-        for st in policy.statements:
-            if st.condition is not None:
-                for clause in st.condition.clauses:
-                    yield policy, clause
-
-
-def variable_keys(policies: Iterable[Policy | None]) -> set[str]:
-    """The (lowercased) keys that a policy variable names, in a condition value or a
-    Resource element, under Version 2012-10-17. AWS allows only single-valued keys as
-    policy variables, so these keys carry at most one value in the request model."""
-    out: set[str] = set()
-    for policy in policies:
-        if policy is None or policy.effective_version != VERSION_2012:
-            continue
-        texts: list[str] = []
-        for st in policy.statements:
-            element = st.resource if st.resource is not None else st.not_resource
-            if element is not None:
-                texts.extend(element.values)
-            if st.condition is not None:
-                for clause in st.condition.clauses:
-                    for e in clause.entries:
-                        texts.extend(scalar_text(v) for v in e.values)
-        for text in texts:
-            for m in _VAR.finditer(text):
-                name = m.group(1).strip()
-                if name not in ("*", "?", "$") and "," not in name:
-                    out.add(lower(name))
-    return out
-
-
-def slot_bounds(policies: Sequence[Policy | None]) -> dict[str, int]:
-    """``B_k`` for every key that some entry reads: the number of distinct (operator,
-    version, values) entries on the key (Lemma 10), and 1 for keys that a policy
-    variable names (AWS allows only single-valued keys as variables) or that AWS
-    documents as single-valued (:mod:`iamrefine.conditions.keys`). Any other key may
-    carry several values in a request, whatever operator reads it."""
-    single = variable_keys(policies)
-    terms: dict[str, set[tuple[Any, ...]]] = {}
-    for policy, clause in _entries(policies):
-        for e in clause.entries:
-            k = lower(e.key)
-            values = tuple(sorted(scalar_text(v) for v in e.values))
-            terms.setdefault(k, set()).add((clause.operator, policy.effective_version, values))
-    return {
-        k: 1 if k in single or documented_single_valued(k) else max(1, len(t))
-        for k, t in sorted(terms.items())
-    }
-
-
-def set_keys(policies: Iterable[Policy | None]) -> set[str]:
-    """The keys that a ``ForAllValues:`` or ``ForAnyValue:`` operator reads."""
-    out: set[str] = set()
-    for _, clause in _entries(policies):
-        op = parse_operator(clause.operator)
-        if op is not None and op.qualifier:
-            out.update(lower(e.key) for e in clause.entries)
-    return out
-
-
-def validate(policies: Sequence[Policy | None]) -> None:
-    """Raise one :class:`InputError` listing every unknown operator, malformed value and
-    unsupported policy variable in ``policies`` (the checks of :class:`FullConditions`;
-    ``iamrefine parse`` runs them too, so that it rejects what every other command does)."""
-    found = problems(policies)
-    if found:
-        raise InputError(found)
-
-
-def problems(policies: Sequence[Policy | None]) -> list[Diagnostic]:
-    """Every unknown operator, malformed condition value and unsupported policy variable
-    (with a default value, or naming a multi-valued key) in ``policies``."""
-    found: list[Diagnostic] = []
-    for policy, clause in _entries(policies):
-        op = parse_operator(clause.operator)
-        if op is None:
-            found.append(
-                clause_diagnostic(policy, clause, f"unknown condition operator `{clause.operator}`")
-            )
-            continue
-        for e in clause.entries:
-            for v in e.values:
-                bad = _value_problem(policy, clause, op, scalar_text(v))
-                if bad is not None:
-                    found.append(bad)
-    multi = set_keys(policies)
-    for one in policies:
-        if one is None or one.effective_version != VERSION_2012:
-            continue
-        for st in one.statements:
-            element = st.resource if st.resource is not None else st.not_resource
-            if element is None:
-                continue
-            line, column = (
-                (element.span.line, element.span.column) if element.span else (None, None)
-            )
-            for value in element.values:
-                for m in _VAR.finditer(value):
-                    name = m.group(1).strip()
-                    if "," in name:
-                        message = "policy variables with default values are not supported"
-                    elif lower(name) in multi:
-                        message = f"policy variable `${{{name}}}` names a multi-valued key"
-                    else:
-                        continue
-                    found.append(
-                        Diagnostic(
-                            one.source or "<policy>", line, column, f"resource `{value}`: {message}"
-                        )
-                    )
-    for policy, clause in _entries(policies):
-        for e in clause.entries:
-            for v in e.values:
-                text = scalar_text(v)
-                if not _has_variable(text, policy.effective_version):
-                    continue
-                for m in _VAR.finditer(text):
-                    if lower(m.group(1).strip()) in multi:
-                        found.append(
-                            clause_diagnostic(
-                                policy,
-                                clause,
-                                f"policy variable `${{{m.group(1)}}}` names a multi-valued key",
-                            )
-                        )
-    order: dict[str, int] = {}
-    for d in found:
-        order.setdefault(d.file, len(order))
-    return sorted(dict.fromkeys(found), key=lambda d: (order[d.file], d.line or 0, d.column or 0))
-
-
-def _has_variable(text: str, version: str) -> bool:
-    return version == VERSION_2012 and _VAR.search(text) is not None
-
-
-def _value_problem(
-    policy: Policy, clause: ConditionClause, op: Operator, text: str
-) -> Diagnostic | None:
-    version = policy.effective_version
-    bad = None
-    if _has_variable(text, version):
-        if op.family not in ("string", "arn", "binary") or op.fold_case:
-            bad = "policy variables are supported only in case-sensitive String and Arn values"
-        elif any("," in m.group(1) for m in _VAR.finditer(text)):
-            bad = "policy variables with default values are not supported"
-    elif op.family == "numeric" and parse_number(text) is None:
-        bad = "not a number"
-    elif op.family == "date" and parse_date(text) is None:
-        bad = "not an ISO 8601 date or epoch seconds"
-    elif op.family == "ip" and parse_cidr(text) is None:
-        bad = "not an IP address or CIDR block"
-    elif op.family in ("bool", "null") and lower(text) not in ("true", "false"):
-        bad = "expected `true` or `false`"
-    if bad is None:
-        return None
-    return clause_diagnostic(policy, clause, f"condition `{clause.operator}` value `{text}`: {bad}")
 
 
 # --- terms ----------------------------------------------------------------------------
@@ -787,64 +497,6 @@ class FullConditions:
 # --- models ---------------------------------------------------------------------------
 
 _VIEW_ORDER = ("str", "ip", "num", "date", "bool")
-
-
-def render_number(value: Fraction) -> str:
-    """A rational as a decimal a user would write (exact when the denominator divides a
-    power of ten, else to 30 places)."""
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    whole, rest = divmod(value.numerator, value.denominator)
-    if rest == 0:
-        return f"{sign}{whole}"
-    digits = ""
-    while rest and len(digits) < 30:
-        rest *= 10
-        digits += str(rest // value.denominator)
-        rest %= value.denominator
-    return f"{sign}{whole}.{digits}"
-
-
-def render_date(value: Fraction) -> str:
-    """Epoch seconds as ISO 8601 UTC (``2026-01-01T00:00:00Z``)."""
-    whole = value.numerator // value.denominator
-    frac = value - whole
-    days, secs = divmod(whole, 86400)
-    # Civil date from days since the epoch (inverse of _days).
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (m <= 2)
-    text = f"{y:04d}-{m:02d}-{d:02d}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
-    if frac:
-        text += render_number(frac)[1:]
-    return text + "Z"
-
-
-def render_address(value: int, v4: bool) -> str:
-    """An address as written: dotted quad, or IPv6 in its compressed form."""
-    if v4:
-        value &= 0xFFFFFFFF
-        return ".".join(str(value >> s & 0xFF) for s in (24, 16, 8, 0))
-    groups = [value >> (112 - 16 * i) & 0xFFFF for i in range(8)]
-    best, start = (0, -1), -1
-    for i in range(9):
-        if i < 8 and groups[i] == 0:
-            start = i if start < 0 else start
-        elif start >= 0:
-            if i - start > best[0] and i - start > 1:
-                best = (i - start, start)
-            start = -1
-    hexes = [format(g, "x") for g in groups]
-    if best[1] < 0:
-        return ":".join(hexes)
-    n, s = best
-    return ":".join(hexes[:s]) + "::" + ":".join(hexes[s + n :])
 
 
 MALFORMED = "not-a-typed-value"
