@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,37 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 requires_shared = pytest.mark.skipif(
     not SHARED_DIR.is_dir(), reason=f"shared corpora not found at {SHARED_DIR}"
 )
+
+
+_IAM_SID = re.compile(r"[0-9A-Za-z]*")
+
+
+def iam_refusals(document: Any) -> list[str]:
+    """What IAM's documented rules (proofs/aws-validation.md) refuse in a policy
+    document, found from the raw JSON without iamrefine's parser: a Sid that is not
+    ``[0-9A-Za-z]*`` or is used twice, and a Resource or NotResource value that is
+    neither ``*`` nor an ``arn:`` string. Corpus tests compare the parser against it."""
+    reasons: list[str] = []
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    seen: set[str] = set()
+    for st in statements if isinstance(statements, list) else []:
+        if not isinstance(st, dict):
+            continue
+        sid = st.get("Sid")
+        if isinstance(sid, str):
+            if not _IAM_SID.fullmatch(sid):
+                reasons.append(f"Sid {sid!r} is not alphanumeric")
+            elif sid in seen:
+                reasons.append(f"Sid {sid!r} is used twice")
+            seen.add(sid)
+        for element in ("Resource", "NotResource"):
+            values = st.get(element, [])
+            for value in [values] if isinstance(values, str) else values:
+                if isinstance(value, str) and value != "*" and not value.startswith("arn:"):
+                    reasons.append(f"{element} {value!r} is neither * nor an ARN")
+    return reasons
 
 
 def corpus_files(name: str) -> list[Path]:

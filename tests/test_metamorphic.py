@@ -212,6 +212,7 @@ def split_statement(doc: Doc, index: int, cut: int) -> Doc | None:
     cut = 1 + cut % (len(values) - 1)
     first, second = copy.deepcopy(stmt), copy.deepcopy(stmt)
     first["Action"], second["Action"] = values[:cut], values[cut:]
+    second.pop("Sid", None)  # IAM takes each Sid once per policy
     stmts[index : index + 1] = [first, second]
     out = copy.deepcopy(doc)
     out["Statement"] = stmts

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import corpus_files, requires_shared
+from conftest import corpus_files, iam_refusals, requires_shared
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.glob import ascii_lower, glob_to_regex, has_wildcard, literal_prefix
 from iamrefine.model import Policy
@@ -73,7 +73,10 @@ def _statement_actions(patterns: list[str], not_action: bool, catalog: Catalog) 
 
 
 def _check_exact(path: Path, catalog: Catalog) -> None:
-    policy = policy_from_json(json.loads(path.read_text("utf-8")), str(path))
+    document = json.loads(path.read_text("utf-8"))
+    if iam_refusals(document):
+        return  # IAM refuses it; test_corpus_roundtrip checks that the parser does too
+    policy = policy_from_json(document, str(path))
     unused = UnusedSet.from_names(_pick(path.stem, _allowed(policy, catalog)), catalog)
     result = refine_policy(policy, unused, catalog)
     new_statements = result.policy.statements if result.policy is not None else []
