@@ -572,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuzz-minutes", type=float, default=0.0)
     parser.add_argument("--differential-cases", type=int)
     parser.add_argument("--fuzz-examples", type=int)
+    parser.add_argument(
+        "--adversarial-cases",
+        type=int,
+        default=10_000,
+        help="questions of the adversarial condition differential (CI's slow run asks 1,000)",
+    )
     parser.add_argument("--mutmut", type=Path, help="a folder from which `import mutmut` works")
     parser.add_argument("--mutmut-minutes", type=float, default=30.0)
     parser.add_argument("--mutmut-note", help="a sentence recorded with the mutmut figures")
@@ -593,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         REPORT.write_text(render(previous), "utf-8")
         return 0
-    sizes = {}
+    sizes = {"IAMREFINE_ADVERSARIAL_SLOW_CASES": str(args.adversarial_cases)}
     if args.differential_cases:
         sizes["IAMREFINE_DIFFERENTIAL_CASES"] = str(args.differential_cases)
     if args.fuzz_examples:

@@ -10,8 +10,10 @@ The checker decides "A within B" for Allow statements that differ only in their 
   disagree, or the solver's model gives one key typed views no single value has.
 
 The default run asks ``IAMREFINE_ADVERSARIAL_CASES`` (default 40) questions; the slow
-run asks 10,000 over two processes. This test would have caught each false PROVED of
-issue 13 (case-variant keys, malformed typed values, multi-valued keys).
+run asks ``IAMREFINE_ADVERSARIAL_SLOW_CASES`` (default 1,000, a few minutes in CI) over two
+processes, and ``scripts/reliability.py`` asks 10,000 and records the counts. This test
+would have caught each false PROVED of issue 13 (case-variant keys, malformed typed
+values, multi-valued keys).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from iamrefine.verify import Verdict, verify_equivalence
 
 CATALOG = Catalog.from_names(["s3:GetObject"], source="adversarial")
 CASES = int(os.environ.get("IAMREFINE_ADVERSARIAL_CASES", "40"))
-SLOW_CASES = 10_000
+SLOW_CASES = int(os.environ.get("IAMREFINE_ADVERSARIAL_SLOW_CASES", "1000"))
 FOLDING = "folds case beyond ASCII"
 UNREAL = "is no real request"
 
@@ -128,7 +130,7 @@ def test_adversarial_blocks_agree_with_the_evaluator() -> None:
 
 
 @pytest.mark.slow
-def test_adversarial_blocks_agree_with_the_evaluator_10000() -> None:
+def test_adversarial_blocks_agree_with_the_evaluator_at_scale() -> None:
     start = time.perf_counter()
     stats = _run(SLOW_CASES, 2)
     seconds = round(time.perf_counter() - start, 1)
