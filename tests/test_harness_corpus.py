@@ -181,6 +181,14 @@ def test_cli_corpus_make(tmp_path: Path) -> None:
         result.stdout
     )
     assert f"{src / 'broken.json'}:1:" in result.stderr
+    # Without a terminal, progress is one plain line per policy file, in order.
+    progress = [ln for ln in result.stderr.splitlines() if ln.startswith("iamrefine: note: making")]
+    files = sorted(p.name for p in src.glob("*.json") if p.name != "MANIFEST.json")
+    assert [ln.split(": ")[2] for ln in progress] == [
+        f"making {i}/{len(files)}" for i in range(1, len(files) + 1)
+    ]
+    assert [ln.split(": ")[3] for ln in progress] == files
+    assert "iamrefine: note: making 2/4: broken.json: skipped" in progress
     bad = runner.invoke(app, [*args[:4], "--unused-ratio", "2"])
     assert bad.exit_code == 2
     missing = runner.invoke(app, ["corpus", "make", str(tmp_path / "none"), str(tmp_path / "o")])

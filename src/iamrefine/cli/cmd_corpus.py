@@ -51,10 +51,20 @@ def register(app: typer.Typer) -> None:
         from iamrefine.catalog import load_catalog
         from iamrefine.cli.app import emit
         from iamrefine.harness.corpus import make_corpus
+        from iamrefine.harness.report import progress_bar
 
-        made = make_corpus(
-            policy_dir, out_dir, unused_ratio=unused_ratio, seed=seed, catalog=load_catalog(catalog)
-        )
+        loaded = load_catalog(catalog)
+        files = policy_dir.glob("*.json") if policy_dir.is_dir() else ()
+        total = sum(1 for f in files if f.name != "MANIFEST.json")
+        with progress_bar(total, "making") as bar:
+            made = make_corpus(
+                policy_dir,
+                out_dir,
+                unused_ratio=unused_ratio,
+                seed=seed,
+                catalog=loaded,
+                on_policy=bar.advance,
+            )
         if made.skipped:
             emit(made.skipped)
         skipped = len({d.file for d in made.skipped})

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +136,32 @@ class MadeCorpus:
         return sum(self.cases.values())
 
 
+def _make_case(
+    path: Path, dest: Path, made: MadeCorpus, *, unused_ratio: float, seed: int, catalog: Catalog
+) -> str:
+    """Write the case folder of one policy file into ``made``; its label for progress."""
+    from iamrefine.parse import parse_policy
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = f"cannot read policy: {exc.strerror}"
+        made.skipped.append(Diagnostic(str(path), None, None, reason))
+        return "skipped"
+    try:
+        policy = parse_policy(raw, str(path))
+    except InputError as exc:
+        made.skipped.extend(exc.diagnostics)
+        return "skipped"
+    name = path.stem
+    unused = pick_unused(name, allowed_actions(policy, catalog), unused_ratio, seed)
+    names = [catalog.by_lower[a] for a in unused]
+    write_atomic(dest / name / POLICY_FILE, raw, parents=True)
+    write_atomic(dest / name / UNUSED_FILE, json.dumps(names, indent=2) + "\n", parents=True)
+    made.cases[name] = len(names)
+    return f"{len(names)} unused"
+
+
 def make_corpus(
     policy_dir: str | Path,
     out_dir: str | Path,
@@ -143,6 +169,7 @@ def make_corpus(
     unused_ratio: float,
     seed: int,
     catalog: Catalog,
+    on_policy: Callable[[str], None] | None = None,
 ) -> MadeCorpus:
     """Turn every ``*.json`` policy in ``policy_dir`` (but ``MANIFEST.json``) into a case
     folder ``out_dir/<file stem>/`` with a byte copy of the policy and a plain-list
@@ -150,10 +177,9 @@ def make_corpus(
 
     Policies that cannot be read or parsed are skipped and reported in the result.
     A ``MANIFEST.json`` recording the seed, the ratio, the catalog and the cases is
-    written last. Raises :class:`InputError` for a bad folder or ratio.
+    written last. ``on_policy`` is called with each file's name once it is handled
+    (written or skipped). Raises :class:`InputError` for a bad folder or ratio.
     """
-    from iamrefine.parse import parse_policy
-
     if not 0.0 <= unused_ratio <= 1.0 or math.isnan(unused_ratio):
         raise InputError.at("--unused-ratio", f"`{unused_ratio}` is not between 0 and 1")
     src = Path(policy_dir)
@@ -167,24 +193,9 @@ def make_corpus(
         raise InputError.at(str(dest), "the output folder must differ from the policy folder")
     made = MadeCorpus(dest)
     for path in files:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            made.skipped.append(
-                Diagnostic(str(path), None, None, f"cannot read policy: {exc.strerror}")
-            )
-            continue
-        try:
-            policy = parse_policy(raw, str(path))
-        except InputError as exc:
-            made.skipped.extend(exc.diagnostics)
-            continue
-        name = path.stem
-        unused = pick_unused(name, allowed_actions(policy, catalog), unused_ratio, seed)
-        names = [catalog.by_lower[a] for a in unused]
-        write_atomic(dest / name / POLICY_FILE, raw, parents=True)
-        write_atomic(dest / name / UNUSED_FILE, json.dumps(names, indent=2) + "\n", parents=True)
-        made.cases[name] = len(names)
+        label = _make_case(path, dest, made, unused_ratio=unused_ratio, seed=seed, catalog=catalog)
+        if on_policy is not None:
+            on_policy(f"{path.name}: {label}")
     manifest = {
         "kind": "iamrefine-corpus",
         "source": str(src),
