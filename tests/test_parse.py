@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import corpus_files
-from iamrefine import parse as parse_module
+from iamrefine import jsontree as parse_module
 from iamrefine.cli.app import app
 from iamrefine.errors import PolicyError
 from iamrefine.model import KNOWN_VERSIONS, Layout, Number
