@@ -59,7 +59,7 @@ def test_batch_writes_every_result_and_reports_failures(tmp_path: Path) -> None:
     code, stdout, _ = _batch(corpus, out, "--jobs", "2")
     assert code == 1
     assert "5 cases in" in stdout
-    assert "1 refined, 1 detached, 1 unchanged, 2 failed (0 kept from an earlier run)" in stdout
+    assert "1 refined, 1 detached, 1 unchanged, 2 failed, 0 timeout (0 kept from an earlier run)" in stdout
     assert _files(out / "refined") == ["done", "recommendation.json", "refined.json"]
     assert _files(out / "unchanged") == ["done", "recommendation.json", "refined.json"]
     assert _files(out / "detached") == ["done", "recommendation.json"]
@@ -87,6 +87,7 @@ def test_batch_writes_every_result_and_reports_failures(tmp_path: Path) -> None:
         "detached": 1,
         "unchanged": 1,
         "failed": 2,
+        "timeout": 0,
         "cases": 5,
         "resumed": 0,
         "pending": 0,
@@ -118,7 +119,13 @@ def test_rerun_resumes_and_redoes_what_changed(tmp_path: Path) -> None:
     corpus = _write_corpus(tmp_path)
     out = tmp_path / "out"
     first = refine_batch(corpus, out)
-    assert first.counts == {"refined": 1, "detached": 1, "unchanged": 1, "failed": 2}
+    assert first.counts == {
+        "refined": 1,
+        "detached": 1,
+        "unchanged": 1,
+        "failed": 2,
+        "timeout": 0,
+    }
     marker = (out / "refined" / "done").read_bytes()
 
     second = refine_batch(corpus, out)

@@ -263,16 +263,20 @@ def parse_unused(text: str, catalog: Catalog, source: str = "<unused>") -> Unuse
 def load_unused(path: str | Path, catalog: Catalog) -> UnusedSet:
     """Read and parse an unused-actions file (``-``: standard input), at most
     :data:`~iamrefine.files.MAX_INPUT_BYTES` long."""
-    p = Path(path)
     raw = read_input(
         path, limit=MAX_INPUT_BYTES, what="unused-actions file", error=UnusedInputError
     )
+    return unused_of_bytes(raw, catalog, str(Path(path)))
+
+
+def unused_of_bytes(raw: bytes, catalog: Catalog, source: str) -> UnusedSet:
+    """Parse the bytes of an unused-actions file named ``source`` in messages."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise UnusedInputError.at(
-            str(p), f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`", line, col
+            source, f"file is not valid UTF-8: byte `0x{raw[exc.start]:02x}`", line, col
         ) from None
-    return parse_unused(text, catalog, str(path))
+    return parse_unused(text, catalog, source)

@@ -10,8 +10,8 @@ Each case ``NAME`` gets a result folder ``OUT_DIR/NAME/`` holding:
   the outcome and the sha256 of the case's inputs and of each of its outputs, so
   that a rerun skips a case whose ``done`` matches its current inputs, catalog and
   options and whose outputs are intact, and redoes it otherwise;
-- ``error.json``: instead of the above, why the case failed (a failed case has no
-  ``done``, so a rerun tries it again).
+- ``error.json``: instead of the above, why the case failed or ran over its time
+  budget (such a case has no ``done``, so a rerun tries it again).
 
 Every result is proved by the checker before it is written, as ``iamrefine refine``
 does; a result that is not PROVED makes the case fail. One case failing never
@@ -19,54 +19,79 @@ stops the others, but an output folder that cannot be written to stops the run:
 a case whose ``error.json`` cannot be written raises :class:`InputError`.
 ``OUT_DIR/summary.json`` lists every case's outcome.
 
-Faults (see :mod:`iamrefine.harness.pool`): a worker process that dies fails only
-the case it held (its ``error.json`` says how the worker died) and is replaced;
-workers exit when the run's process dies; an interrupted run (Ctrl-C) writes the
-summary of the cases finished so far, marked ``interrupted``, and raises
+The cases are computed by workers (:mod:`iamrefine.harness.batch_case`), on this
+machine or on a Dask cluster (:mod:`iamrefine.harness.executors`); only this
+process reads the corpus and writes the output folder, each file atomically.
+
+Faults (see :mod:`iamrefine.harness.pool` and :mod:`~iamrefine.harness.executors`):
+a worker process that dies fails only the case it held (its ``error.json`` says how
+the worker died) and is replaced (on Dask, the case is first rescheduled on another
+worker); local workers exit when the run's process dies; an interrupted run (Ctrl-C)
+writes the summary of the cases finished so far, marked ``interrupted``, and raises
 :class:`~iamrefine.errors.Interrupted`, saying how to resume. A run first removes
 the temporary files that a killed earlier run left in its output folders.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
-from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
-from iamrefine.errors import InputError, Interrupted, QuotaError
+from iamrefine.errors import InputError, Interrupted
 from iamrefine.files import write_atomic
+from iamrefine.harness.batch_case import (
+    CERTIFICATE_FILE,
+    DETACHED,
+    FAILED,
+    OUTCOMES,
+    RECOMMENDATION_FILE,
+    REFINED,
+    REFINED_FILE,
+    TIMEOUT,
+    UNCHANGED,
+    UNDONE,
+    BatchCase,
+    BatchOptions,
+    BatchOutcome,
+    BatchTask,
+    CaseInput,
+    CaseInputs,
+    CaseOutput,
+    compute_case,
+    sha256_bytes,
+)
 from iamrefine.harness.corpus import Case, list_cases, sha256_file
-from iamrefine.harness.pool import run_cases
+from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 
+__all__ = [
+    "CERTIFICATE_FILE",
+    "DETACHED",
+    "DONE_FILE",
+    "ERROR_FILE",
+    "FAILED",
+    "OUTCOMES",
+    "RECOMMENDATION_FILE",
+    "REFINED",
+    "REFINED_FILE",
+    "SUMMARY_FILE",
+    "TIMEOUT",
+    "UNCHANGED",
+    "BatchCase",
+    "BatchOptions",
+    "BatchOutcome",
+    "BatchReport",
+    "refine_batch",
+    "refine_case",
+    "sweep_temporary_files",
+]
 
-class BatchOutcome(StrEnum):
-    """What became of one case."""
-
-    refined = "refined"
-    detached = "detached"
-    unchanged = "unchanged"
-    failed = "failed"
-
-
-REFINED = BatchOutcome.refined
-DETACHED = BatchOutcome.detached
-UNCHANGED = BatchOutcome.unchanged
-FAILED = BatchOutcome.failed
-OUTCOMES = tuple(BatchOutcome)
-
-REFINED_FILE = "refined.json"
-RECOMMENDATION_FILE = "recommendation.json"
-CERTIFICATE_FILE = "certificate.json"
 ERROR_FILE = "error.json"
 DONE_FILE = "done"
 SUMMARY_FILE = "summary.json"
@@ -76,37 +101,6 @@ _TEMP_OF = "|".join(re.escape(n) for n in (*_OUTPUT_FILES, DONE_FILE, SUMMARY_FI
 _STALE_TEMP = re.compile(rf"\.(?:{_TEMP_OF})\..+\.tmp")
 """The temporary files of :func:`~iamrefine.files.write_atomic` for this module's
 outputs, which a process killed while writing leaves behind."""
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """What each case's result must include, the checker's time budget of each claim
-    in seconds, and its engine."""
-
-    certificates: bool = False
-    prove: bool = True
-    check_timeout: float = DEFAULT_TIMEOUT
-    engine: EngineName = EngineName.auto
-    optimize: Optimize = Optimize.auto
-    max_policies: int = 10
-
-
-@dataclass
-class BatchCase:
-    """The outcome of one case; ``resumed`` when an earlier run's result was kept."""
-
-    name: str
-    outcome: BatchOutcome
-    reason: str = ""
-    files: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    verdict: str | None = None
-    size: int | None = None
-    seconds: float = 0.0
-    resumed: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 4)}
 
 
 @dataclass
@@ -128,7 +122,7 @@ class BatchReport:
 
     @property
     def failed(self) -> list[BatchCase]:
-        return [c for c in self.cases if c.outcome == FAILED]
+        return [c for c in self.cases if c.outcome in UNDONE]
 
     @property
     def resumed(self) -> int:
@@ -171,11 +165,11 @@ class BatchReport:
 # --- one case -----------------------------------------------------------------------
 
 
-def _marker(case: Case, catalog: Catalog, options: BatchOptions) -> dict[str, Any]:
+def _marker(inputs: tuple[str, str], catalog: Catalog, options: BatchOptions) -> dict[str, Any]:
     return {
         "format": DONE_FORMAT,
-        "policy_sha256": sha256_file(case.policy_path),
-        "unused_sha256": sha256_file(case.unused_path),
+        "policy_sha256": inputs[0],
+        "unused_sha256": inputs[1],
         "catalog_digest": catalog.digest,
         "proved": options.prove,
         "certificate": options.certificates,
@@ -188,7 +182,8 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
     """The earlier result of ``case`` when it is complete and still current."""
     try:
         done = json.loads((dest / DONE_FILE).read_text("utf-8"))
-        expected = _marker(case, catalog, options)
+        inputs = (sha256_file(case.policy_path), sha256_file(case.unused_path))
+        expected = _marker(inputs, catalog, options)
         if not isinstance(done, dict) or any(
             done.get(k) != v for k, v in expected.items() if k not in ("proved", "certificate")
         ):
@@ -199,7 +194,9 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
             return None
         files = [str(f) for f in done["files"]]
         digests = done["outputs"]
-        if done["outcome"] not in OUTCOMES or sorted(digests) != sorted(files):
+        if done["outcome"] not in OUTCOMES or done["outcome"] in UNDONE:
+            return None
+        if sorted(digests) != sorted(files):
             return None
         if any(sha256_file(dest / f) != digests[f] for f in files):
             return None  # an output was changed or truncated since it was recorded
@@ -217,30 +214,13 @@ def _resume(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> 
 
 
 def refine_case(case: Case, out_dir: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
-    """Refine, prove and write one case (or record why it failed). Never raises for
-    a problem of the case itself: it becomes a ``failed`` outcome with a reason,
-    written to ``error.json``. Raises :class:`InputError` when the case's folder
-    cannot be cleared or ``error.json`` cannot be written."""
-    dest = out_dir / case.name
-    previous = _resume(case, dest, catalog, options)
+    """Refine, prove and write one case in this process (or record why it failed),
+    unless an earlier result is still current. Raises :class:`InputError` when the
+    case's folder cannot be written (see :func:`record`)."""
+    previous = _resume(case, out_dir / case.name, catalog, options)
     if previous is not None:
         return previous
-    start = time.monotonic()
-    _remove(dest / DONE_FILE)
-    try:
-        result = _refine(case, dest, catalog, options)
-    except InputError as exc:
-        result = BatchCase(case.name, FAILED, "; ".join(d.render() for d in exc.diagnostics))
-    except QuotaError as exc:
-        result = BatchCase(case.name, FAILED, str(exc))
-    except Exception as exc:
-        result = BatchCase(case.name, FAILED, f"internal error: {type(exc).__name__}: {exc}")
-        result.warnings = traceback.format_exc().splitlines()[-8:]
-    result.seconds = time.monotonic() - start
-    if result.outcome == FAILED:
-        _remove_outputs(dest, keep=())
-        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n", parents=True)
-    return result
+    return record(out_dir, compute_case(CaseInput.read(case), catalog, options), catalog, options)
 
 
 def _remove(path: Path) -> None:
@@ -256,70 +236,41 @@ def _remove_outputs(dest: Path, keep: tuple[str, ...]) -> None:
             _remove(dest / name)
 
 
-def _refine(case: Case, dest: Path, catalog: Catalog, options: BatchOptions) -> BatchCase:
-    from iamrefine.api import refine_and_prove
-    from iamrefine.verify import Verdict
+def _write_error(dest: Path, result: BatchCase) -> None:
+    _remove(dest / DONE_FILE)
+    _remove_outputs(dest, keep=())
+    write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n", parents=True)
 
-    marker = _marker(case, catalog, options)
-    outcome = refine_and_prove(
-        case.policy_path,
-        case.unused_path,
-        catalog=catalog,
-        timeout=options.check_timeout,
-        engine=options.engine,
-        prove=options.prove,
-        certificate=options.certificates,
-        optimize=options.optimize,
-        max_policies=options.max_policies,
-    )
-    warnings = [d.render() for d in outcome.warnings]
-    verdict = None if outcome.verdict is None else outcome.verdict.value
-    if outcome.verdict not in (None, Verdict.PROVED):
-        return BatchCase(
-            case.name,
-            FAILED,
-            f"proof {verdict}: " + "; ".join(outcome.unproved_reasons()),
-            warnings=warnings,
-            verdict=verdict,
-        )
+
+def record(out_dir: Path, output: CaseOutput, catalog: Catalog, options: BatchOptions) -> BatchCase:
+    """Write a worker's result into ``out_dir/NAME/``: each output file atomically,
+    then ``done`` with their digests; or ``error.json`` for a case that failed or
+    timed out. Raises :class:`InputError` when the folder cannot be written."""
+    result = output.case
+    dest = out_dir / result.name
+    sweep_temporary_files(dest)
+    if result.outcome in UNDONE:
+        _write_error(dest, result)
+        return result
+    _remove(dest / DONE_FILE)
     digests: dict[str, str] = {}
-
-    def put(name: str, text: str) -> None:
+    for name, text in output.texts.items():
         data = text.encode("utf-8")
         write_atomic(dest / name, data, parents=True)
-        digests[name] = "sha256:" + hashlib.sha256(data).hexdigest()
-
-    text = outcome.render("policy")
-    if text is not None:
-        put(REFINED_FILE, text)
-    put(RECOMMENDATION_FILE, outcome.recommendation(policy_id=case.name))
-    certificate = outcome.certificate_text()
-    if certificate is not None:
-        put(CERTIFICATE_FILE, certificate)
-        warnings.extend(outcome.certificate_warnings())
-    files = list(digests)
-    _remove_outputs(dest, keep=tuple(files))
-    if outcome.detached:
-        result = DETACHED
-    elif outcome.changed:
-        result = REFINED
-    else:
-        result = UNCHANGED
-    size = outcome.result.size
-    if outcome.result.parts and outcome.result.quota is not None:
-        # Split into several managed policies: the largest one is what the quota limits.
-        size = max(outcome.result.quota.sizes)
+        digests[name] = sha256_bytes(data)
+    result.files = list(digests)
+    _remove_outputs(dest, keep=tuple(result.files))
     done = {
-        **marker,
-        "outcome": result,
-        "verdict": verdict,
-        "files": files,
+        **_marker(output.inputs, catalog, options),
+        "outcome": result.outcome,
+        "verdict": result.verdict,
+        "files": result.files,
         "outputs": digests,
-        "warnings": warnings,
-        "size": size,
+        "warnings": result.warnings,
+        "size": result.size,
     }
     write_atomic(dest / DONE_FILE, json.dumps(done, indent=2) + "\n", parents=True)
-    return BatchCase(case.name, result, files=files, warnings=warnings, verdict=verdict, size=size)
+    return result
 
 
 def sweep_temporary_files(folder: Path) -> list[Path]:
@@ -337,39 +288,7 @@ def sweep_temporary_files(folder: Path) -> list[Path]:
     return removed
 
 
-def _crashed(out_dir: Path) -> Callable[[Case, str], BatchCase]:
-    """What records a case whose worker process died: ``failed``, with ``error.json``
-    (written here, in the parent) saying how."""
-
-    def record(case: Case, reason: str) -> BatchCase:
-        dest = out_dir / case.name
-        result = BatchCase(case.name, FAILED, reason)
-        sweep_temporary_files(dest)
-        _remove(dest / DONE_FILE)
-        _remove_outputs(dest, keep=())
-        write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n", parents=True)
-        return result
-
-    return record
-
-
 # --- the corpus ------------------------------------------------------------------
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(catalog_path: str | None) -> None:
-    _WORKER["catalog"] = load_catalog(catalog_path)
-
-
-@dataclass(frozen=True)
-class _Job:
-    out_dir: Path
-    options: BatchOptions
-
-    def __call__(self, case: Case) -> BatchCase:
-        return refine_case(case, self.out_dir, _WORKER["catalog"], self.options)
 
 
 def refine_batch(
@@ -379,14 +298,19 @@ def refine_batch(
     catalog_path: str | Path | None = None,
     jobs: int = 1,
     options: BatchOptions | None = None,
+    executor: ExecutorSpec = LOCAL,
     on_result: Callable[[BatchCase], None] | None = None,
 ) -> BatchReport:
     """Refine every case of ``corpus`` into ``out_dir`` and write ``summary.json``.
 
+    The cases are computed on ``executor`` (``jobs`` local worker processes by
+    default); this process alone writes ``out_dir``. A case whose worker died is
+    ``failed``, with ``error.json`` saying how.
+
     Raises :class:`InputError` for a bad corpus, an output folder inside the corpus
     or one that cannot be created, or certificates asked for where they are not
     available, before doing any work; and for an output folder that cannot be
-    written to (see :func:`refine_case`).
+    written to (see :func:`record`).
     """
     opts = options or BatchOptions()
     start = time.monotonic()
@@ -400,7 +324,7 @@ def refine_batch(
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
-    path_arg = None if catalog_path is None else str(catalog_path)
+    ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
     sweep_temporary_files(dest)
     results: list[BatchCase] = []
     pending: list[Case] = []
@@ -413,15 +337,20 @@ def refine_batch(
         results.append(previous)
         if on_result is not None:
             on_result(previous)
+
+    def crashed(unit: CaseInput, reason: str) -> CaseOutput:
+        return CaseOutput(BatchCase(unit.name, FAILED, reason), unit.digests)
+
     try:
-        for _, result in run_cases(
-            _Job(dest, opts),
-            pending,
+        for _, output in run_cases(
+            BatchTask(opts),
+            CaseInputs(pending),
+            executor=executor,
             jobs=jobs,
-            initializer=_init_worker,
-            initargs=(path_arg,),
-            on_crash=_crashed(dest),
+            catalog=ref,
+            on_crash=crashed,
         ):
+            result = record(dest, output, catalog, opts)
             results.append(result)
             if on_result is not None:
                 on_result(result)

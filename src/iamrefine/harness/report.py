@@ -360,6 +360,8 @@ BATCH_OUTCOMES = {
     "unchanged": "the policy allows none of the unused actions",
     "failed": "only error.json is written, with the reason (bad input, or a proof "
     "that is not PROVED)",
+    "timeout": "the case ran over its time budget (--case-timeout): verdict UNKNOWN, "
+    "only error.json is written",
 }
 """What each ``refine-batch`` outcome means, printed in the outcome table."""
 

@@ -30,6 +30,7 @@ __all__ = [
     "Opaque",
     "PolicySource",
     "SourceKind",
+    "document_of",
     "load_policy_source",
     "read_document",
 ]
@@ -69,9 +70,15 @@ def _plain_policy(name: str, data: bytes) -> Document:
 def read_document(path: str | Path, *, name: str | None = None) -> Document:
     """The policies held by the file at ``path`` (``-``: standard input), named ``name``
     (default: the path) in messages."""
+    name, data = _read(path, name)
+    return document_of(name, data)
+
+
+def document_of(name: str, data: bytes) -> Document:
+    """The policies held by ``data``, the bytes of a file named ``name`` in messages
+    (for callers that received the file's content rather than its path)."""
     from iamrefine.sources import cfn, terraform
 
-    name, data = _read(path, name)
     head = data.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     if head in (b"{", b"[") or name.lower().endswith(".json"):
         try:
