@@ -7,12 +7,14 @@
    every finding that still has work to do, then wait for each
    (:mod:`~iamrefine.aws.compare`);
 4. refine and prove every policy through :func:`iamrefine.refine_and_prove` (in
-   ``jobs`` worker processes), grade AWS's recommendation with
+   ``jobs`` worker processes, or on a Dask cluster: see
+   :mod:`iamrefine.harness.executors`), grade AWS's recommendation with
    :func:`iamrefine.check`, and write one folder per policy
    (:mod:`~iamrefine.aws.layout`), then ``summary.json``.
 
 Every AWS call is made in this process, in a fixed order; only the solver work runs
-in workers. A rerun fetches again and keeps each policy whose ``done`` matches what
+in workers, which return the text of each file and write nothing: this process
+writes the output folder. A rerun fetches again and keeps each policy whose ``done`` matches what
 it fetched, so an interrupted run resumes with nothing lost or done twice.
 """
 
@@ -53,7 +55,7 @@ from iamrefine.aws.layout import (
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.errors import InputError
 from iamrefine.files import write_atomic
-from iamrefine.harness.pool import run_cases
+from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -67,6 +69,7 @@ class RecommendOptions:
     analyzer_arn: str | None = None
     accounts: tuple[str, ...] = ()
     jobs: int = 1
+    executor: ExecutorSpec = LOCAL
     compare_aws: bool = False
     timeout: float = DEFAULT_TIMEOUT
     engine: EngineName = EngineName.auto
@@ -152,65 +155,94 @@ def unused_of(task: PolicyTask, catalog: Catalog) -> UnusedSet:
     return UnusedSet(actions, f"{task.folder}/{UNUSED_FILE}", warnings, services)
 
 
-def process(
+@dataclass
+class _Computed:
+    """What a worker returns for one policy: its result, and the text of each file to
+    write into its folder (the client writes them)."""
+
+    result: PolicyResult
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+def compute(
     item: _Item,
-    out_dir: Path,
     catalog: Catalog,
     *,
     compare_aws: bool,
     timeout: float,
     engine: EngineName = EngineName.auto,
-) -> PolicyResult:
-    """Refine, prove and write one policy (or record why it failed). Raises
-    :class:`InputError` only when the output folder cannot be written."""
+    source: str = "",
+) -> _Computed:
+    """Refine and prove one policy, writing nothing. A fault of the policy itself
+    becomes a ``failed`` result with its reason."""
     task = item.task
-    dest = out_dir / task.folder
     start = time.monotonic()
-    clear(dest)
-    write_inputs(task, dest)
+    computed = _Computed(PolicyResult.of(task, Outcome.UNCHANGED))
     try:
-        result = _refine(
-            item, dest, catalog, compare_aws=compare_aws, timeout=timeout, engine=engine
+        computed.result = _refine(
+            item,
+            catalog,
+            computed.texts,
+            compare_aws=compare_aws,
+            timeout=timeout,
+            engine=engine,
+            source=source or f"{item.task.folder}/{POLICY_FILE}",
         )
     except InputError as exc:
-        result = PolicyResult.of(
+        computed.result = PolicyResult.of(
             task, Outcome.FAILED, "; ".join(d.render() for d in exc.diagnostics)
         )
     except Exception as exc:
-        result = PolicyResult.of(
+        computed.result = PolicyResult.of(
             task, Outcome.FAILED, f"internal error: {type(exc).__name__}: {exc}"
         )
-        result.warnings = traceback.format_exc().splitlines()[-8:]
-    result.seconds = time.monotonic() - start
+        computed.result.warnings = traceback.format_exc().splitlines()[-8:]
+    computed.result.seconds = time.monotonic() - start
+    if computed.result.outcome is Outcome.FAILED:
+        computed.texts = {}
+    return computed
+
+
+def write_result(
+    item: _Item, computed: _Computed, out_dir: Path, catalog_digest: str, *, compare_aws: bool
+) -> PolicyResult:
+    """Write one policy's folder: its inputs, each output file atomically, then
+    ``done`` (or ``error.json`` for a failed policy). Raises :class:`InputError` when
+    the folder cannot be written."""
+    task, result = item.task, computed.result
+    dest = out_dir / task.folder
+    clear(dest)
+    write_inputs(task, dest)
     if result.outcome is Outcome.FAILED:
-        clear(dest)
         write_atomic(dest / ERROR_FILE, json.dumps(result.to_json(), indent=2) + "\n")
-    else:
-        # A comparison that AWS could not give (its call failed) is tried again by a
-        # rerun with --compare-aws; a shared policy has none to give.
-        compared = compare_aws and (item.aws is not None or task.shared)
-        write_done(task, dest, result, catalog.digest, compare_aws=compared)
+        return result
+    for name, text in computed.texts.items():
+        write_atomic(dest / name, text)
+    # A comparison that AWS could not give (its call failed) is tried again by a rerun
+    # with --compare-aws; a shared policy has none to give.
+    compared = compare_aws and (item.aws is not None or task.shared)
+    write_done(task, dest, result, catalog_digest, compare_aws=compared)
     return result
 
 
 def _refine(
     item: _Item,
-    dest: Path,
     catalog: Catalog,
+    texts: dict[str, str],
     *,
     compare_aws: bool,
     timeout: float,
     engine: EngineName,
+    source: str,
 ) -> PolicyResult:
     from iamrefine.api import refine_and_prove
     from iamrefine.parse import parse_policy
 
     task = item.task
-    original = parse_policy(task.policy.document, str(dest / POLICY_FILE))
+    original = parse_policy(task.policy.document, source)
     unused = unused_of(task, catalog)
     if task.shared:
-        names = json.dumps(unused.canonical(catalog), indent=2) + "\n"
-        write_atomic(dest / UNUSED_FILE, names)
+        texts[UNUSED_FILE] = json.dumps(unused.canonical(catalog), indent=2) + "\n"
     outcome = refine_and_prove(
         original, unused, catalog=catalog, timeout=timeout, engine=engine, certificate=True
     )
@@ -229,11 +261,11 @@ def _refine(
     if outcome.changed:
         text = outcome.render("policy")
         if text is not None:
-            write_atomic(dest / REFINED_FILE, text)
+            texts[REFINED_FILE] = text
             files.append(REFINED_FILE)
         cert = outcome.certificate_text()
         if cert is not None:
-            write_atomic(dest / CERTIFICATE_FILE, cert)
+            texts[CERTIFICATE_FILE] = cert
             files.append(CERTIFICATE_FILE)
             result.warnings.extend(outcome.certificate_warnings())
         result.outcome = Outcome.DETACHED if outcome.detached else Outcome.REFINED
@@ -241,11 +273,11 @@ def _refine(
     else:
         result.refined_chars = result.original_chars
     policy_text = outcome.render("recommendation", policy_id=task.policy.policy_id)
-    write_atomic(dest / RECOMMENDATION_FILE, str(policy_text))
+    texts[RECOMMENDATION_FILE] = str(policy_text)
     files.append(RECOMMENDATION_FILE)
     if compare_aws and item.aws is not None:
         mine = compare.for_policy(item.aws, task.policy.policy_id, task.policy.name)
-        write_atomic(dest / AWS_RECOMMENDATION_FILE, json.dumps(mine, indent=2) + "\n")
+        texts[AWS_RECOMMENDATION_FILE] = json.dumps(mine, indent=2) + "\n"
         files.append(AWS_RECOMMENDATION_FILE)
         result.aws = compare.grade(original, mine, unused, catalog, timeout=timeout, engine=engine)
     elif compare_aws and task.shared:
@@ -256,15 +288,6 @@ def _refine(
     return result
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(catalog_path: str | None) -> None:
-    from iamrefine.catalog import load_catalog
-
-    _WORKER["catalog"] = load_catalog(catalog_path)
-
-
 @dataclass(frozen=True)
 class _Job:
     out_dir: Path
@@ -272,14 +295,14 @@ class _Job:
     timeout: float
     engine: EngineName
 
-    def __call__(self, item: _Item) -> PolicyResult:
-        return process(
+    def __call__(self, item: _Item, catalog: Catalog) -> _Computed:
+        return compute(
             item,
-            self.out_dir,
-            _WORKER["catalog"],
+            catalog,
             compare_aws=self.compare_aws,
             timeout=self.timeout,
             engine=self.engine,
+            source=str(self.out_dir / item.task.folder / POLICY_FILE),
         )
 
 
@@ -404,11 +427,16 @@ def recommend(
         _Item(t, None if t.shared else recommendations.get(str(t.findings[0]["id"])))
         for t in pending
     ]
-    path_arg = None if catalog_path is None else str(catalog_path)
+    ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
     job = _Job(dest, opts.compare_aws, opts.timeout, opts.engine)
-    for _, result in run_cases(
-        job, items, jobs=opts.jobs, initializer=_init_worker, initargs=(path_arg,)
+
+    def crashed(item: _Item, reason: str) -> _Computed:
+        return _Computed(PolicyResult.of(item.task, Outcome.FAILED, reason))
+
+    for item, computed in run_cases(
+        job, items, executor=opts.executor, jobs=opts.jobs, catalog=ref, on_crash=crashed
     ):
+        result = write_result(item, computed, dest, catalog.digest, compare_aws=opts.compare_aws)
         results.append(result)
         if on_result is not None:
             on_result(result)

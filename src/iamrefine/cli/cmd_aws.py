@@ -9,7 +9,7 @@ import typer
 
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
-from iamrefine.cli.options import CatalogOpt, EngineOpt, TimeoutOpt
+from iamrefine.cli.options import CatalogOpt, EngineOpt, ExecutorOpt, TimeoutOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -149,6 +149,7 @@ def register(app: typer.Typer) -> None:
         jobs: Annotated[
             int, typer.Option("--jobs", "-j", min=1, help="Policies proved in parallel.")
         ] = 1,
+        executor: ExecutorOpt = "local",
         compare_aws: Annotated[
             bool,
             typer.Option(
@@ -170,13 +171,16 @@ def register(app: typer.Typer) -> None:
 
         from iamrefine.aws.recommend import RecommendOptions
         from iamrefine.aws.recommend import recommend as run
+        from iamrefine.harness.executors import ExecutorSpec
         from iamrefine.harness.report import progress_bar
 
+        where = ExecutorSpec.parse(executor)
         connector = _connect(profile, region, assume_role_name)
         options = RecommendOptions(
             analyzer_arn=analyzer_arn,
             accounts=tuple(account or ()),
             jobs=jobs,
+            executor=where,
             compare_aws=compare_aws,
             timeout=timeout,
             engine=engine,

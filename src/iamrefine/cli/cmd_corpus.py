@@ -10,7 +10,14 @@ import typer
 
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
 from iamrefine.cli.app import EXIT_OK, EXIT_REFUTED, guarded
-from iamrefine.cli.options import CatalogOpt, EngineOpt, MaxPoliciesOpt, OptimizeOpt, TimeoutOpt
+from iamrefine.cli.options import (
+    CatalogOpt,
+    EngineOpt,
+    ExecutorOpt,
+    MaxPoliciesOpt,
+    OptimizeOpt,
+    TimeoutOpt,
+)
 
 JobsOpt = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
@@ -103,6 +110,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         jobs: JobsOpt = 1,
+        executor: ExecutorOpt = "local",
         refiner_timeout: Annotated[
             float,
             typer.Option(
@@ -143,6 +151,7 @@ def register(app: typer.Typer) -> None:
         from iamrefine.errors import InputError
         from iamrefine.files import check_distinct
         from iamrefine.harness.corpus import list_cases
+        from iamrefine.harness.executors import ExecutorSpec
         from iamrefine.harness.regress import (
             CommandRefiner,
             GradeOptions,
@@ -158,6 +167,7 @@ def register(app: typer.Typer) -> None:
             write_junit,
         )
 
+        where = ExecutorSpec.parse(executor)
         if (refiner is None) == (refiner_py is None):
             raise InputError.at("regress", "give exactly one of `--refiner` and `--refiner-py`")
         check_distinct({"--catalog": catalog}, {"--json": json_out, "--junit": junit_out})
@@ -176,6 +186,7 @@ def register(app: typer.Typer) -> None:
                 chosen,
                 catalog_path=catalog,
                 jobs=jobs,
+                executor=where,
                 options=options,
                 on_result=lambda r: bar.advance(f"{r.name}: {r.verdict}"),
             )
@@ -201,6 +212,7 @@ def register(app: typer.Typer) -> None:
             Path, typer.Argument(metavar="OUT_DIR", help="Folder for one result folder per case.")
         ],
         jobs: JobsOpt = 1,
+        executor: ExecutorOpt = "local",
         certificates: Annotated[
             bool, typer.Option("--certificates", help="Also write each case's proof certificate.")
         ] = False,
@@ -213,6 +225,15 @@ def register(app: typer.Typer) -> None:
         catalog: CatalogOpt = None,
         optimize: OptimizeOpt = Optimize.auto,
         max_policies: MaxPoliciesOpt = 10,
+        case_timeout: Annotated[
+            float | None,
+            typer.Option(
+                "--case-timeout",
+                min=0.001,
+                help="Time budget of each case in seconds: a case that runs over it is "
+                "recorded as `timeout` (verdict UNKNOWN) and tried again by a rerun.",
+            ),
+        ] = None,
     ) -> None:
         """Refine every case of CORPUS into OUT_DIR/<case>/, resuming an earlier run.
 
@@ -220,8 +241,10 @@ def register(app: typer.Typer) -> None:
         from iamrefine.harness.batch import BatchOptions
         from iamrefine.harness.batch import refine_batch as run_batch
         from iamrefine.harness.corpus import list_cases
+        from iamrefine.harness.executors import ExecutorSpec
         from iamrefine.harness.report import print_batch, progress_bar
 
+        where = ExecutorSpec.parse(executor)
         total = len(list_cases(corpus_dir))
         options = BatchOptions(
             certificates=certificates,
@@ -230,6 +253,7 @@ def register(app: typer.Typer) -> None:
             engine=engine,
             optimize=optimize,
             max_policies=max_policies,
+            case_timeout=case_timeout,
         )
         with progress_bar(total, "refining") as bar:
             report = run_batch(
@@ -237,6 +261,7 @@ def register(app: typer.Typer) -> None:
                 out_dir,
                 catalog_path=catalog,
                 jobs=jobs,
+                executor=where,
                 options=options,
                 on_result=lambda r: bar.advance(f"{r.name}: {r.outcome}"),
             )

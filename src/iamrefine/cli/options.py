@@ -65,3 +65,15 @@ MaxPoliciesOpt = Annotated[
         "(one CREATE_POLICY step each); exit 2 when even that many cannot hold it.",
     ),
 ]
+
+
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        metavar="EXECUTOR",
+        help="Where the cases are computed: `local` (this machine, --jobs processes), "
+        "`dask://HOST:PORT` (the workers of a Dask scheduler) or `dask-local:N` (a Dask "
+        "LocalCluster of N workers). Dask needs the `dist` extra.",
+    ),
+]

@@ -13,13 +13,16 @@ the other policies in the folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import random
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, InputError
@@ -45,6 +48,71 @@ class Case:
     @property
     def unused_path(self) -> Path:
         return self.folder / UNUSED_FILE
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """The bytes of a case's two files, as sent to a worker that may not see the
+    corpus (on another machine); ``problem`` says why they could not be read."""
+
+    case: Case
+    policy: bytes = b""
+    unused: bytes = b""
+    problem: str = ""
+
+    @classmethod
+    def read(cls, case: Case) -> CaseFiles:
+        try:
+            return cls(case, case.policy_path.read_bytes(), case.unused_path.read_bytes())
+        except OSError as exc:
+            return cls(case, problem=f"cannot read the case's files: {exc.strerror or exc}")
+
+    @contextlib.contextmanager
+    def on_disk(self) -> Iterator[Case]:
+        """The case itself when its folder holds these very bytes (a shared or local
+        filesystem), otherwise a copy in a temporary folder named after the case,
+        removed afterwards."""
+        try:
+            same = (
+                self.case.policy_path.read_bytes() == self.policy
+                and self.case.unused_path.read_bytes() == self.unused
+            )
+        except OSError:
+            same = False
+        if same:
+            yield self.case
+            return
+        with tempfile.TemporaryDirectory(prefix="iamrefine-case-") as tmp:
+            folder = Path(tmp) / self.case.name
+            folder.mkdir()
+            (folder / POLICY_FILE).write_bytes(self.policy)
+            (folder / UNUSED_FILE).write_bytes(self.unused)
+            yield Case(self.case.name, folder)
+
+
+class LazyCaseFiles(Sequence[CaseFiles]):
+    """The :class:`CaseFiles` of ``cases``, each read when asked for, so that a run of
+    10⁵ cases never holds them all."""
+
+    def __init__(self, cases: Sequence[Case]) -> None:
+        self.cases = cases
+        self._last: tuple[int, CaseFiles] | None = None
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    @overload
+    def __getitem__(self, index: int) -> CaseFiles: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CaseFiles]: ...
+    def __getitem__(self, index: int | slice) -> CaseFiles | Sequence[CaseFiles]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
+        found = CaseFiles.read(self.cases[index])
+        self._last = (index, found)
+        return found
 
 
 def list_cases(corpus: str | Path) -> list[Case]:

@@ -45,8 +45,8 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import Diagnostic, InputError, PolicyError
-from iamrefine.harness.corpus import Case, list_cases
-from iamrefine.harness.pool import run_cases
+from iamrefine.harness.corpus import Case, CaseFiles, LazyCaseFiles, list_cases
+from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 from iamrefine.harness.pyrunner import PATH_ENV
 from iamrefine.harness.run import DEFAULT_MAX_OUTPUT, RunOutcome, run_command
 from iamrefine.model import Policy
@@ -363,24 +363,20 @@ class GradeOptions:
     max_output: int = DEFAULT_MAX_OUTPUT
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(catalog_path: str | None) -> None:
-    _WORKER["catalog"] = load_catalog(catalog_path)
-
-
 @dataclass(frozen=True)
 class _Job:
     refiner: Refiner
     options: GradeOptions
 
-    def __call__(self, case: Case) -> CaseResult:
+    def __call__(self, files: CaseFiles, catalog: Catalog) -> CaseResult:
+        if files.problem:
+            return CaseResult(files.case.name, UNKNOWN, detail=files.problem)
         try:
-            return grade_case(case, self.refiner, _WORKER["catalog"], self.options)
+            with files.on_disk() as case:
+                return grade_case(case, self.refiner, catalog, self.options)
         except Exception as exc:
             # A bug in iamrefine must not stop the grading of the other cases.
-            result = CaseResult(case.name, UNKNOWN)
+            result = CaseResult(files.case.name, UNKNOWN)
             result.detail = f"internal error while grading: {type(exc).__name__}: {exc}"
             result.notes = traceback.format_exc().splitlines()[-10:]
             return result
@@ -521,10 +517,10 @@ def check_cases(cases: Sequence[Case], catalog: Catalog) -> None:
         raise InputError(problems)
 
 
-def _crashed(case: Case, reason: str) -> CaseResult:
+def _crashed(files: CaseFiles, reason: str) -> CaseResult:
     """The result of a case whose grading process died (not the refiner: its death is
     graded ``crashed`` by the worker)."""
-    return CaseResult(case.name, UNKNOWN, detail=f"grading stopped: {reason}")
+    return CaseResult(files.case.name, UNKNOWN, detail=f"grading stopped: {reason}")
 
 
 def run_regress(
@@ -533,10 +529,13 @@ def run_regress(
     *,
     catalog_path: str | Path | None = None,
     jobs: int = 1,
+    executor: ExecutorSpec = LOCAL,
     options: GradeOptions | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RegressReport:
-    """Grade ``refiner`` over every case of ``corpus``.
+    """Grade ``refiner`` over every case of ``corpus``, on ``executor`` (``jobs`` local
+    worker processes by default). A worker that does not see the corpus grades a
+    copy of each case's files in a temporary folder of its own.
 
     Raises :class:`InputError` for a bad corpus (before running anything). Results
     are reported to ``on_result`` as they complete and returned sorted by name.
@@ -546,14 +545,14 @@ def run_regress(
     catalog = load_catalog(catalog_path)
     cases = list_cases(corpus)
     check_cases(cases, catalog)
-    path_arg = None if catalog_path is None else str(catalog_path)
+    ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
     results: list[CaseResult] = []
     for _, result in run_cases(
         _Job(refiner, opts),
-        cases,
+        LazyCaseFiles(cases),
+        executor=executor,
         jobs=jobs,
-        initializer=_init_worker,
-        initargs=(path_arg,),
+        catalog=ref,
         on_crash=_crashed,
     ):
         results.append(result)
