@@ -59,7 +59,10 @@ def test_batch_writes_every_result_and_reports_failures(tmp_path: Path) -> None:
     code, stdout, _ = _batch(corpus, out, "--jobs", "2")
     assert code == 1
     assert "5 cases in" in stdout
-    assert "1 refined, 1 detached, 1 unchanged, 2 failed, 0 timeout (0 kept from an earlier run)" in stdout
+    assert (
+        "1 refined, 1 detached, 1 unchanged, 2 failed, 0 timeout (0 kept from an earlier run)"
+        in stdout
+    )
     assert _files(out / "refined") == ["done", "recommendation.json", "refined.json"]
     assert _files(out / "unchanged") == ["done", "recommendation.json", "refined.json"]
     assert _files(out / "detached") == ["done", "recommendation.json"]
