@@ -472,3 +472,31 @@ def test_a_detached_policy_needs_every_statement_fully_unused(catalog: Catalog) 
     )
     denied = _problems([one, DENY], None, [], catalog, {"s3:getobject", "s3:putobject"})
     assert any("a Deny statement, is missing" in p for p in denied)
+
+
+def test_statements_of_one_context_may_be_merged(catalog: Catalog) -> None:
+    # The size optimizer merges the Allow statements with Action of one context (the
+    # Sid aside) into the first: their union is checked against the originals' union.
+    get = {"Sid": "Get", "Effect": "Allow", "Action": "s3:GetObject*", "Resource": "*"}
+    put = {"Sid": "Put", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "*"}
+    other = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"}
+    unused = {"s3:getobjectacl"}
+    wanted = {a for a in catalog.expand("s3:GetObject*") if a != "s3:getobjectacl"}
+    cover = sorted(catalog.canonical(a) for a in wanted)
+    ok = dict(get, Action=[*cover, "s3:PutObject"])
+    assert _problems([get, put], [ok], [0], catalog, unused) == []
+    # A merged statement must still cover every used action of each original.
+    lost = dict(get, Action=cover)
+    assert any(
+        "the original pattern `s3:PutObject` allows `s3:PutObject`" in p
+        for p in _problems([get, put], [lost], [0], catalog, unused)
+    )
+    # Statements of different contexts are never merged.
+    across = _problems(
+        [get, other], [dict(get, Action=[*cover, "s3:PutObject"])], [0], catalog, unused
+    )
+    assert any("original Statement[1] is dropped" in p for p in across)
+    assert any("contained in no pattern of the original statement" in p for p in across)
+    # A pattern contained in no original pattern of the context is refused.
+    wide = _problems([get, put], [dict(get, Action=[*cover, "s3:Put*"])], [0], catalog, unused)
+    assert any("`s3:Put*` is contained in no pattern of the original statements" in p for p in wide)

@@ -123,24 +123,25 @@ def test_optimizer_is_exact_contained_smaller_and_proved() -> None:
     assert readable.policy is not None and small.policy is not None
     assert policy_size(small.policy) < 0.8 * policy_size(readable.policy)
     stats = small.quota.optimizer if small.quota is not None else None
-    assert stats is not None and stats.methods.get("optimal") == 2 and stats.gap == 0.0
-    origins = {(s, p): o for s, p, o in small.pattern_origins}
-    whole = merged(small)
-    assert whole.policy is not None
-    for j, st_new in enumerate(whole.policy.statements):
-        si = whole.statement_origin[j]
-        old = policy.statements[si].action_element.values
-        new = st_new.action_element.values
-        assert any("?" in p or p.count("*") > 1 or not p.endswith("*") for p in new)
-        for p in new:
-            # (b) contained in its origin over all strings, by the checker's procedure.
-            assert origins[(si, p)] in old
-            assert glob_counterexample(p, origins[(si, p)]) is None
-        # (a) exactly the wanted catalog actions.
-        for name in names:
-            wanted = any(action_matches(o, name) for o in old)
-            wanted = wanted and name.lower() not in unused.actions
-            assert any(action_matches(p, name) for p in new) == wanted, name
+    # The two statements share one context (Resource "*", no condition): one statement.
+    assert stats is not None and stats.methods.get("optimal") == 1 and stats.gap == 0.0
+    whole = merged(small)  # the pieces of a statement split across policies, joined
+    assert whole.policy is not None and stats.merged == 1
+    assert len(whole.policy.statements) == 1 and whole.statement_origin == [0]
+    origins = {p: (s, o) for s, p, o in small.pattern_origins}
+    old = [p for st_old in policy.statements for p in st_old.action_element.values]
+    new = whole.policy.statements[0].action_element.values
+    assert any("?" in p or p.count("*") > 1 or not p.endswith("*") for p in new)
+    for p in new:
+        # (b) contained in its origin, a pattern of the statement named, over all strings.
+        si, origin = origins[p]
+        assert origin in policy.statements[si].action_element.values
+        assert glob_counterexample(p, origin) is None
+    # (a) exactly the wanted catalog actions.
+    for name in names:
+        wanted = any(action_matches(o, name) for o in old)
+        wanted = wanted and name.lower() not in unused.actions
+        assert any(action_matches(p, name) for p in new) == wanted, name
     assert verify_result(small, unused, catalog).verdict is Verdict.PROVED
 
 

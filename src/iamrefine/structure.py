@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from iamrefine.model import Policy, Statement
 
 __all__ = [
+    "context_key",
     "expand",
     "glob_counterexample",
     "glob_included",
@@ -166,6 +167,22 @@ def same_frame(old: Statement, new: Statement) -> bool:
     )
 
 
+def context_key(st: Statement) -> str | None:
+    """For an Allow statement with Action: its canonical JSON text without the action
+    element and the Sid (which has no meaning in evaluation). Statements with one key
+    allow a request on the same resources and conditions, so together they allow
+    exactly what one statement with the union of their Action lists allows; None for
+    any other statement."""
+    if not st.is_allow or st.action is None:
+        return None
+    from iamrefine.write import statement_to_json
+
+    body = statement_to_json(st)
+    body.pop("Action", None)
+    body.pop("Sid", None)
+    return _text(body)
+
+
 def _envelope(policy: Policy) -> str:
     """Everything of the document but its statements (and whether they form a list)."""
     from iamrefine.write import policy_to_json
@@ -197,6 +214,17 @@ class _Structure:
         self.hints = hints
         self.problems: list[str] = []
         self._expanded: dict[str, frozenset[str]] = {}
+        # The original Allow statements with Action by context (see `context_key`), and
+        # for each group, the refined Action patterns of the statements whose origin is
+        # in it (with the refined statement's index).
+        self.context: dict[int, str] = {}
+        self.group: dict[str, list[int]] = {}
+        for i, st in enumerate(self.old):
+            key = context_key(st)
+            if key is not None:
+                self.context[i] = key
+                self.group.setdefault(key, []).append(i)
+        self.refined: dict[str, list[tuple[int, str]]] = {}
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -226,7 +254,8 @@ class _Structure:
                 self.fail(f"{where} changes a Deny statement's action element")
             return
         if new.action is not None and old.action is not None:
-            self.actions(where, i, old.action.values, new.action.values)
+            found = self.refined.setdefault(self.context[i], [])
+            found.extend((j, p) for p in new.action.values)
         elif new.not_action is not None and old.not_action is not None:
             self.not_actions(where, old.not_action.values, new.not_action.values)
         elif new.not_action is not None and old.action is not None:
@@ -236,25 +265,35 @@ class _Structure:
         else:
             self.fail(f"{where} turns NotAction into Action")
 
-    def actions(self, where: str, i: int, old: Sequence[str], new: Sequence[str]) -> None:
+    def actions(self, key: str) -> None:
+        """The Action patterns of the refined statements of one context against those of
+        its original statements (usually one statement each; several when the size
+        optimizer merged statements of one context)."""
+        members = self.group[key]
+        found = self.refined.get(key, [])
+        old = [p for i in members for p in self.old[i].action_element.values]
         written = set(old)
         covered: set[str] = set()
-        for p in new:
+        origins = ", ".join(f"Statement[{i}]" for i in members)
+        for j, p in found:
+            where = f"refined Statement[{j}] (from original {origins})"
             hit = self.matched(p)
             covered |= hit
             if p not in written:
-                hint = self.hints.get((i, ascii_lower(p)))
-                tries = ([hint] if hint in written else []) + list(old)
+                hints = [self.hints.get((i, ascii_lower(p))) for i in members]
+                tries = [h for h in hints if h in written] + old
                 if not any(glob_included(p, q) for q in tries):
-                    self.fail(
-                        f"{where}: `{p}` is contained in no pattern of the original statement"
-                    )
+                    whose = "statement" if len(members) == 1 else "statements"
+                    self.fail(f"{where}: `{p}` is contained in no pattern of the original {whose}")
             bad = hit & self.unused
             if bad:
                 self.fail(
                     f"{where}: `{p}` matches unused action(s) "
                     f"{_examples(self.name(a) for a in bad)}"
                 )
+        js = sorted({j for j, _ in found})
+        where = ", ".join(f"refined Statement[{j}]" for j in js)
+        where += f" (from original {origins})"
         for q in dict.fromkeys(old):
             lost = (self.matched(q) - self.unused) - covered
             if lost:
@@ -295,6 +334,9 @@ class _Structure:
         if st.action is None:
             self.fail(f"{where}, an Allow statement with NotAction, is missing")
             return
+        if self.refined.get(self.context[i]):
+            # Merged into a refined statement of its context: `actions` checks it there.
+            return
         for p in st.action.values:
             hit = self.matched(p)
             if not hit:
@@ -327,15 +369,20 @@ def structure_problems(
     - each refined statement has its origin's effect and everything but the action
       element of its origin, as canonical JSON text; a Deny statement is its origin,
       action element included;
-    - an Allow statement with Action keeps Action; each of its patterns is one of the
-      original statement's or contained (over all strings) in one of them, and matches
-      no unused catalog action; every catalog action an original pattern matches that is
-      not unused is matched by some refined pattern;
+    - an Allow statement with Action keeps Action. Its patterns are checked together with
+      those of every refined statement whose origin has the same context
+      (:func:`context_key`) against the patterns of all the original statements of that
+      context: each is one of theirs or contained (over all strings) in one of them, and
+      matches no unused catalog action; every catalog action an original pattern matches
+      that is not unused is matched by some refined pattern of the context. (With one
+      statement per context, the usual case, this is the statement's own check; the size
+      optimizer may merge the statements of one context into one.)
     - an Allow statement with NotAction keeps its values in order and appends only
       unused catalog actions; one with Action turns into NotAction only when an original
       pattern is `*`; either way the NotAction list matches every unused catalog action;
     - an original statement with no refined statement is an Allow statement with Action
-      each of whose patterns matches catalog actions, all of them unused.
+      that was merged (a refined statement has its context) or each of whose patterns
+      matches catalog actions, all of them unused.
     """
     check = _Structure(
         original,
@@ -362,6 +409,8 @@ def structure_problems(
         previous = i
     for j, i in enumerate(statement_origin):
         check.statement(j, i)
+    for key in check.refined:
+        check.actions(key)
     kept = set(statement_origin)
     for i in range(len(check.old)):
         if i not in kept:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 from iamrefine.certificate.report import examples
 from iamrefine.certificate.schema import Witness
 from iamrefine.glob import action_matches, ascii_lower
-from iamrefine.structure import expand, glob_counterexample, glob_included, same_frame
+from iamrefine.structure import (
+    context_key,
+    expand,
+    glob_counterexample,
+    glob_included,
+    same_frame,
+)
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -38,8 +44,15 @@ def check_least_general(
     problems: list[str] = []
     stmts = original.statements
     new_stmts = refined.statements if refined is not None else []
-    refined_of: dict[int, set[str]] = {}
     witnessed = {(w.statement, ascii_lower(w.pattern)) for w in witnesses}
+    # The original Allow statements with Action by context: the size optimizer may merge
+    # the statements of one context, so a pattern's witness may name any of them.
+    members: dict[str, list[int]] = {}
+    for i, old in enumerate(stmts):
+        key = context_key(old)
+        if key is not None:
+            members.setdefault(key, []).append(i)
+    refined_of: dict[int, set[str]] = {}
     broken: set[int] = set()
     # Origins and frames are checked by structure_problems, which this claim presupposes;
     # here a statement that breaks them only has its witnesses left unchecked.
@@ -52,12 +65,15 @@ def check_least_general(
             continue
         if not (st.is_allow and st.action is not None and old.action is not None):
             continue
-        refined_of[i] = {ascii_lower(p) for p in st.action.values}
-        kept = set(old.action.values)
+        group = members[context_key(old) or ""]
+        patterns = {ascii_lower(p) for p in st.action.values}
+        for k in group:
+            refined_of.setdefault(k, set()).update(patterns)
+        kept = {p for k in group for p in stmts[k].action_element.values}
         for p in st.action.values:
             if p in kept:
                 continue
-            if (i, ascii_lower(p)) not in witnessed:
+            if not any((k, ascii_lower(p)) in witnessed for k in group):
                 problems.append(
                     f"generated pattern `{p}` of refined Statement[{j}] has no "
                     f"least-generality witness"
@@ -76,7 +92,7 @@ def check_least_general(
             continue
         if w.statement in refined_of:
             if ascii_lower(w.pattern) not in refined_of[w.statement]:
-                problems.append(f"{where}: the pattern is not in the refined statement")
+                problems.append(f"{where}: the pattern is not in the refined statement(s)")
         elif w.statement not in broken:
             problems.append(
                 f"{where}: original Statement[{w.statement}] has no refined Allow statement "

@@ -1,0 +1,321 @@
+"""Candidate patterns for the size optimizer (:mod:`iamrefine.refine.optimize`).
+
+A candidate is admissible when it matches no unused catalog action and is contained,
+over all strings, in one replaced pattern (decided by
+:func:`iamrefine.refine.containment.contains`); that pattern is its origin. Candidates
+come from the whole wildcard language: exact names, the shortest safe character prefix
+``A*`` of each wanted action, ``A*B`` for every word suffix and short character suffix B
+of it, ``A*M*`` for every word M inside it (A always the shortest safe prefix for the
+shape), ``?`` for wanted names that differ in one position, and the readable
+refinement's own patterns. Catalog sets are bit masks over one service's names.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
+from iamrefine.refine.containment import contains
+from iamrefine.refine.trie import CatalogIndex
+from iamrefine.refine.words import word_boundaries
+
+CHAR_SUFFIXES = 4
+"""Character suffixes of each wanted action tried as the tail of ``A*B``."""
+
+
+def clock() -> float:
+    """The budget's clock: this process's CPU time, so that the candidates generated
+    (and so the answer) do not depend on how busy the machine is."""
+    return time.process_time()
+
+
+def pattern_cost(pattern: str) -> int:
+    """The non-whitespace characters a pattern adds to an Action list: its JSON string
+    and one comma."""
+    return len(json.dumps(pattern, ensure_ascii=False)) + 1
+
+
+def matched_positions(index: CatalogIndex, pattern: str) -> list[int]:
+    """The catalog positions that an action pattern matches (case-insensitive)."""
+    q = ascii_lower(normalize(pattern))
+    if not has_wildcard(q):
+        i = index.position.get(q)
+        return [] if i is None else [i]
+    lit = literal_prefix(q)
+    lo, hi = index.range_of(lit)
+    if q == lit + "*":
+        return list(range(lo, hi))
+    rx = compile_glob(q, fold_case=True)
+    names = index.names
+    return [i for i in range(lo, hi) if rx.fullmatch(names[i])]
+
+
+class Service:
+    """Bit masks over one service's catalog names (bit k is position lo + k)."""
+
+    def __init__(
+        self,
+        index: CatalogIndex,
+        service: str,
+        good: set[int],
+        origins: list[tuple[int, str, list[int]]],
+    ) -> None:
+        """``good``: the catalog positions candidates may match; ``origins``: (id,
+        pattern, the catalog positions of this service it matches) for each replaced
+        pattern."""
+        self.index = index
+        self.lo, self.hi = index.range_of(service + ":")
+        self.names = index.names[self.lo : self.hi]
+        self.all = (1 << len(self.names)) - 1
+        good_mask = 0
+        for i in range(self.lo, self.hi):
+            if i in good:
+                good_mask |= 1 << (i - self.lo)
+        self.bad = self.all & ~good_mask
+        by_len: dict[int, int] = {}
+        for k, x in enumerate(self.names):
+            by_len[len(x)] = by_len.get(len(x), 0) | (1 << k)
+        self.max_len = max(by_len) if by_len else 0
+        # shorter[t]: the names shorter than t characters.
+        self.shorter = [0] * (self.max_len + 2)
+        acc = 0
+        for t in range(self.max_len + 2):
+            self.shorter[t] = acc
+            acc |= by_len.get(t, 0)
+        self._suffix: dict[str, int] = {}
+        self._last: dict[str, list[int]] = {}
+        # The replaced patterns that match some action of this service, with those actions.
+        self.origins: list[tuple[int, str, int]] = []
+        for vi, pattern, members in origins:
+            mask = 0
+            for i in members:
+                mask |= 1 << (i - self.lo)
+            self.origins.append((vi, pattern, mask))
+
+    def prefix(self, text: str) -> int:
+        lo, hi = self.index.range_of(text)
+        return ((1 << (hi - self.lo)) - 1) ^ ((1 << (lo - self.lo)) - 1)
+
+    def suffix(self, text: str) -> int:
+        if not self._suffix:
+            table: dict[str, int] = {}
+            for k, x in enumerate(self.names):
+                bit = 1 << k
+                for n in range(len(x) + 1):
+                    tail = x[n:]
+                    table[tail] = table.get(tail, 0) | bit
+            self._suffix = table
+        return self._suffix.get(text, 0)
+
+    def star(self, a: str, b: str) -> int:
+        """The names ``a*b`` matches."""
+        t = len(a) + len(b)
+        short = self.shorter[t] if t < len(self.shorter) else self.all
+        return self.prefix(a) & self.suffix(b) & ~short
+
+    def middle(self, a: str, m: str) -> int:
+        """The names ``a*m*`` matches."""
+        table = self._last.get(m)
+        if table is None:
+            # table[t]: the names in which m starts at some position >= t.
+            table = [0] * (self.max_len + 2)
+            for k, x in enumerate(self.names):
+                at = x.rfind(m)
+                if at >= 0:
+                    table[at] |= 1 << k
+            for t in range(self.max_len, -1, -1):
+                table[t] |= table[t + 1]
+            self._last[m] = table
+        t = len(a)
+        return self.prefix(a) & (table[t] if t < len(table) else 0)
+
+    def exact(self, name: str) -> int:
+        i = self.index.position.get(name)
+        return 0 if i is None or not self.lo <= i < self.hi else 1 << (i - self.lo)
+
+    def glob(self, pattern: str) -> int:
+        rx = compile_glob(pattern, fold_case=True)
+        lo, hi = self.index.range_of(literal_prefix(ascii_lower(pattern)))
+        names = self.index.names
+        mask = 0
+        for i in range(max(lo, self.lo), min(hi, self.hi)):
+            if rx.fullmatch(names[i]):
+                mask |= 1 << (i - self.lo)
+        return mask
+
+
+def _shortest(lo: int, hi: int, ok: object) -> int | None:
+    """The least length in ``[lo, hi]`` for which the monotone ``ok`` holds."""
+    assert callable(ok)
+    if hi < lo or not ok(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+class Candidates:
+    """Admissible candidates of one group of statements, deduplicated by text;
+    ``origin_of[k]`` is the id of candidate k's origin (an original pattern)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.masks: list[frozenset[int]] = []
+        self.origin_of: list[int] = []
+        self.seen: set[str] = set()
+
+    def add_kept(self, text: str, elements: frozenset[int], origin: int) -> None:
+        """An original pattern that matches no unused action, as its own candidate."""
+        key = ascii_lower(text)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.texts.append(text)
+        self.masks.append(elements)
+        self.origin_of.append(origin)
+
+    def add(self, text: str, service: Service, mask: int, wanted: int) -> None:
+        key = ascii_lower(text)
+        if key in self.seen or not mask or mask & service.bad or not mask & wanted:
+            return
+        self.seen.add(key)
+        for origin, pattern, members in service.origins:
+            # Over the catalog a contained candidate matches only what its origin does:
+            # a cheap necessary condition before the automaton decides.
+            if not mask & ~members and contains(pattern, text):
+                covered = mask & wanted
+                elements = []
+                while covered:
+                    low = covered & -covered
+                    elements.append(low.bit_length() - 1 + service.lo)
+                    covered ^= low
+                self.texts.append(text)
+                self.masks.append(frozenset(elements))
+                self.origin_of.append(origin)
+                return
+
+
+def _tails(index: CatalogIndex, i: int, *, prefix_only: bool) -> list[str]:
+    """The tails B tried for ``A*B`` through action ``i``: "" (a prefix), or its word
+    suffixes and its last :data:`CHAR_SUFFIXES` characters."""
+    if prefix_only:
+        return [""]
+    x = index.names[i]
+    base = x.index(":") + 1
+    tails = {x[c:] for c in word_boundaries(index.canon[i]) if c >= base} | {x[base:]}
+    for n in range(1, CHAR_SUFFIXES + 1):
+        if base + n < len(x):
+            tails.add(x[len(x) - n :])
+    return sorted(tails)
+
+
+def _stars(
+    index: CatalogIndex, svc: Service, wanted: int, i: int, cands: Candidates, tails: list[str]
+) -> None:
+    """``A*B`` through wanted action ``i`` for each tail B, with the shortest prefix A
+    that keeps it free of bad names."""
+    canon = index.canon[i]
+    x = index.names[i]
+    base = x.index(":") + 1
+    bad = svc.bad
+    for b in tails:
+        found = _shortest(base, len(x) - len(b), lambda n, b=b: not svc.star(x[:n], b) & bad)
+        if found is None:
+            continue
+        text = canon[:found] + "*" + canon[len(canon) - len(b) :]
+        cands.add(text, svc, svc.star(x[:found], b), wanted)
+
+
+def _middles(index: CatalogIndex, svc: Service, wanted: int, i: int, cands: Candidates) -> None:
+    """``A*M*`` for each word M of wanted action ``i`` after its first, with the
+    shortest prefix A that keeps it free of bad names."""
+    canon = index.canon[i]
+    x = index.names[i]
+    base = x.index(":") + 1
+    bad = svc.bad
+    cuts = [c for c in word_boundaries(canon) if c > base]
+    for k, start in enumerate(cuts):
+        end = cuts[k + 1] if k + 1 < len(cuts) else len(x)
+        m = x[start:end]
+        found = _shortest(base, start, lambda n, m=m: not svc.middle(x[:n], m) & bad)
+        if found is None:
+            continue
+        text = canon[:found] + "*" + canon[start:end] + "*"
+        cands.add(text, svc, svc.middle(x[:found], m), wanted)
+
+
+def _single_chars(
+    index: CatalogIndex,
+    svc: Service,
+    wanted: int,
+    members: list[int],
+    cands: Candidates,
+    deadline: float,
+) -> None:
+    """``?`` where wanted names of equal length differ in one position."""
+    groups: dict[str, list[int]] = {}
+    for i in members:
+        x = index.names[i]
+        start = x.index(":") + 1
+        for at in range(start, len(x)):
+            groups.setdefault(x[:at] + "?" + x[at + 1 :], []).append(i)
+    for key, group in groups.items():
+        if len(group) > 1 and clock() < deadline:
+            at = key.index("?")
+            canon = index.canon[group[0]]
+            text = canon[:at] + "?" + canon[at + 1 :]
+            cands.add(text, svc, svc.glob(text), wanted)
+
+
+def generate(
+    index: CatalogIndex,
+    by_service: dict[str, list[int]],
+    services: dict[str, tuple[Service, int]],
+    readable: list[str],
+    cands: Candidates,
+    deadline: float,
+) -> bool:
+    """Add the candidates through each wanted action (``by_service``: the wanted
+    positions by service; ``services``: each one's masks and wanted mask), cheap and most
+    useful shapes first so that an exhausted budget still leaves a good set: the
+    readable patterns, exact names, prefixes, ``A*B``, ``A*M*``, then ``?``. True when
+    the CPU deadline ran out first."""
+    for service, members in by_service.items():
+        svc, wanted = services[service]
+        for i in members:
+            cands.add(index.canon[i], svc, 1 << (i - svc.lo), wanted)
+    for p in readable:
+        if clock() > deadline:
+            return True
+        q = ascii_lower(normalize(p))
+        lit = literal_prefix(q)
+        if ":" in lit and lit.partition(":")[0] in services:
+            svc, wanted = services[lit.partition(":")[0]]
+            if q == lit + "*":
+                mask = svc.prefix(lit)
+            elif q == lit:
+                mask = svc.exact(lit)
+            else:
+                mask = svc.glob(p)
+            cands.add(p, svc, mask, wanted)
+    phases = (
+        lambda svc, w, i: _stars(index, svc, w, i, cands, [""]),
+        lambda svc, w, i: _stars(index, svc, w, i, cands, _tails(index, i, prefix_only=False)),
+        lambda svc, w, i: _middles(index, svc, w, i, cands),
+    )
+    for phase in phases:
+        for service, members in by_service.items():
+            svc, wanted = services[service]
+            for i in members:
+                if clock() > deadline:
+                    return True
+                phase(svc, wanted, i)
+    for service, members in by_service.items():
+        svc, wanted = services[service]
+        _single_chars(index, svc, wanted, members, cands, deadline)
+    return False
