@@ -262,3 +262,26 @@ def test_notaction_names_a_wholly_unused_service(statement, strategy) -> None:  
     assert not structure_problems(
         policy, result.policy, unused.actions, catalog, result.statement_origin
     )
+
+
+def test_certificate_of_a_merged_result_is_valid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from iamrefine.certificate import verify_certificate
+
+    catalog, names = _big_catalog(services=2, per=120)
+    unused = UnusedSet.from_names(_unused(names, 0.3, 2), catalog)
+    first = dict(_allow("svc0:Get*", "svc1:Put*"), Sid="First")
+    other = _allow("svc0:Put*", resource="arn:aws:s3:::b/*")
+    second = dict(_allow("svc0:Describe*", "svc1:GetBucketPolicy"), Sid="Second")
+    policy = _policy(first, other, second)
+    outcome = refine_and_prove(
+        policy, unused, catalog=catalog, optimize=Optimize.size, certificate=True
+    )
+    result = outcome.result
+    assert outcome.verdict is Verdict.PROVED and result.policy is not None
+    # The first and third statements share a context (the Sid aside): merged, in place.
+    assert result.statement_origin == [0, 1]
+    assert [s.sid for s in result.policy.statements] == ["First", None]
+    text = outcome.certificate_text()
+    assert text is not None
+    (tmp_path / "cert.json").write_text(text)
+    assert verify_certificate(tmp_path / "cert.json", catalog=catalog).valid
