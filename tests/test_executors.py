@@ -1,0 +1,133 @@
+"""``--executor`` (issue 20 item 1): its values, its refusals, the one loop written
+against ``concurrent.futures``, and the catalog check of each worker. The runs on a
+real Dask cluster are in ``test_dask_faults.py`` (slow)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from iamrefine.catalog import load_catalog
+from iamrefine.cli.app import app
+from iamrefine.errors import CatalogError, InputError
+from iamrefine.harness.executors import (
+    CatalogRef,
+    ExecutorKind,
+    ExecutorSpec,
+    run_on_executor,
+    worker_catalog,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "address", "workers"),
+    [
+        ("local", ExecutorKind.LOCAL, "", 0),
+        ("dask://scheduler.internal:8786", ExecutorKind.DASK, "scheduler.internal:8786", 0),
+        ("dask://10.0.0.7:8786", ExecutorKind.DASK, "10.0.0.7:8786", 0),
+        ("dask-local:2", ExecutorKind.DASK_LOCAL, "", 2),
+    ],
+)
+def test_executor_values(text: str, kind: ExecutorKind, address: str, workers: int) -> None:
+    spec = ExecutorSpec.parse(text)
+    assert (spec.kind, spec.address, spec.workers) == (kind, address, workers)
+    assert str(spec) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ray", "is not an executor"),
+        ("dask://", "expected `dask://HOST:PORT`"),
+        ("dask://host", "expected `dask://HOST:PORT`"),
+        ("dask://host:port", "expected `dask://HOST:PORT`"),
+        ("dask-local:0", "must be 1 to 1024"),
+        ("dask-local:x", "is not an executor"),
+    ],
+)
+def test_bad_executor_values_are_refused(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        ExecutorSpec.parse(text)
+    rendered = caught.value.diagnostics[0].render()
+    assert rendered.startswith("--executor: error: ") and message in rendered
+
+
+def test_the_cli_refuses_a_bad_executor_before_any_work(tmp_path: Path) -> None:
+    case = tmp_path / "corpus" / "a"
+    case.mkdir(parents=True)
+    (case / "policy.json").write_text(
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*"}]})
+    )
+    (case / "unused.json").write_text("[]")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["refine-batch", str(tmp_path / "corpus"), str(out), "--executor", "dask-local"]
+    )
+    assert result.exit_code == 2
+    assert "--executor: error: `dask-local` is not an executor" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+class _Died(Exception):
+    pass
+
+
+def _square_or_die(n: int) -> int:
+    if n == 3:
+        raise _Died("worker gone")
+    return n * n
+
+
+def test_the_executor_loop_yields_every_item_once_within_its_window() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return _square_or_die(n)
+        finally:
+            with lock:
+                running -= 1
+
+    with cf.ThreadPoolExecutor(4) as pool:
+        found = dict(
+            run_on_executor(
+                pool,
+                work,
+                list(range(20)),
+                window=3,
+                lost=(_Died,),
+                on_crash=lambda n, reason: -len(reason),
+            )
+        )
+    assert sorted(found) == list(range(20))
+    assert found[3] < 0 and all(found[n] == n * n for n in found if n != 3)
+    assert most <= 3
+
+
+def test_an_unexpected_task_error_stops_the_loop() -> None:
+    with cf.ThreadPoolExecutor(2) as pool, pytest.raises(_Died):
+        list(run_on_executor(pool, _square_or_die, list(range(6)), window=2))
+
+
+def test_a_worker_refuses_a_catalog_with_another_digest(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(["s3:GetObject", "s3:PutObject"]))
+    digest = load_catalog(path).digest
+    assert worker_catalog(CatalogRef(str(path), digest)).digest == digest
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(["s3:GetObject"]))
+    with pytest.raises(CatalogError) as caught:
+        worker_catalog(CatalogRef(str(other), digest))
+    assert f"not the run's {digest}" in caught.value.diagnostics[0].render()
