@@ -52,6 +52,37 @@ def test_h_is_help_and_flags_take_no_value(args: list[str]) -> None:
     assert text == CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "80"}).output
 
 
+def test_a_command_line_builds_only_its_command(tmp_path: Path) -> None:
+    """`iamrefine CMD` imports the module of CMD alone; its help and its errors are those
+    of the whole application, and the root's help still lists every command."""
+    from iamrefine.cli.app import COMMANDS, _modules_for, build_app
+
+    assert _modules_for(["parse", "x.json"]) == ["cmd_parse"]
+    assert _modules_for(["--version"]) is None
+    assert _modules_for(["-h", "parse"]) is None
+    assert _modules_for(["pars"]) is None
+    whole = CliRunner().invoke(app, ["-h"], env={"COLUMNS": "80", "NO_COLOR": "1"}).output
+    assert all(name in whole for name in COMMANDS)
+    for args in COMMANDS:
+        alone = build_app(_modules_for([args]))
+        assert CliRunner().invoke(alone, [args, "-h"], env={"COLUMNS": "80"}).output == (
+            CliRunner().invoke(app, [args, "-h"], env={"COLUMNS": "80"}).output
+        )
+    code = (
+        "import sys; from iamrefine.cli import main\n"
+        "try:\n    main(['parse', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('iamrefine.cli.cmd_')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(GOOD / "policy.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "['iamrefine.cli.cmd_parse']"
+
+
 def test_a_flag_given_a_value_is_an_error() -> None:
     result = CliRunner().invoke(app, ["parse", str(GOOD / "policy.json"), "--json", "true"])
     assert result.exit_code == 2

@@ -21,17 +21,17 @@ import hashlib
 import json
 import re
 import sys
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from iamrefine.cache import cache_dir
 from iamrefine.errors import CatalogError, Diagnostic, InputError
 from iamrefine.files import MAX_INPUT_BYTES, parse_json, read_input, write_atomic
-from iamrefine.glob import ascii_lower, compile_glob, literal_prefix
+from iamrefine.glob import ascii_lower, ascii_lower_all, compile_glob, literal_prefix
 
 CACHE_FORMAT = 2
 
@@ -50,7 +50,7 @@ class Catalog:
     digest: str = field(default="")
 
     def __post_init__(self) -> None:
-        lowered = tuple(ascii_lower(a) for a in self.actions)
+        lowered = tuple(ascii_lower_all(self.actions))
         if list(lowered) != sorted(lowered):
             raise ValueError("Catalog.actions must be sorted by lowercase name")
         object.__setattr__(self, "lower_names", lowered)
@@ -91,10 +91,19 @@ class Catalog:
     @cached_property
     def services(self) -> dict[str, tuple[str, ...]]:
         """Lowercase service prefix to its lowercase action names, sorted."""
-        return {
-            service: tuple(names)
-            for service, names in groupby(self.lower_names, key=lambda n: n.partition(":")[0])
-        }
+        # The names of a service are one run of the sorted names: find its end by bisection
+        # instead of reading the service of every name.
+        names = self.lower_names
+        out: dict[str, tuple[str, ...]] = {}
+        previous = None
+        i = 0
+        while i < len(names):
+            service, colon, _ = names[i].partition(":")
+            j = bisect_left(names, service + ";", i) if colon else i + 1
+            out[service] = out[service] + names[i:j] if service == previous else names[i:j]
+            previous = service
+            i = j
+        return out
 
     def canonical(self, action: str) -> str | None:
         """The catalog's spelling of ``action``, or None when it is not in the catalog."""
@@ -326,7 +335,7 @@ def _load_cached(path: Path, build: Callable[[], Catalog], *, use_cache: bool) -
     try:
         data = json.loads(target.read_text("utf-8"))
         actions = data["actions"]
-        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        if not isinstance(actions, list) or set(map(type, actions)) - {str}:
             raise TypeError("`actions` is not a list of names")
         # No digest passed: the catalog computes it from the names it holds.
         catalog = Catalog(actions=tuple(actions), source=data["source"], version=data["version"])

@@ -34,6 +34,15 @@ def ascii_lower(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
+def ascii_lower_all(texts: Sequence[str]) -> list[str]:
+    """:func:`ascii_lower` of each of ``texts``; all-ASCII names (a whole catalog) are
+    lowered in one call on their concatenation."""
+    joined = "\n".join(texts)
+    if texts and joined.isascii() and joined.count("\n") == len(texts) - 1:
+        return joined.lower().split("\n")
+    return [ascii_lower(t) for t in texts]
+
+
 def normalize(pattern: str) -> str:
     """An equivalent glob in which each run of ``*`` and ``?`` is written as its
     ``?``s followed by at most one ``*``."""

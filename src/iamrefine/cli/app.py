@@ -8,8 +8,9 @@ Exit codes: 0 success (or PROVED), 1 REFUTED or a failed check, 2 bad input,
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,16 +29,22 @@ EXIT_UNKNOWN = 3
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-app = typer.Typer(
-    name="iamrefine",
-    help="Refine AWS IAM policies to least privilege, and prove the result.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=TidyGroup,
-    context_settings={"help_option_names": HELP_OPTIONS},
-)
-app.callback()(root_callback)
+COMMANDS: dict[str, str] = {
+    "parse": "cmd_parse",
+    "refine": "cmd_refine",
+    "explain": "cmd_refine",
+    "check": "cmd_check",
+    "equiv": "cmd_check",
+    "verify": "cmd_verify",
+    "corpus": "cmd_corpus",
+    "regress": "cmd_corpus",
+    "refine-batch": "cmd_corpus",
+    "catalog": "cmd_catalog",
+    "aws": "cmd_aws",
+    "hook": "cmd_hook",
+}
+"""Each command (or command group) and the module under ``iamrefine.cli`` that registers
+it; the modules in the order of the help's command list."""
 
 
 def emit(diagnostics: Iterable[Diagnostic]) -> None:
@@ -87,26 +94,55 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _register() -> None:
-    from iamrefine.cli import (
-        cmd_aws,
-        cmd_catalog,
-        cmd_check,
-        cmd_corpus,
-        cmd_hook,
-        cmd_parse,
-        cmd_refine,
-        cmd_verify,
-    )
+def build_app(modules: Sequence[str] | None = None) -> typer.Typer:
+    """The typer application with the commands of ``modules`` (default: all of them).
 
-    modules = (cmd_parse, cmd_refine, cmd_check, cmd_verify, cmd_corpus, cmd_catalog, cmd_aws)
-    for module in (*modules, cmd_hook):
-        module.register(app)
+    ``iamrefine CMD`` imports and builds only the module of CMD: typer inspects every
+    parameter of every registered command before it runs one, and the command modules
+    import their own dependencies, so a whole command line costs start-up time."""
+    names = tuple(dict.fromkeys(COMMANDS.values())) if modules is None else tuple(modules)
+    built = _APPS.get(names)
+    if built is None:
+        built = typer.Typer(
+            name="iamrefine",
+            help="Refine AWS IAM policies to least privilege, and prove the result.",
+            no_args_is_help=True,
+            add_completion=False,
+            pretty_exceptions_enable=False,
+            cls=TidyGroup,
+            context_settings={"help_option_names": HELP_OPTIONS},
+        )
+        built.callback()(root_callback)
+        for name in names:
+            importlib.import_module(f"iamrefine.cli.{name}").register(built)
+        _APPS[names] = built
+    return built
 
 
-_register()
+_APPS: dict[tuple[str, ...], typer.Typer] = {}
+
+
+def _modules_for(argv: Sequence[str]) -> list[str] | None:
+    # The root takes only flags (`-h`, `--help`, `--version`), so the first word that is
+    # not one names the command; the root's help and a word that names no command (a
+    # typo, which gets suggestions) need the whole app.
+    for arg in argv:
+        if arg in HELP_OPTIONS:
+            return None
+        if not arg.startswith("-"):
+            module = COMMANDS.get(arg)
+            return None if module is None else [module]
+    return None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from iamrefine.cli.app import app`: the application with every command.
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    app(args=argv)
+    args = sys.argv[1:] if argv is None else argv
+    build_app(_modules_for(args))(args=args)

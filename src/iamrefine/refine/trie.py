@@ -23,7 +23,6 @@ from bisect import bisect_left, bisect_right
 from typing import Literal
 
 from iamrefine.catalog import Catalog
-from iamrefine.glob import ascii_lower
 from iamrefine.refine.words import word_boundaries
 
 Granularity = Literal["word", "char"]
@@ -43,12 +42,18 @@ class CatalogIndex:
     def __init__(self, catalog: Catalog, granularity: Granularity) -> None:
         if granularity not in ("word", "char"):
             raise ValueError(f"unknown granularity `{granularity}`")
-        pairs = sorted((ascii_lower(a), a) for a in catalog.actions)
         self.catalog = catalog
         self.granularity: Granularity = granularity
-        self.names: list[str] = [p[0] for p in pairs]
-        self.canon: list[str] = [p[1] for p in pairs]
+        # A catalog keeps its names sorted by lowercase name; only case duplicates (two
+        # spellings of one name) need the canonical spelling as a tie-breaker.
+        self.names: list[str] = list(catalog.lower_names)
+        self.canon: list[str] = list(catalog.actions)
         self.position: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        if len(self.position) != len(self.names):
+            pairs = sorted(zip(self.names, self.canon, strict=True))
+            self.names = [p[0] for p in pairs]
+            self.canon = [p[1] for p in pairs]
+            self.position = {n: i for i, n in enumerate(self.names)}
         self.size = len(self.names)
         self._services: dict[str, tuple[int, int]] | None = None
         # Word cuts are filled one service at a time, on first use: every node holds its
