@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,21 @@ def shared_dir() -> Path:
 def repo_dir() -> Path:
     """The repository root."""
     return REPO_DIR
+
+
+def run_cli(
+    *args: object, stdin: str | None = None, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    """``iamrefine ARGS`` in this process (typer's CliRunner): exit code, stdout, stderr.
+    For tests about what a command answers and prints; a test about the process itself
+    (blocking, signals, resource limits) starts one. An exception the command does not
+    turn into an exit code is raised, as a traceback would fail a subprocess's test."""
+    from typer.testing import CliRunner
+
+    from iamrefine.cli.app import app
+
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+        result = CliRunner().invoke(app, [str(a) for a in args], input=stdin)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr

@@ -235,6 +235,7 @@ def test_throttling_is_retried(world: tuple[Connector, Any, Any]) -> None:
     assert len(sends) == 4  # two throttled, then one per managed policy
 
 
+@pytest.mark.slow
 def test_throttling_past_the_attempts_is_recorded_per_policy(
     world: tuple[Connector, Any, Any],
 ) -> None:

@@ -180,6 +180,7 @@ def test_no_credentials_in_any_output(compared: tuple[RecommendReport, Path]) ->
             assert not any(secret in text for secret in SECRETS), path
 
 
+@pytest.mark.slow
 def test_rerun_resumes_and_redoes_only_a_changed_policy(aws_env: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with w.world() as (connector, stub, _):
@@ -293,6 +294,7 @@ def test_a_succeeded_recommendation_without_a_step_keeps_the_policy() -> None:
     assert kept.verdict == "over-permissive" and kept.counterexamples
 
 
+@pytest.mark.slow
 def test_a_comparison_aws_could_not_give_is_tried_again(aws_env: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     options = RecommendOptions(analyzer_arn=w.ANALYZER, compare_aws=True, poll=FAST_POLL)

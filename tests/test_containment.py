@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import product
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,9 +38,7 @@ def _brute(outer: str, inner: str) -> str | None:
     return None
 
 
-@settings(max_examples=600, deadline=None)
-@given(patterns, patterns)
-def test_agrees_with_brute_force(outer: str, inner: str) -> None:
+def _agrees_with_brute_force(outer: str, inner: str) -> None:
     found = _brute(outer, inner)
     witness = counterexample(outer, inner, fold_case=False)
     if found is not None:
@@ -55,9 +54,7 @@ def test_agrees_with_brute_force(outer: str, inner: str) -> None:
         assert found is None
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="aB:*?", max_size=6), st.text(alphabet="Ab:*?", max_size=6))
-def test_case_insensitive_witnesses(outer: str, inner: str) -> None:
+def _case_insensitive_witness(outer: str, inner: str) -> None:
     witness = counterexample(outer, inner)
     if witness is not None:
         assert action_matches(inner, witness)
@@ -66,6 +63,33 @@ def test_case_insensitive_witnesses(outer: str, inner: str) -> None:
         for s in STRINGS:
             if action_matches(inner, s):
                 assert action_matches(outer, s), s
+
+
+# The default run draws a sample of each property; the slow suite draws the full count.
+@settings(max_examples=100, deadline=None)
+@given(patterns, patterns)
+def test_agrees_with_brute_force(outer: str, inner: str) -> None:
+    _agrees_with_brute_force(outer, inner)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, deadline=None)
+@given(patterns, patterns)
+def test_agrees_with_brute_force_600(outer: str, inner: str) -> None:
+    _agrees_with_brute_force(outer, inner)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="aB:*?", max_size=6), st.text(alphabet="Ab:*?", max_size=6))
+def test_case_insensitive_witnesses(outer: str, inner: str) -> None:
+    _case_insensitive_witness(outer, inner)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aB:*?", max_size=6), st.text(alphabet="Ab:*?", max_size=6))
+def test_case_insensitive_witnesses_300(outer: str, inner: str) -> None:
+    _case_insensitive_witness(outer, inner)
 
 
 def test_examples() -> None:

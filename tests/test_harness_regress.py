@@ -234,6 +234,7 @@ def test_each_broken_refiner_gets_its_verdict(tmp_path: Path) -> None:
     assert kinds["exit_1"] == [("error", "crashed")]
 
 
+@pytest.mark.slow
 def test_hanging_refiner_is_killed_and_the_run_goes_on(tmp_path: Path) -> None:
     corpus = _make_corpus(tmp_path, ["sleep", "exact"])
     report_path = tmp_path / "report.json"

@@ -181,6 +181,7 @@ def test_a_process_escaping_the_group_does_not_hold_the_run(tmp_path: Path) -> N
         _kill(pidfile)
 
 
+@pytest.mark.slow
 def test_the_timeout_bounds_the_run_even_with_an_escaped_process(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     try:

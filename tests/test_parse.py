@@ -439,6 +439,7 @@ def test_invalid_utf8_reports_every_bad_byte() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_largest_accepted_file_parses() -> None:
     unit = '    "s3:GetObject%06d",\n'
     count = (MAX_POLICY_BYTES - 200) // len(unit % 0)
@@ -575,13 +576,7 @@ def _pairs(text: str) -> Any:
     return json.loads(text, object_pairs_hook=list)
 
 
-@settings(max_examples=150, derandomize=True, deadline=None)
-@given(
-    obj=_policy(),
-    indent=st.sampled_from([None, 0, 2, 4]),
-    newline=st.booleans(),
-)
-def test_generated_round_trip(obj: dict[str, Any], indent: int | None, newline: bool) -> None:
+def _round_trip(obj: dict[str, Any], indent: int | None, newline: bool) -> None:
     text = json.dumps(obj, indent=indent, ensure_ascii=False) + ("\n" if newline else "")
     policy = parse_policy(text)
     assert policy.layout == Layout(indent=indent, trailing_newline=newline)
@@ -590,6 +585,27 @@ def test_generated_round_trip(obj: dict[str, Any], indent: int | None, newline: 
     assert parse_policy(dumped) == policy
     assert _pairs(dumped) == _pairs(text)
     assert policy_from_json(obj) == policy
+
+
+_ROUND_TRIP = {
+    "obj": _policy(),
+    "indent": st.sampled_from([None, 0, 2, 4]),
+    "newline": st.booleans(),
+}
+
+
+# The default run draws a sample; the slow suite draws the full count.
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(**_ROUND_TRIP)
+def test_generated_round_trip(obj: dict[str, Any], indent: int | None, newline: bool) -> None:
+    _round_trip(obj, indent, newline)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(**_ROUND_TRIP)
+def test_generated_round_trip_150(obj: dict[str, Any], indent: int | None, newline: bool) -> None:
+    _round_trip(obj, indent, newline)
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+
+from conftest import run_cli as _cli
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = json.loads((HERE / "sarif" / "sarif-schema-2.1.0.json").read_text("utf-8"))
@@ -19,17 +19,6 @@ IAC = HERE / "fixtures" / "iac"
 GOOD = HERE / "bad_inputs" / "good"
 CATALOG = GOOD / "catalog.json"
 UNUSED = GOOD / "unused.json"
-
-
-def _cli(*args: object, cwd: Path | None = None) -> tuple[int, str, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "iamrefine", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _valid(text: str) -> dict[str, Any]:

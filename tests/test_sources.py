@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli as _cli
 from iamrefine.errors import InputError, PolicyError
 from iamrefine.parse import load_policy
 from iamrefine.sources import SourceKind, read_document
@@ -20,18 +21,6 @@ IAC = HERE / "fixtures" / "iac"
 GOOD = HERE / "bad_inputs" / "good"
 CATALOG = GOOD / "catalog.json"
 UNUSED = GOOD / "unused.json"
-
-
-def _cli(*args: object, stdin: str | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "iamrefine", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_plain_json_policy_goes_through_the_json_parser() -> None:
