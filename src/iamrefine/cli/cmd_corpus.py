@@ -80,6 +80,55 @@ def register(app: typer.Typer) -> None:
             f"({made.unused_total} unused actions in all); skipped {skipped} policies"
         )
 
+    @corpus.command("synth")
+    @guarded
+    def synth(
+        out_dir: Annotated[Path, typer.Argument(help="Folder to write the case folders to.")],
+        policies: Annotated[
+            int, typer.Option("--policies", min=1, help="Number of cases to make.")
+        ] = 1000,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+        source: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--source",
+                help="Folder of policy JSON files to draw statements from (repeatable; "
+                "default: ../shared/corpus/aws-managed and ../shared/corpus/aws-docs).",
+            ),
+        ] = None,
+        catalog: CatalogOpt = None,
+    ) -> None:
+        """Make a synthetic organization: POLICIES realistic cases, each mixing the
+        statements of several real policies with renamed Sids, accounts and resource
+        names, and unused actions that are whole services or a share of the actions
+        it allows. The same seed and sources give the same corpus."""
+        from iamrefine.catalog import load_catalog
+        from iamrefine.cli.app import emit
+        from iamrefine.harness.report import progress_bar
+        from iamrefine.harness.synth import read_sources, synthesize
+
+        shared = Path("..") / "shared" / "corpus"
+        folders = source or [shared / "aws-managed", shared / "aws-docs"]
+        loaded = load_catalog(catalog)
+        sources, unreadable = read_sources(folders)
+        with progress_bar(policies, "making") as bar:
+            made = synthesize(
+                sources,
+                out_dir,
+                policies=policies,
+                seed=seed,
+                catalog=loaded,
+                on_case=bar.advance,
+            )
+        if made.skipped:
+            emit(made.skipped)
+        typer.echo(
+            f"wrote {len(made.cases)} cases to {out_dir} from {len(sources)} policies "
+            f"({made.shapes['services']} with whole services unused, "
+            f"{made.shapes['actions']} with a share of actions); "
+            f"{len(unreadable)} source policies did not parse"
+        )
+
     app.add_typer(corpus, name="corpus")
 
     @app.command("regress")
