@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -439,3 +440,39 @@ def test_verify_with_a_tiny_timeout_is_undecided_not_invalid(small_files: dict[s
     assert "FAILED" not in out.output
     assert "UNDECIDED" in out.output
     assert CliRunner().invoke(app, args).exit_code == 0
+
+
+def test_verify_timeout_is_each_claims_budget(
+    small: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verify --timeout` means what it means in refine and check (issue 14 item 3): the
+    stored texts of one claim share one budget. Each text decided after the first gets
+    what is left of its claim's budget, and a text left when it is spent is undecided."""
+    from iamrefine import solver
+    from iamrefine.certificate.obligations import solve_texts
+    from iamrefine.certificate.report import CertificateReport
+
+    statements, unused, kw = CASES["deny and condition"]
+    _, cert = _certify(small, statements, unused, **kw)
+    claim_of = {o.smtlib: o.claim for o in cert.obligations}
+    budget = 0.05
+    given: list[tuple[str, float]] = []
+    real = solver.solve_smtlib
+
+    def slow_solve(text: str, engine: str, *, timeout: float) -> Any:
+        given.append((claim_of[text], timeout))
+        time.sleep(budget * 1.2)  # this query alone outlasts its claim's budget
+        return real(text, engine, timeout=timeout)
+
+    monkeypatch.setattr(solver, "solve_smtlib", slow_solve)
+    report = CertificateReport("<test>", ("z3",))
+    decided = solve_texts(cert, ("z3",), budget, report, {})
+    claims = list(dict.fromkeys(o.claim for o in cert.obligations))
+    per_claim = {c: sum(o.claim == c for o in cert.obligations) for c in claims}
+    assert all(n >= 2 for n in per_claim.values())
+    # One query per claim ran, on at most the budget; the others found it spent.
+    assert [c for c, _ in given] == claims
+    assert all(0 < t <= budget for _, t in given)
+    spent = [f for f in report.findings if "used its time budget" in f.message]
+    assert len(spent) == sum(per_claim.values()) - len(claims)
+    assert sum(v is None for v in decided.values()) >= len(spent)

@@ -59,5 +59,23 @@ class OutputFormat(StrEnum):
     recommendation = "recommendation"
 
 
+class Verdict(StrEnum):
+    """A claim's verdict. PROVED: every query unsat. REFUTED: a replayed counterexample.
+    UNKNOWN: otherwise."""
+
+    PROVED = "PROVED"
+    REFUTED = "REFUTED"
+    UNKNOWN = "UNKNOWN"
+
+
+class SolverStatus(StrEnum):
+    """An engine's answer on one query: ``unsat`` (the property holds), ``sat`` (a model)
+    or ``unknown``. Certificates record it by its value."""
+
+    SAT = "sat"
+    UNSAT = "unsat"
+    UNKNOWN = "unknown"
+
+
 DEFAULT_TIMEOUT = 30.0
 """The solver's time budget of each claim, in seconds (``--timeout`` everywhere)."""

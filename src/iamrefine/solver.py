@@ -31,12 +31,12 @@ import ctypes
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any, Protocol
 
 import z3
 
+from iamrefine.choices import SolverStatus
 from iamrefine.errors import InternalError
 
 DEFAULT_SEED = 0
@@ -47,15 +47,6 @@ of work on the benchmark machine; the largest query of the managed corpus takes 
 and the 5,000-pattern scaling policy 810,000), within a quarter of the time budget (a
 bound that only a query Z3 works on without counting resources reaches); then cvc5,
 when installed, gets half of the time left, and Z3 the rest."""
-
-
-class SolverStatus(StrEnum):
-    """An engine's answer on one query: ``unsat`` (the property holds), ``sat`` (a model)
-    or ``unknown``."""
-
-    SAT = "sat"
-    UNSAT = "unsat"
-    UNKNOWN = "unknown"
 
 
 @dataclass

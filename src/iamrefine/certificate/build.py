@@ -25,6 +25,7 @@ from iamrefine.certificate.schema import (
     Tools,
     Witness,
 )
+from iamrefine.choices import Verdict
 from iamrefine.glob import action_matches, ascii_lower
 from iamrefine.structure import structure_problems
 
@@ -120,7 +121,7 @@ def build_certificate(
                 role=ob.role,  # type: ignore[arg-type]
                 premise=ob.premise,
                 partition=pidx,
-                status=ob.status,  # type: ignore[arg-type]
+                status=ob.status,
                 engine=ob.engine,
                 seconds=round(ob.seconds, 4),
                 smtlib=ob.smtlib(),
@@ -134,7 +135,7 @@ def build_certificate(
         claims.append(
             ClaimRecord(
                 name=c.name,
-                verdict=c.verdict.value,
+                verdict=c.verdict,
                 seconds=round(c.seconds, 4),
                 solver=engines,
                 obligations=[o.index for o in obligations if o.claim == c.name],
@@ -161,7 +162,7 @@ def build_certificate(
     claims.append(
         ClaimRecord(
             name=LEAST_GENERAL_CLAIM,
-            verdict="REFUTED" if problems else "PROVED",
+            verdict=Verdict.REFUTED if problems else Verdict.PROVED,
             seconds=round(time.perf_counter() - start, 4),
             solver="none",
             obligations=[],

@@ -17,6 +17,7 @@ from iamrefine.certificate.obligations import compare_obligations, solve_texts
 from iamrefine.certificate.partition import Signatures, check_partition, partition_record
 from iamrefine.certificate.report import CertificateReport
 from iamrefine.certificate.schema import LEAST_GENERAL_CLAIM, SOLVERS, Certificate
+from iamrefine.choices import Verdict
 from iamrefine.errors import CertificateError, Diagnostic
 from iamrefine.structure import structure_problems
 
@@ -35,12 +36,14 @@ def check_certificate(
     """Check ``cert`` against ``catalog``, trusting nothing in it but its inputs.
 
     ``solvers`` are the engines that re-decide every stored obligation (``z3``,
-    ``cvc5`` or both, which must then agree); ``timeout`` is each query's budget in
-    seconds (default: the certificate's). Raises :class:`CertificateError` when an
-    embedded policy is not a valid policy, and when ``catalog`` is not the catalog the
-    certificate names and the certificate does not carry its own (``--embed-catalog``).
+    ``cvc5`` or both, which must then agree); ``timeout`` is each claim's budget in
+    seconds, as in ``refine`` and ``check`` (default: the certificate's), spent once on
+    re-deriving the claim and once by each solver on its stored texts. Raises
+    :class:`CertificateError` when an embedded policy is not a valid policy, and when
+    ``catalog`` is not the catalog the certificate names and the certificate does not carry
+    its own (``--embed-catalog``).
     """
-    from iamrefine.verify import Verdict, verify_refinement
+    from iamrefine.verify import verify_refinement
 
     for name in solvers:
         if name not in SOLVERS:
@@ -168,7 +171,7 @@ def check_certificate(
     if names != expected:
         report.fail("claims", f"the certificate's claims are {names}; expected {expected}")
     for c in cert.claims:
-        if c.verdict != "PROVED":
+        if c.verdict is not Verdict.PROVED:
             report.fail(
                 "claims",
                 f"the certificate records `{c.name}` as {c.verdict}"
@@ -183,13 +186,13 @@ def check_certificate(
             )
     for result in derived.claims:
         ids = [o.index for o in stored if o.claim == result.name]
-        verdict = result.verdict.value
+        verdict = result.verdict
         if result.verdict is Verdict.PROVED and ids:
             states = [decided[i] for i in ids if i in decided]
             if False in states:
-                verdict = "REFUTED"
+                verdict = Verdict.REFUTED
             elif None in states:
-                verdict = "UNKNOWN"
+                verdict = Verdict.UNKNOWN
         report.claims[result.name] = verdict
         if result.verdict is Verdict.REFUTED:
             cex = result.counterexample
@@ -200,8 +203,8 @@ def check_certificate(
             )
         elif result.verdict is Verdict.UNKNOWN:
             report.undecided("claims", f"`{result.name}`: {result.reason}")
-    report.claims[LEAST_GENERAL_CLAIM] = "REFUTED" if problems or shape else "PROVED"
-    if not report.failures and all(v == "PROVED" for v in report.claims.values()):
+    report.claims[LEAST_GENERAL_CLAIM] = Verdict.REFUTED if problems or shape else Verdict.PROVED
+    if not report.failures and all(v is Verdict.PROVED for v in report.claims.values()):
         report.ok(
             "claims", f"the {len(report.claims)} claims are recorded and re-derived as PROVED"
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from iamrefine.certificate.report import CertificateReport, clip, first_difference
 from iamrefine.certificate.schema import Certificate, ObligationRecord
+from iamrefine.choices import SolverStatus
 
 if TYPE_CHECKING:
     from iamrefine.encode import Partition
@@ -27,6 +28,10 @@ def solve_texts(
     once with each solver; map each such obligation's index to True (every solver answers
     unsat), False (some solver answers sat) or None (undecided).
 
+    ``timeout`` is each claim's budget in seconds, as in ``refine`` and ``check``: a
+    solver decides the stored texts of one claim against one deadline, and a text left
+    when the claim's time has run out is undecided.
+
     ``same`` maps a stored obligation's index to the re-derived query whose SMT-LIB text
     it equals character for character (:func:`compare_obligations`). The re-derivation
     decided that query with its own solver, not trusting the stored status: when that
@@ -36,30 +41,47 @@ def solve_texts(
     stored text on its own, as ``z3 FILE`` or ``cvc5 FILE`` would."""
     from iamrefine import solver
 
-    proof = [ob for ob in cert.obligations if ob.role == "proof" and ob.status == "unsat"]
-    answers: dict[str, dict[int, str]] = {}
+    proof = [
+        ob for ob in cert.obligations if ob.role == "proof" and ob.status is SolverStatus.UNSAT
+    ]
+    answers: dict[str, dict[int, SolverStatus]] = {}
     for name in solvers:
         start = time.perf_counter()
         part = f"solver {name}"
         mine = answers.setdefault(name, {})
         reused = 0
+        deadlines: dict[str, float] = {}
         for ob in proof:
             derived = same.get(ob.index)
-            if derived is not None and derived.engine == name and derived.status == "unsat":
+            if (
+                derived is not None
+                and derived.engine == name
+                and derived.status is SolverStatus.UNSAT
+            ):
                 mine[ob.index] = derived.status
                 reused += 1
                 continue
-            answer = solver.solve_smtlib(ob.smtlib, name, timeout=timeout)
+            deadline = deadlines.setdefault(ob.claim, time.perf_counter() + timeout)
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                mine[ob.index] = SolverStatus.UNKNOWN
+                report.undecided(
+                    part,
+                    f"obligation {ob.index} `{ob.name}`: `{ob.claim}` used its time budget "
+                    f"of {timeout:g} s first",
+                )
+                continue
+            answer = solver.solve_smtlib(ob.smtlib, name, timeout=left)
             mine[ob.index] = answer.status
-            if answer.status == "sat":
+            if answer.status is SolverStatus.SAT:
                 report.fail(
                     part,
                     f"obligation {ob.index} `{ob.name}` is satisfiable: its part of "
                     f"`{ob.claim}` does not hold",
                 )
-            elif answer.status != "unsat":
+            elif answer.status is not SolverStatus.UNSAT:
                 report.undecided(part, f"obligation {ob.index} `{ob.name}`: {answer.reason}")
-        if all(v == "unsat" for v in mine.values()):
+        if all(v is SolverStatus.UNSAT for v in mine.values()):
             report.ok(
                 part,
                 f"{len(mine)} proof obligation(s) unsat: {reused} decided by {name} while "
@@ -69,13 +91,17 @@ def solve_texts(
     out: dict[int, bool | None] = {}
     for ob in proof:
         states = {answers[name][ob.index] for name in solvers}
-        if {"sat", "unsat"} <= states:
+        if {SolverStatus.SAT, SolverStatus.UNSAT} <= states:
             report.fail(
                 "solvers",
                 f"obligation {ob.index} `{ob.name}`: "
                 + ", ".join(f"{n} answers {answers[n][ob.index]}" for n in solvers),
             )
-        out[ob.index] = False if "sat" in states else (True if states == {"unsat"} else None)
+        out[ob.index] = (
+            False
+            if SolverStatus.SAT in states
+            else (True if states == {SolverStatus.UNSAT} else None)
+        )
     return out
 
 
@@ -93,7 +119,7 @@ def _obligation_diffs(mine: ObligationRecord, theirs: Obligation) -> list[str]:
     ]
     # An answer the verifier's solver could not reach is not a difference: it leaves
     # the re-derived claim undecided instead.
-    if mine.status != theirs.status and theirs.status != "unknown":
+    if mine.status != theirs.status and theirs.status is not SolverStatus.UNKNOWN:
         diffs.append(f"status `{mine.status}` where the inputs give `{theirs.status}`")
     if (mine.partition is None) != (theirs.partition is None):
         diffs.append(

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from iamrefine.choices import Verdict
+
 FindingStatus = Literal["ok", "failed", "undecided"]
 
 
@@ -34,7 +36,7 @@ class CertificateReport:
     source: str
     solvers: tuple[str, ...]
     findings: list[Finding] = field(default_factory=list)
-    claims: dict[str, str] = field(default_factory=dict)
+    claims: dict[str, Verdict] = field(default_factory=dict)
     seconds: float = 0.0
 
     def ok(self, part: str, message: str) -> None:

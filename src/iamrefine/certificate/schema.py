@@ -7,6 +7,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from iamrefine.choices import SolverStatus, Verdict
+
 FORMAT: Final = "iamrefine-certificate"
 SCHEMA_VERSION: Final = 2
 CATALOG_CLAIM = "exact over the catalog"
@@ -18,8 +20,6 @@ SOLVERS = ("z3", "cvc5")
 MAX_CERTIFICATE_BYTES = 256 * 1024 * 1024
 
 Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
-Verdict = Literal["PROVED", "REFUTED", "UNKNOWN"]
-Status = Literal["unsat", "sat", "unknown"]
 
 
 class _Record(BaseModel):
@@ -172,7 +172,7 @@ class ObligationRecord(_Record):
     )
     premise: str | None = None
     partition: int | None = Field(default=None, ge=0)
-    status: Status = Field(
+    status: SolverStatus = Field(
         description="the answer when the certificate was made; a claim rests on its "
         "proof obligations that are unsat (one that is not was superseded by a fallback "
         "query)"
@@ -199,7 +199,7 @@ class Certificate(_Record):
     @property
     def proved(self) -> bool:
         """Does the certificate record every claim as PROVED?"""
-        return bool(self.claims) and all(c.verdict == "PROVED" for c in self.claims)
+        return bool(self.claims) and all(c.verdict is Verdict.PROVED for c in self.claims)
 
 
 def certificate_schema() -> dict[str, Any]:

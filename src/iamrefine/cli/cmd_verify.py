@@ -61,8 +61,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--timeout",
                 min=0.001,
-                help="The solver's time budget in seconds (default: the certificate's); "
-                "each re-decided obligation gets all of it.",
+                help="The solver's time budget of each claim, in seconds, as in refine "
+                "and check (default: the certificate's).",
             ),
         ] = None,
     ) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import z3
 
 from iamrefine import solver
+from iamrefine.choices import SolverStatus, Verdict
 from iamrefine.encode import (
     Partition,
 )
@@ -17,14 +17,6 @@ from iamrefine.reference import Decision
 
 CATALOG_CLAIM = "exact over the catalog"
 STRINGS_CLAIM = "no escalation for any action string"
-
-
-class Verdict(StrEnum):
-    """PROVED: every query unsat. REFUTED: a replayed counterexample. UNKNOWN: otherwise."""
-
-    PROVED = "PROVED"
-    REFUTED = "REFUTED"
-    UNKNOWN = "UNKNOWN"
 
 
 @dataclass
@@ -122,7 +114,7 @@ class Obligation:
     claim: str
     kind: str
     role: str
-    status: str
+    status: SolverStatus
     premise: str | None
     partition: Partition | None
     seconds: float
