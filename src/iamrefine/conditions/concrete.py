@@ -69,7 +69,7 @@ def _glob(pattern: list[tuple[str, bool | None]], text: str) -> bool:
 
 
 def _expand(
-    value: str, version: str, request: Request, like: bool
+    value: str, version: str, request: Request, *, like: bool
 ) -> list[tuple[str, bool | None]] | None:
     """The policy value as characters ``(char, is_wildcard)`` after substituting policy
     variables (2012-10-17 only; substituted characters are ``(char, None)``); None when
@@ -148,7 +148,7 @@ def _matches(
         except ValueError:
             return False
         return address.version == network.version and address in network
-    chars = _expand(value, version, request, op.like)
+    chars = _expand(value, version, request, like=op.like)
     if chars is None:
         return False
     if op.family == "arn":
@@ -216,5 +216,5 @@ def resource_holds(element: str, resource: str, request: Request) -> bool:
     segment boundary), escapes by their character; false when a variable's key is
     absent. Wildcards follow the ARN segment rule of
     :func:`iamrefine.glob.resource_glob_matches`."""
-    chars = _expand(element, VERSION_2012, request, True)
+    chars = _expand(element, VERSION_2012, request, like=True)
     return chars is not None and resource_glob_matches(chars, resource)

@@ -37,7 +37,7 @@ OPTIMIZER_BUDGET = 1.0
 """The optimizer's budget per policy, in seconds of CPU time."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuotaReport:
     """How the result meets the managed-policy quota.
 
@@ -78,7 +78,9 @@ def fit_result(
     if optimize is Optimize.readable:
         if over:
             warnings.append(_over_quota(source, readable_size, quota, result))
-        report = QuotaReport(readable_size, (readable_size,), not over, 1)
+        report = QuotaReport(
+            readable_size=readable_size, sizes=(readable_size,), fits=not over, max_policies=1
+        )
         return replace(result, size=readable_size, warnings=warnings, quota=report)
     if optimize is Optimize.size or over:
         result, stats = optimize_result(result, unused, catalog, time_budget=time_budget)
@@ -98,13 +100,27 @@ def fit_result(
             )
         )
     if size <= quota:
-        report = QuotaReport(readable_size, (size,), True, max_policies, stats)
+        report = QuotaReport(
+            readable_size=readable_size,
+            sizes=(size,),
+            fits=True,
+            max_policies=max_policies,
+            optimizer=stats,
+        )
         return replace(result, size=size, warnings=warnings, quota=report)
     split = split_policy(refined, quota, max_policies) if max_policies > 1 else None
     if split is None:
         needed = _needed(result, stats, size)
         reason = _why_not(refined, quota, max_policies, needed, source)
-        report = QuotaReport(readable_size, (size,), False, max_policies, stats, needed, reason)
+        report = QuotaReport(
+            readable_size=readable_size,
+            sizes=(size,),
+            fits=False,
+            max_policies=max_policies,
+            optimizer=stats,
+            needed=needed,
+            reason=reason,
+        )
         return replace(result, size=size, warnings=warnings, quota=report)
     policy = refined.model_copy(update={"statements": split.statements})
     origin = [result.statement_origin[j] for j in split.origin]
@@ -119,7 +135,13 @@ def fit_result(
             "note",
         )
     )
-    report = QuotaReport(readable_size, tuple(split.sizes), True, max_policies, stats)
+    report = QuotaReport(
+        readable_size=readable_size,
+        sizes=tuple(split.sizes),
+        fits=True,
+        max_policies=max_policies,
+        optimizer=stats,
+    )
     return replace(
         result,
         policy=policy,
