@@ -42,6 +42,11 @@ def catalog_claim(
             def build(
                 enc: Encoder, direction: str = direction, chunk: range = chunk
             ) -> list[z3.BoolRef]:
+                """Unsat iff, for every class of the chunk (each catalog action, resource
+                and context): ``over``, the refined side allows nothing the original
+                does not allow or that is unused; ``under``, it allows every request of
+                the original on an action that is not unused; ``within``, the second
+                side allows every request the first does."""
                 a, b, dom = enc.memo(
                     ("classes", name, chunk.start),
                     lambda: (
@@ -111,6 +116,7 @@ def decide_classes(
     for _ in range(CLASS_PROBES):
 
         def abstract(enc: Encoder, excluded: tuple[int, ...] = excluded) -> list[z3.BoolRef]:
+            """Unsat iff the class query holds on every class not in ``excluded``."""
             return [*build(enc), enc.not_(enc.in_classes(partition, excluded))]
 
         name = qname if not excluded else f"{qname}, classes {list(excluded)} excluded"
@@ -129,6 +135,7 @@ def decide_classes(
         chosen = int(answer.values["class"])
 
         def fixed(enc: Encoder, chosen: int = chosen) -> list[z3.BoolRef]:
+            """Unsat iff the class query holds on class ``chosen``."""
             k = enc.class_index(partition)
             value = z3.BitVecVal(chosen, partition.width, enc.ctx)
             whole = z3.simplify(z3.substitute(enc.and_(build(enc)), (k, value)))

@@ -140,6 +140,7 @@ class Containment:
         if not allows:
             # Nothing to contain; the query "sub allows some request" is still decided.
             def build(enc: Encoder) -> list[z3.BoolRef]:
+                """Unsat iff the policy, which has no Allow statement, allows no request."""
                 return [enc.allowed(self.sub.stmts, lambda st: enc.statement_action(st))]
 
             answer, _ = self.claim.run(
@@ -206,6 +207,9 @@ class Containment:
             affixes = common_affixes([*drive, *sup_action, *(p for n in sup_not for p in n)])
 
         def build(enc: Encoder) -> list[z3.BoolRef]:
+            """Unsat iff every action string of ``drive`` (of its complement for a
+            NotAction statement) is in ``sup_action`` or outside one of the sets of
+            ``sup_not`` (Theorem 2)."""
             covered = [enc.action_in(sup_action), *(enc.not_(enc.action_in(n)) for n in sup_not)]
             escapes = enc.not_(enc.or_(covered))
             if escapes is enc.false:
@@ -329,6 +333,9 @@ class Containment:
             affixes = common_affixes([*patterns, *kept])
 
         def build(enc: Encoder) -> list[z3.BoolRef]:
+            """Unsat iff the other policy allows every request that statement ``st``
+            matches through ``patterns`` and no Deny of its own policy denies (Theorem 3)."""
+
             def act(s: CompiledStatement) -> z3.BoolRef:
                 return enc.statement_action(s, keep)
 
@@ -352,6 +359,7 @@ class Containment:
             every action element decided by the concrete matcher: no regex is left."""
 
             def restricted(enc: Encoder) -> list[z3.BoolRef]:
+                """Unsat iff the statement query holds for every action of ``middles``."""
                 picks = []
                 for m in middles:
                     with enc.fixing_action(head + m + tail):
