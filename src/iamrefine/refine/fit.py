@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from iamrefine.choices import Optimize
 from iamrefine.errors import Diagnostic
 from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
-from iamrefine.refine.optimize import OptimizerStats, optimize_result
 from iamrefine.refine.split import compact_size, envelope_size, policy_size, split_policy
 from iamrefine.write import statement_to_json
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
     from iamrefine.model import Policy
     from iamrefine.refine.engine import RefineResult
+    from iamrefine.refine.optimize import OptimizerStats
     from iamrefine.unused import UnusedSet
 
 DEFAULT_MAX_POLICIES = 10
@@ -83,6 +83,9 @@ def fit_result(
         )
         return replace(result, size=readable_size, warnings=warnings, quota=report)
     if optimize is Optimize.size or over:
+        # Imported here: a policy within the quota never needs the optimizer's modules.
+        from iamrefine.refine.optimize import optimize_result
+
         result, stats = optimize_result(result, unused, catalog, time_budget=time_budget)
     refined = result.policy
     assert refined is not None
