@@ -206,8 +206,9 @@ def test_refine_batch_stops_with_exit_2_when_nothing_can_be_written(
     out = tmp_path / "out"
     code, err = _run("refine-batch", _corpus(tmp_path, ("a",)), out, "--no-prove")
     assert code == 2
+    # The first output the client writes is the one reported.
     assert err.strip().splitlines()[-1] == (
-        f"{out / 'a' / 'error.json'}: error: cannot write output: No space left on device"
+        f"{out / 'a' / 'refined.json'}: error: cannot write output: No space left on device"
     )
     assert not list(out.rglob("*.tmp"))
 

@@ -195,16 +195,20 @@ def parse_json(
         raise error.at(source, f"{prefix}JSON is nested too deeply") from None
 
 
-def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> None:
+def write_atomic(
+    path: Path, data: str | bytes, *, parents: bool = False, sync_folder: bool = True
+) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and
     :func:`os.replace`.
 
     Text is written as UTF-8, without newline translation. The data is flushed and
     fsynced before the replace, and the folder is fsynced after it where the system
-    allows. An existing device or FIFO is written to in place, as ``cat > FILE``
-    does, never renamed over (a FIFO needs a reader: with none, the write fails at
-    once). An existing ``path`` keeps its mode bits; a new one gets ``0o666``
-    less the umask, as a plain ``open`` would give it. With ``parents``, missing
+    allows (unless ``sync_folder`` is false: a caller writing several files into one
+    folder calls :func:`fsync_folder` once, before anything that depends on them). An
+    existing device or FIFO is written to in place, as ``cat > FILE`` does, never
+    renamed over (a FIFO needs a reader: with none, the write fails at once). An
+    existing ``path`` keeps its mode bits; a new one gets ``0o666`` less the umask, as
+    a plain ``open`` would give it. With ``parents``, missing
     folders above ``path`` are created first.
 
     Raises :class:`InputError` at ``path`` (``cannot write output: <reason>``) for any
@@ -237,7 +241,8 @@ def write_atomic(path: Path, data: str | bytes, *, parents: bool = False) -> Non
         if isinstance(exc, OSError):
             raise _write_error(path, exc) from None
         raise
-    _fsync_folder(folder)
+    if sync_folder:
+        fsync_folder(folder)
 
 
 def _is_special(path: Path) -> bool:
@@ -278,7 +283,7 @@ def _target_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the rename durable where folders can be opened and fsynced (not Windows)."""
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
     try:

@@ -45,7 +45,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import InputError, Interrupted
-from iamrefine.files import write_atomic
+from iamrefine.files import fsync_folder, write_atomic
 from iamrefine.harness.batch_case import (
     CERTIFICATE_FILE,
     DETACHED,
@@ -256,10 +256,12 @@ def record(out_dir: Path, output: CaseOutput, catalog: Catalog, options: BatchOp
     digests: dict[str, str] = {}
     for name, text in output.texts.items():
         data = text.encode("utf-8")
-        write_atomic(dest / name, data, parents=True)
+        write_atomic(dest / name, data, parents=True, sync_folder=False)
         digests[name] = sha256_bytes(data)
     result.files = list(digests)
     _remove_outputs(dest, keep=tuple(result.files))
+    # One fsync of the folder makes every rename above durable before `done` is.
+    fsync_folder(dest)
     done = {
         **_marker(output.inputs, catalog, options),
         "outcome": result.outcome,
