@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import SHARED, write_result
+from common import RESULTS, SHARED, write_result
 
 SEED = 2026
 SAMPLE_SECONDS = 0.5
@@ -115,6 +115,11 @@ def run_one(name: str, corpus: Path, out: Path) -> dict[str, Any]:
         report = refine_batch(corpus, out, executor=spec, jobs=1)
         seconds = time.perf_counter() - start
     cases = len(report.cases)
+    names = [c.name for c in report.cases]
+    expected = sorted(p.name for p in corpus.iterdir() if p.is_dir())
+    recorded = sorted(
+        p.name for p in out.iterdir() if (p / "done").is_file() or (p / "error.json").is_file()
+    )
     worker_seconds = sum(c.timings.get("worker", 0.0) for c in report.cases)
     return {
         "executor": name,
@@ -126,17 +131,25 @@ def run_one(name: str, corpus: Path, out: Path) -> dict[str, Any]:
         "worker_busy_seconds": round(worker_seconds, 2),
         "peak_mb_per_worker": sorted(round(v, 1) for v in watch.peaks.values()),
         "outcomes": {str(k): v for k, v in report.counts.items()},
+        "lost": len(set(expected) - set(names)) + len(set(expected) - set(recorded)),
+        "duplicated": len(names) - len(set(names)),
         "load_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
 
 
-def main() -> None:
+def run() -> dict[str, Any]:
+    """The suite as ``run.py scale`` runs it: 20,000 cases on every executor."""
+    main([])
+    return json.loads((RESULTS / "scale.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--only", nargs="*", default=list(EXECUTORS))
     parser.add_argument("--name", default="scale")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         if args.corpus is not None:

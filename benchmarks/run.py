@@ -23,6 +23,9 @@ README = ROOT / "benchmarks" / "README.md"
 START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
 SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling", "conditions", "size"]
+ON_REQUEST = ["scale"]
+"""Suites run only when named: ``scale`` refines 20,000 cases three times (an hour or
+more on two cores)."""
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -192,7 +195,66 @@ def table() -> str:
                 else "**missed**",
                 when(z),
             )
+    for name in ("scale_compare", "scale"):
+        if (sc := _load(name)) is not None:
+            _scale_rows(sc, row, when(sc))
     return "\n".join(rows)
+
+
+def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
+    """The rows of one ``bench_scale.py`` result (issue 20 item 5)."""
+    runs, cases, targets = sc["runs"], sc["cases"], sc["targets"]
+    per_worker = {n: r["cases_per_second_per_worker"] for n, r in runs.items()}
+    row(
+        f"refine + prove, synthetic organization ({cases:,} cases), cases/s per worker",
+        "; ".join(
+            f"{n}: {v} (load {runs[n]['load_1m'][0]:g} to {runs[n]['load_1m'][1]:g})"
+            for n, v in per_worker.items()
+        ),
+        f">= {targets['cases_per_second_per_worker']:g}",
+        "met"
+        if min(per_worker.values()) >= targets["cases_per_second_per_worker"]
+        else "**missed**",
+        date,
+    )
+    if "scaling_1_to_2" in sc:
+        row(
+            f"scaling from 1 to 2 Dask workers ({cases:,} cases)",
+            f"{sc['scaling_1_to_2']}x",
+            f">= {targets['scaling_1_to_2']}x",
+            "met" if sc["scaling_1_to_2"] >= targets["scaling_1_to_2"] else "**missed**",
+            date,
+        )
+    if "dask_overhead_fraction" in sc:
+        row(
+            f"Dask's overhead against the local pool, one worker ({cases:,} cases)",
+            f"{sc['dask_overhead_fraction']:.1%} ({sc['dask_overhead_ms_per_case']} ms per case)",
+            f"< {targets['dask_overhead_fraction']:.0%}",
+            "met"
+            if sc["dask_overhead_fraction"] < targets["dask_overhead_fraction"]
+            else "**missed**",
+            date,
+        )
+    peak = max(max(r["peak_mb_per_worker"], default=0.0) for r in runs.values())
+    row(
+        f"peak memory per worker ({cases:,} cases)",
+        "; ".join(f"{n}: {r['peak_mb_per_worker']} MB" for n, r in runs.items()),
+        f"<= {targets['peak_mb_per_worker']:g} MB",
+        "met" if peak <= targets["peak_mb_per_worker"] else "**missed**",
+        date,
+    )
+    lost = sum(r["lost"] + r["duplicated"] for r in runs.values())
+    row(
+        f"{cases:,} cases: wall time, outcomes, projection to 100,000",
+        "; ".join(
+            f"{n}: {r['seconds']:,} s, {r['outcomes']}, 100k in "
+            f"{sc['projected_seconds_100k'][n] / 3600:.1f} h"
+            for n, r in runs.items()
+        ),
+        "0 lost or duplicated",
+        "met" if lost == 0 else "**missed**",
+        date,
+    )
 
 
 def update_readme() -> None:
@@ -204,7 +266,7 @@ def update_readme() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], default=[])
+    parser.add_argument("suites", nargs="*", choices=[*SUITES, *ON_REQUEST, []], default=[])
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     if not args.table_only:
