@@ -239,3 +239,13 @@ def _untimed(value: Any) -> Any:
     if isinstance(value, list):
         return [_untimed(v) for v in value]
     return value
+
+
+def test_regress_on_dask_gives_each_broken_refiner_its_verdict(tmp_path: Path) -> None:
+    from iamrefine.harness.regress import CommandRefiner, run_regress
+    from test_harness_regress import EXPECTED, FIXTURES, PY, _make_corpus
+
+    corpus = _make_corpus(tmp_path, list(EXPECTED))
+    refiner = CommandRefiner.parse(f"{PY} {FIXTURES / 'by_case_name.py'} {{policy}} {{unused}}")
+    report = run_regress(corpus, refiner, executor=ExecutorSpec.parse("dask-local:1"))
+    assert {c.name.rpartition("-")[0]: c.verdict for c in report.cases} == EXPECTED

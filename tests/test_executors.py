@@ -131,3 +131,25 @@ def test_a_worker_refuses_a_catalog_with_another_digest(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as caught:
         worker_catalog(CatalogRef(str(other), digest))
     assert f"not the run's {digest}" in caught.value.diagnostics[0].render()
+
+
+def test_a_worker_without_the_corpus_grades_a_private_copy(tmp_path: Path) -> None:
+    from iamrefine.harness.corpus import Case, CaseFiles
+
+    folder = tmp_path / "corpus" / "a"
+    folder.mkdir(parents=True)
+    (folder / "policy.json").write_bytes(b'{"Version": "2012-10-17"}')
+    (folder / "unused.json").write_bytes(b"[]")
+    case = Case("a", folder)
+    shipped = CaseFiles.read(case)
+    with shipped.on_disk() as here:
+        assert here == case  # the same bytes on a shared filesystem: the case itself
+    # As on another machine: the corpus is not there (or holds other bytes).
+    (folder / "unused.json").write_bytes(b'["s3:GetObject"]')
+    with shipped.on_disk() as copy:
+        assert copy.name == "a" and copy.folder != folder
+        assert copy.policy_path.read_bytes() == shipped.policy
+        assert copy.unused_path.read_bytes() == b"[]"
+    assert not copy.folder.exists()
+    missing = CaseFiles.read(Case("b", tmp_path / "corpus" / "b"))
+    assert missing.problem.startswith("cannot read the case's files: ")
