@@ -249,3 +249,41 @@ def test_regress_on_dask_gives_each_broken_refiner_its_verdict(tmp_path: Path) -
     refiner = CommandRefiner.parse(f"{PY} {FIXTURES / 'by_case_name.py'} {{policy}} {{unused}}")
     report = run_regress(corpus, refiner, executor=ExecutorSpec.parse("dask-local:1"))
     assert {c.name.rpartition("-")[0]: c.verdict for c in report.cases} == EXPECTED
+
+
+def _recommend_into(out: Path, executor: ExecutorSpec) -> Any:
+    import aws_world as w
+    from iamrefine.aws import compare
+    from iamrefine.aws.recommend import RecommendOptions, recommend
+
+    poll = compare.PollOptions(first=0.01, factor=2.0, ceiling=0.05, deadline=5.0)
+    with w.world() as (connector, stub, arns):
+        w.stub_aws_recommendations(stub, arns)
+        options = RecommendOptions(
+            analyzer_arn=w.ANALYZER, compare_aws=True, poll=poll, executor=executor
+        )
+        report = recommend(connector, out, options=options)
+        stub.assert_no_pending_responses()
+    return report
+
+
+def test_aws_recommend_on_dask_writes_what_the_local_pool_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aws_world as w
+
+    for key, value in w.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    local = _recommend_into(tmp_path / "local", ExecutorSpec.parse("local"))
+    dask = _recommend_into(tmp_path / "dask", ExecutorSpec.parse("dask-local:1"))
+    assert [(r.folder, r.outcome, r.verdict) for r in dask.results] == [
+        (r.folder, r.outcome, r.verdict) for r in local.results
+    ]
+    for result in local.results:
+        mine, theirs = tmp_path / "dask" / result.folder, tmp_path / "local" / result.folder
+        names = sorted(p.name for p in theirs.iterdir()) if theirs.is_dir() else []
+        assert (sorted(p.name for p in mine.iterdir()) if mine.is_dir() else []) == names
+        for name in ("refined.json", "policy.json", "aws-recommendation.json"):
+            if name in names:
+                assert (mine / name).read_bytes() == (theirs / name).read_bytes()
