@@ -287,3 +287,36 @@ def test_aws_recommend_on_dask_writes_what_the_local_pool_writes(
         for name in ("refined.json", "policy.json", "aws-recommendation.json"):
             if name in names:
                 assert (mine / name).read_bytes() == (theirs / name).read_bytes()
+
+
+def test_a_case_that_keeps_killing_its_workers_is_recorded_and_the_run_goes_on() -> None:
+    import dask
+    from distributed.scheduler import KilledWorker
+
+    from iamrefine.harness.executors import run_on_executor
+    from pool_helpers import die_on_two
+
+    # Two deaths of the same task make the scheduler give up on it (KilledWorker).
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        found = dict(
+            run_on_executor(
+                client.get_executor(pure=False),
+                die_on_two,
+                [0, 1, 2, 3],
+                window=4,
+                lost=(KilledWorker,),
+                on_crash=lambda item, reason: reason,
+            )
+        )
+    assert {k: v for k, v in found.items() if k != 2} == {0: 0, 1: 10, 3: 30}
+    assert str(found[2]).startswith("its worker died while running it (KilledWorker: ")
