@@ -147,7 +147,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         assume_role_name: RoleOpt = None,
         jobs: Annotated[
-            int, typer.Option("--jobs", "-j", min=1, help="Policies proved in parallel.")
+            int,
+            typer.Option(
+                "--jobs", "-j", min=1, help="Policies proved in parallel (with `--executor local`)."
+            ),
         ] = 1,
         executor: ExecutorOpt = "local",
         compare_aws: Annotated[

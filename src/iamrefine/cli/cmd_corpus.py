@@ -20,7 +20,13 @@ from iamrefine.cli.options import (
 )
 
 JobsOpt = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, help="Cases processed in parallel (processes).")
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Cases processed in parallel (processes of this machine, with `--executor local`).",
+    ),
 ]
 
 
