@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -372,6 +373,26 @@ def test_class_chunks_cover_every_class_once(total: int) -> None:
     assert len(chunks) == max(1, -(-total // verify.CLASS_CHUNK))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_weighted_class_chunks_cover_every_class_once(seed: int) -> None:
+    rng = random.Random(seed)
+    total = rng.choice([1, 2, 50, 401, 2133])
+    weights = [rng.choice([1, 2, 30, 300, 5000]) for _ in range(total)]
+    chunks = verify.class_chunks(total, weights=weights)
+    assert [i for c in chunks for i in c] == list(range(total))
+    assert all(len(c) <= verify.CLASS_CHUNK for c in chunks)
+    cap = prove.catalog_claim.CHUNK_WEIGHT
+    assert all(len(c) == 1 or sum(weights[i] for i in c) <= cap for c in chunks)
+
+
+def test_heavy_classes_are_chunked_by_their_matches() -> None:
+    # 2,000 classes matched by 30 statements each: 400 classes a chunk would hold 12,400
+    # memberships; chunks by weight hold at most CHUNK_WEIGHT.
+    chunks = verify.class_chunks(2000, weights=[31] * 2000)
+    assert len(chunks) > len(verify.class_chunks(2000))
+    assert max(map(len, chunks)) <= prove.catalog_claim.CHUNK_WEIGHT // 31
+
+
 CHUNK_CASES = [
     # (original, refined, unused, verdict of the catalog claim)
     (
@@ -410,6 +431,10 @@ def test_chunked_class_queries_give_the_same_verdicts(
     whole = claim(verify_refinement(a, b, u, catalog), CATALOG_CLAIM)
     monkeypatch.setattr(prove.catalog_claim, "CLASS_CHUNK", 1)
     report = verify_refinement(a, b, u, catalog)
+    monkeypatch.setattr(prove.catalog_claim, "CLASS_CHUNK", 400)
+    monkeypatch.setattr(prove.catalog_claim, "CHUNK_WEIGHT", 2)
+    weighted = verify_refinement(a, b, u, catalog)
+    assert claim(weighted, CATALOG_CLAIM).verdict is verdict
     chunked = claim(report, CATALOG_CLAIM)
     assert whole.verdict is chunked.verdict is verdict
     classes = chunked.stats["classes"]

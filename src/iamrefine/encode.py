@@ -327,11 +327,14 @@ def build_partition(
     index = index or catalog_index(catalog)
     names = index.names
     n = len(names)
-    sig = [0] * n
+    # Each action's signature is the increasing list of its statement numbers (the
+    # unused mark last): grouping and decoding cost the number of matches, where bit
+    # masks as wide as the policy would cost classes times statements per shift.
+    sig: list[list[int]] = [[] for _ in range(n)]
     bits: list[tuple[int, int]] = []
     for pi, stmts in enumerate(policies):
         for st in stmts:
-            b = 1 << len(bits)
+            b = len(bits)
             bits.append((pi, st.index))
             hit: set[int] = set()
             for p in st.patterns:
@@ -339,30 +342,31 @@ def build_partition(
             if st.not_action:
                 for i in range(n):
                     if i not in hit:
-                        sig[i] |= b
+                        sig[i].append(b)
             else:
-                for i in hit:
-                    sig[i] |= b
-    unused_bit = 1 << len(bits)
+                for i in sorted(hit):
+                    sig[i].append(b)
+    unused_bit = len(bits)
     for name in unused:
         pos = index.position.get(name)
         if pos is not None:
-            sig[pos] |= unused_bit
-    groups: dict[int, list[int]] = {}
+            sig[pos].append(unused_bit)
+    groups: dict[tuple[int, ...], list[int]] = {}
     for i, s in enumerate(sig):
-        groups.setdefault(s, []).append(i)
+        groups.setdefault(tuple(s), []).append(i)
     classes = []
-    for ci, (s, members) in enumerate(groups.items()):
+    for ci, (key, members) in enumerate(groups.items()):
         matches: list[set[int]] = [set() for _ in policies]
-        for bi, (pi, si) in enumerate(bits):
-            if s >> bi & 1:
-                matches[pi].add(si)
+        is_unused = bool(key) and key[-1] == unused_bit
+        for bi in key[:-1] if is_unused else key:
+            pi, si = bits[bi]
+            matches[pi].add(si)
         classes.append(
             ActionClass(
                 ci,
                 tuple(names[i] for i in members),
                 tuple(frozenset(m) for m in matches),
-                bool(s & unused_bit),
+                is_unused,
             )
         )
     return Partition(tuple(classes), tuple(labels))
