@@ -381,6 +381,19 @@ def test_a_fifo_or_device_input_exits_2_without_reading(
     assert code == 2 and "/dev/zero: error: catalog is a character device" in err
 
 
+def test_a_fifo_or_device_certificate_exits_2_without_reading(tmp_path: Path) -> None:
+    # A FIFO with no writer used to block `verify` in open(); a device was read whole.
+    fifo = tmp_path / "cert.fifo"
+    os.mkfifo(fifo)
+    code, out, err = _cli("verify", fifo, timeout=20)
+    assert code == 2 and out == ""
+    assert f"{fifo}: error: certificate is a FIFO, not a regular file" in err
+    assert "Traceback" not in err
+    code, out, err = _cli("verify", "/dev/zero", timeout=20)
+    assert code == 2 and out == ""
+    assert "/dev/zero: error: certificate is a character device, not a regular file" in err
+
+
 def test_the_policy_can_be_read_from_standard_input(inputs: dict[str, Path]) -> None:
     common = ("-u", inputs["unused"], "--catalog", inputs["cat"])
     code, out, err = _cli("refine", "-", *common, stdin=inputs["policy"].read_bytes())

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from iamrefine.certificate.canonical import json_with_numbers
 from iamrefine.certificate.schema import FORMAT, MAX_CERTIFICATE_BYTES, SCHEMA_VERSION, Certificate
 from iamrefine.errors import CertificateError, Diagnostic
-from iamrefine.files import parse_json
+from iamrefine.files import parse_json, read_input
 
 
 def _where(loc: Sequence[int | str]) -> str:
@@ -81,17 +81,10 @@ def _not_a_certificate(data: dict[str, Any], source: str) -> str:
 
 
 def load_certificate(path: str | Path) -> Certificate:
-    """Read and validate a certificate file."""
+    """Read and validate a certificate file (``-``: standard input), through the bounded
+    reader of every other input: a FIFO or a device is refused, not read."""
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            raw = fh.read(MAX_CERTIFICATE_BYTES + 1)
-    except OSError as exc:
-        raise CertificateError.at(str(p), f"cannot read certificate: {exc.strerror}") from None
-    if len(raw) > MAX_CERTIFICATE_BYTES:
-        raise CertificateError.at(
-            str(p), f"certificate is larger than {MAX_CERTIFICATE_BYTES:,} bytes"
-        )
+    raw = read_input(path, limit=MAX_CERTIFICATE_BYTES, what="certificate", error=CertificateError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
