@@ -1,9 +1,8 @@
 """Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
 
 Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
-``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``conditions``, ``size``
-(default: all).
-Each suite writes
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``statements``, ``conditions``,
+``size`` (default: all). Each suite writes
 ``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
 """
 
@@ -22,7 +21,17 @@ from common import RESULTS, ROOT
 README = ROOT / "benchmarks" / "README.md"
 START = "<!-- figures:start -->"
 END = "<!-- figures:end -->"
-SUITES = ["catalog", "corpus", "cli", "worst", "peer", "scaling", "conditions", "size"]
+SUITES = [
+    "catalog",
+    "corpus",
+    "cli",
+    "worst",
+    "peer",
+    "scaling",
+    "statements",
+    "conditions",
+    "size",
+]
 ON_REQUEST = ["scale"]
 """Suites run only when named: ``scale`` refines 20,000 cases three times (an hour or
 more on two cores)."""
@@ -155,6 +164,23 @@ def table() -> str:
                 "see `results/scaling.png`",
                 when(s),
             )
+    if (st := _load("statements")) is not None:
+        pts = st["points"]
+        largest = pts[-1]
+        row(
+            f"one policy of many statements, refine + prove, whole process "
+            f"({largest['statements']:,} statements, {largest['policy_bytes'] / 1000:.0f} KB)",
+            "; ".join(
+                f"{pt['statements']}: {pt['wall_s']:.2f} s/{pt['peak_rss_mb']:.0f} MB "
+                f"{'/'.join(pt['verdicts'])}"
+                for pt in pts
+            ),
+            f"<= {st['target_s']:g} s, PROVED",
+            "met"
+            if largest["wall_s"] <= st["target_s"] and largest["verdicts"] == ["PROVED"]
+            else "**missed**",
+            when(st),
+        )
     if (cd := _load("conditions")) is not None:
         row(
             f"a condition block's cost in a check ({cd['sampled']} of {cd['distinct_blocks']} "
