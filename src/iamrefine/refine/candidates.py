@@ -5,9 +5,10 @@ over all strings, in one replaced pattern (decided by
 :func:`iamrefine.refine.containment.contains`); that pattern is its origin. Candidates
 come from the whole wildcard language: exact names, the shortest safe character prefix
 ``A*`` of each wanted action, ``A*B`` for every word suffix and short character suffix B
-of it, ``A*M*`` for every word M inside it (A always the shortest safe prefix for the
-shape), ``?`` for wanted names that differ in one position, and the readable
-refinement's own patterns. Catalog sets are bit masks over one service's names.
+of it, ``A*M*`` for every word, pair of consecutive words and substring of one or two
+characters M inside it (A always the shortest safe prefix for the shape), ``?`` for
+wanted names that differ in one position, and the readable refinement's own patterns.
+Catalog sets are bit masks over one service's names.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from iamrefine.refine.words import word_boundaries
 
 CHAR_SUFFIXES = 4
 """Character suffixes of each wanted action tried as the tail of ``A*B``."""
+
+SUB_LENGTHS = (1, 2)
+"""The lengths of the substrings M tried in ``A*M*`` (besides words)."""
+
+SHORT = 2
+"""Substrings up to this length are indexed per service (for ``A*M*``)."""
 
 
 def clock() -> float:
@@ -84,18 +91,52 @@ class Service:
             self.shorter[t] = acc
             acc |= by_len.get(t, 0)
         self._suffix: dict[str, int] = {}
+        self._prefix: dict[str, int] = {}
         self._last: dict[str, list[int]] = {}
+        self._occ: dict[str, dict[int, int]] | None = None
         # The replaced patterns that match some action of this service, with those actions.
-        self.origins: list[tuple[int, str, int]] = []
+        # With the literal L of an origin of the form `L*` (the usual case): a glob is
+        # contained in `L*` iff its text before its first wildcard starts with L (fact F1
+        # of proofs/REFINEMENT.md), which `contains` would also answer.
+        self.origins: list[tuple[int, str, int, str | None]] = []
         for vi, pattern, members in origins:
             mask = 0
             for i in members:
                 mask |= 1 << (i - self.lo)
-            self.origins.append((vi, pattern, mask))
+            q = ascii_lower(normalize(pattern))
+            head = q[:-1] if q.endswith("*") and not has_wildcard(q[:-1]) else None
+            self.origins.append((vi, pattern, mask, head))
 
     def prefix(self, text: str) -> int:
-        lo, hi = self.index.range_of(text)
-        return ((1 << (hi - self.lo)) - 1) ^ ((1 << (lo - self.lo)) - 1)
+        found = self._prefix.get(text)
+        if found is None:
+            lo, hi = self.index.range_of(text)
+            found = ((1 << (hi - self.lo)) - 1) ^ ((1 << (lo - self.lo)) - 1)
+            self._prefix[text] = found
+        return found
+
+    def occurrences(self, m: str) -> list[tuple[int, int]]:
+        """(k, the last position of ``m`` in name k) for the names containing ``m``."""
+        occ = self._occ
+        if occ is None:
+            # Every substring of up to SHORT characters, with its last position per name.
+            occ = {}
+            for k, x in enumerate(self.names):
+                for at in range(len(x)):
+                    for n in range(1, SHORT + 1):
+                        if at + n <= len(x):
+                            occ.setdefault(x[at : at + n], {})[k] = at
+            self._occ = occ
+        if len(m) <= SHORT:
+            return list(occ.get(m, {}).items())
+        # A longer m: look only in the names that have its rarest short piece.
+        pieces = [occ.get(m[at : at + SHORT], {}) for at in range(len(m) - SHORT + 1)]
+        out = []
+        for k in min(pieces, key=len):
+            at = self.names[k].rfind(m)
+            if at >= 0:
+                out.append((k, at))
+        return out
 
     def suffix(self, text: str) -> int:
         if not self._suffix:
@@ -114,21 +155,18 @@ class Service:
         short = self.shorter[t] if t < len(self.shorter) else self.all
         return self.prefix(a) & self.suffix(b) & ~short
 
-    def middle(self, a: str, m: str) -> int:
-        """The names ``a*m*`` matches."""
+    def after(self, m: str) -> list[int]:
+        """``table[t]``: the names in which ``m`` occurs at some position >= t (so
+        ``a*m*`` matches ``prefix(a) & table[len(a)]``)."""
         table = self._last.get(m)
         if table is None:
-            # table[t]: the names in which m starts at some position >= t.
             table = [0] * (self.max_len + 2)
-            for k, x in enumerate(self.names):
-                at = x.rfind(m)
-                if at >= 0:
-                    table[at] |= 1 << k
+            for k, at in self.occurrences(m):
+                table[at] |= 1 << k
             for t in range(self.max_len, -1, -1):
                 table[t] |= table[t + 1]
             self._last[m] = table
-        t = len(a)
-        return self.prefix(a) & (table[t] if t < len(table) else 0)
+        return table
 
     def exact(self, name: str) -> int:
         i = self.index.position.get(name)
@@ -184,10 +222,13 @@ class Candidates:
         if key in self.seen or not mask or mask & service.bad or not mask & wanted:
             return
         self.seen.add(key)
-        for origin, pattern, members in service.origins:
+        lit = literal_prefix(key)
+        for origin, pattern, members, head in service.origins:
             # Over the catalog a contained candidate matches only what its origin does:
             # a cheap necessary condition before the automaton decides.
-            if not mask & ~members and contains(pattern, text):
+            if mask & ~members:
+                continue
+            if lit.startswith(head) if head is not None else contains(pattern, text):
                 covered = mask & wanted
                 elements = []
                 while covered:
@@ -231,22 +272,48 @@ def _stars(
         cands.add(text, svc, svc.star(x[:found], b), wanted)
 
 
-def _middles(index: CatalogIndex, svc: Service, wanted: int, i: int, cands: Candidates) -> None:
-    """``A*M*`` for each word M of wanted action ``i`` after its first, with the
-    shortest prefix A that keeps it free of bad names."""
+def _middles(
+    index: CatalogIndex,
+    svc: Service,
+    wanted: int,
+    i: int,
+    cands: Candidates,
+    lengths: tuple[int, ...],
+) -> None:
+    """``A*M*`` through wanted action ``i`` with the shortest prefix A that keeps it free
+    of bad names: without ``lengths``, for M each word of the action after its first
+    and each pair of consecutive words; with them, for M each substring of those
+    lengths after the action name's first character. Only M's last occurrence matters:
+    A must end before it."""
     canon = index.canon[i]
     x = index.names[i]
     base = x.index(":") + 1
     bad = svc.bad
-    cuts = [c for c in word_boundaries(canon) if c > base]
-    for k, start in enumerate(cuts):
-        end = cuts[k + 1] if k + 1 < len(cuts) else len(x)
-        m = x[start:end]
-        found = _shortest(base, start, lambda n, m=m: not svc.middle(x[:n], m) & bad)
-        if found is None:
+    cuts = [c for c in word_boundaries(canon) if c > base] + [len(x)]
+    last: dict[str, int] = {}
+    for k in range(len(cuts) - 1 if not lengths else 0):
+        for end in cuts[k + 1 : k + 3]:
+            last[x[cuts[k] : end]] = max(last.get(x[cuts[k] : end], -1), cuts[k])
+    for at in range(base + 1, len(x)):
+        for n in lengths:
+            if at + n <= len(x):
+                m = x[at : at + n]
+                last[m] = max(last.get(m, -1), at)
+    # hits[n]: the bad names that start with x[:n].
+    hits = [0] * base + [svc.prefix(x[:n]) & bad for n in range(base, len(x) + 1)]
+    for m, at in last.items():
+        table = svc.after(m)
+        if hits[at] & table[at]:
             continue
-        text = canon[:found] + "*" + canon[start:end] + "*"
-        cands.add(text, svc, svc.middle(x[:found], m), wanted)
+        lo, hi = base, at
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if hits[mid] & table[mid]:
+                lo = mid + 1
+            else:
+                hi = mid
+        text = canon[:lo] + "*" + canon[at : at + len(m)] + "*"
+        cands.add(text, svc, svc.prefix(x[:lo]) & table[lo], wanted)
 
 
 def _single_chars(
@@ -306,7 +373,8 @@ def generate(
     phases = (
         lambda svc, w, i: _stars(index, svc, w, i, cands, [""]),
         lambda svc, w, i: _stars(index, svc, w, i, cands, _tails(index, i, prefix_only=False)),
-        lambda svc, w, i: _middles(index, svc, w, i, cands),
+        lambda svc, w, i: _middles(index, svc, w, i, cands, ()),
+        lambda svc, w, i: _middles(index, svc, w, i, cands, SUB_LENGTHS),
     )
     for phase in phases:
         for service, members in by_service.items():

@@ -91,24 +91,31 @@ def solve_cover(
         return Cover(tuple(sorted(chosen)), fixed_cost, float(fixed_cost), CoverMethod.TRIVIAL)
     cands = sorted({i for c, _ in hard for i in c})
     elems = frozenset(e for _, es in hard for e in es)
-    greedy = _greedy(costs, covers, cands, elems)
-    greedy_cost = sum(costs[i] for i in greedy)
+    solved = None
     if use_solver and solver_available():
         solved = _ilp(costs, covers, cands, elems, time_limit=time_limit)
-        if solved is not None:
-            picks, lp_bound, optimal = solved
-            cost = sum(costs[i] for i in picks)
-            if optimal or cost <= greedy_cost:
-                method = CoverMethod.OPTIMAL if optimal else CoverMethod.INCUMBENT
-                total = fixed_cost + cost
-                bound = fixed_cost + (cost if optimal else lp_bound)
-                return Cover(tuple(sorted(chosen + picks)), total, min(bound, total), method)
+        if solved is not None and solved[2]:
+            # Proved optimal: greedy cannot do better.
+            picks, _, _ = solved
+            cost = fixed_cost + sum(costs[i] for i in picks)
+            return Cover(tuple(sorted(chosen + picks)), cost, float(cost), CoverMethod.OPTIMAL)
+    greedy = _greedy(costs, covers, cands, elems)
+    greedy_cost = sum(costs[i] for i in greedy)
+    if solved is not None:
+        picks, lp_bound, _ = solved
+        cost = sum(costs[i] for i in picks)
+        if cost <= greedy_cost:
+            total = fixed_cost + cost
+            bound = fixed_cost + lp_bound
             return Cover(
-                tuple(sorted(chosen + greedy)),
-                fixed_cost + greedy_cost,
-                fixed_cost + lp_bound,
-                CoverMethod.GREEDY,
+                tuple(sorted(chosen + picks)), total, min(bound, total), CoverMethod.INCUMBENT
             )
+        return Cover(
+            tuple(sorted(chosen + greedy)),
+            fixed_cost + greedy_cost,
+            fixed_cost + lp_bound,
+            CoverMethod.GREEDY,
+        )
     # No solver: the bound of each hard component is its largest element's cheapest
     # candidate cost (any cover pays at least that), a weaker bound than the LP's.
     bound = fixed_cost + sum(
@@ -185,7 +192,7 @@ def _greedy(
     """Lazy greedy: a candidate's cost per newly covered element only grows, so a popped
     entry whose ratio is still current is the best pick."""
     left = set(elems)
-    live = {i: set(covers[i] & elems) for i in cands}
+    live = {i: set(covers[i]) & left for i in cands}
     heap = [(costs[i] / len(live[i]), costs[i], i) for i in cands if live[i]]
     heapq.heapify(heap)
     picks: list[int] = []
