@@ -226,6 +226,16 @@ def request_context(
     each block by :func:`iamrefine.conditions.concrete.condition_holds`, each Resource
     element with a policy variable by :func:`~iamrefine.conditions.concrete.resource_holds`
     on ``resource``. Principal atoms are not included."""
+    chosen = list(policies)
+    return {
+        **condition_context(chosen, request),
+        **resource_variable_context(chosen, resource, request),
+    }
+
+
+def condition_context(policies: Iterable[Policy | None], request: Request) -> dict[str, bool]:
+    """The condition-block atoms of ``policies`` on a concrete request (no resource is
+    involved, so a judge computes them once per request)."""
     ctx: dict[str, bool] = {}
     for policy in policies:
         if policy is None:
@@ -235,12 +245,35 @@ def request_context(
             if st.condition is not None:
                 holds = concrete.condition_holds(st.condition, version, request)
                 ctx[condition_key(st.condition, version)] = holds
+    return ctx
+
+
+def resource_variable_context(
+    policies: Iterable[Policy | None], resource: str, request: Request
+) -> dict[str, bool]:
+    """The atoms of the Resource elements of ``policies`` that hold a policy variable,
+    on ``resource`` and a concrete request."""
+    expanded = _variable_elements(policies, request)
+    return {key: concrete.resource_chars_match(chars, resource) for key, chars in expanded}
+
+
+def _variable_elements(
+    policies: Iterable[Policy | None], request: Request
+) -> list[tuple[str, concrete.ResourceChars]]:
+    """Each Resource element of ``policies`` with a policy variable: its atom key and
+    its characters once ``request`` is substituted (the same for every resource)."""
+    out: dict[str, concrete.ResourceChars] = {}
+    for policy in policies:
+        if policy is None:
+            continue
+        version = policy.effective_version
+        for st in policy.statements:
             element = st.resource if st.resource is not None else st.not_resource
             for value in element.values if element is not None else []:
-                if is_variable_element(value, version):
-                    holds = concrete.resource_holds(value, resource, request)
-                    ctx[resource_variable_key(value, version)] = holds
-    return ctx
+                key = resource_variable_key(value, version)
+                if key not in out and is_variable_element(value, version):
+                    out[key] = concrete.resource_element_chars(value, request)
+    return list(out.items())
 
 
 _World = tuple[dict[str, bool], dict[str, list[str]] | None, Sequence[str]]
@@ -259,10 +292,13 @@ def _worlds(
     pool = [{k: list(v) for k, v in r.items()} for r in requests]
     found = (principal_key(st) for p in policies if p is not None for st in p.statements)
     keys = list(dict.fromkeys(k for k in found if k is not None))
+    conditions = [condition_context(policies, request) for request in pool]
+    elements = [_variable_elements(policies, request) for request in pool]
     for resource in resources:
         seen: set[tuple[tuple[str, bool], ...]] = set()
-        for request in pool:
-            base = request_context(policies, resource, request)
+        for request, held, expanded in zip(pool, conditions, elements, strict=True):
+            variables = {k: concrete.resource_chars_match(c, resource) for k, c in expanded}
+            base = {**held, **variables}
             for who in _assignments(keys):
                 ctx = {**base, **who}
                 signature = tuple(sorted(ctx.items()))

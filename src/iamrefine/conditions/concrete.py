@@ -216,5 +216,19 @@ def resource_holds(element: str, resource: str, request: Request) -> bool:
     segment boundary), escapes by their character; false when a variable's key is
     absent. Wildcards follow the ARN segment rule of
     :func:`iamrefine.glob.resource_glob_matches`."""
-    chars = _expand(element, VERSION_2012, request, like=True)
+    return resource_chars_match(resource_element_chars(element, request), resource)
+
+
+ResourceChars = list[tuple[str, bool | None]] | None
+"""A Resource element after variable substitution (see :func:`resource_holds`)."""
+
+
+def resource_element_chars(element: str, request: Request) -> ResourceChars:
+    """The first half of :func:`resource_holds`, which does not depend on the resource:
+    the element with its variables replaced from ``request``; None when a key is absent."""
+    return _expand(element, VERSION_2012, request, like=True)
+
+
+def resource_chars_match(chars: ResourceChars, resource: str) -> bool:
+    """The second half of :func:`resource_holds`."""
     return chars is not None and resource_glob_matches(chars, resource)
