@@ -285,3 +285,36 @@ def test_certificate_of_a_merged_result_is_valid(tmp_path) -> None:  # type: ign
     assert text is not None
     (tmp_path / "cert.json").write_text(text)
     assert verify_certificate(tmp_path / "cert.json", catalog=catalog).valid
+
+
+def test_notaction_additions_are_the_fewest_characters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from iamrefine.certificate import verify_certificate
+
+    catalog, names = _big_catalog(services=3, per=200)
+    gets = [n for n in names if n.startswith("svc0:GetBucket")]
+    unused = UnusedSet.from_names([*gets, *_unused(names, 0.1, 3)], catalog)
+    statement = {"Effect": "Allow", "NotAction": ["svc2:*"], "Resource": "*"}
+    policy = _policy(statement)
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    outcome = refine_and_prove(
+        policy, unused, catalog=catalog, optimize=Optimize.size, certificate=True
+    )
+    small = outcome.result
+    assert outcome.verdict is Verdict.PROVED
+    assert readable.policy is not None and small.policy is not None
+    assert policy_size(small.policy) < policy_size(readable.policy)
+    values = small.policy.statements[0].action_element.values
+    # One pattern stands for the 48 unused svc0:GetBucket... names.
+    assert values[0] == "svc2:*" and "svc0:GetB*" in values
+    # Exact over the catalog: each addition excludes only unused actions, and together
+    # with the statement's own value they exclude every unused action.
+    low = {a.lower() for a in unused.actions}
+    for v in values[1:]:
+        assert {n.lower() for n in names if action_matches(v, n)} <= low
+    for n in names:
+        excluded = any(action_matches(v, n) for v in values)
+        assert excluded == (n.lower() in low or n.startswith("svc2:")), n
+    text = outcome.certificate_text()
+    assert text is not None
+    (tmp_path / "cert.json").write_text(text)
+    assert verify_certificate(tmp_path / "cert.json", catalog=catalog).valid

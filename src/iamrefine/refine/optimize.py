@@ -231,6 +231,55 @@ def plan_group(
     )
 
 
+def plan_not_action(
+    index: CatalogIndex,
+    flags: bytearray,
+    added: list[str],
+    *,
+    deadline: float,
+    use_solver: bool = True,
+) -> tuple[list[str], int, float, CoverMethod] | None:
+    """The fewest characters of NotAction additions that exclude the catalog actions
+    ``added`` does (the readable additions: unused action names, ``svc:*`` for whole
+    services) and no other catalog action that is not unused: (the sorted additions,
+    their cost, its lower bound, the method), or None when ``added`` is no longer.
+
+    An addition may be any pattern whose catalog actions are all unused: excluding more
+    strings never allows more, and over the catalog it excludes only unused actions.
+    Candidates are the shapes of :mod:`iamrefine.refine.candidates`, within one service
+    (its `svc:*` standing in as every candidate's origin)."""
+    todo: set[int] = set()
+    for a in added:
+        todo.update(matched_positions(index, a))
+    if not todo:
+        return None
+    good = {i for i in range(index.size) if flags[i]}
+    by_service: dict[str, list[int]] = {}
+    for i in sorted(todo):
+        by_service.setdefault(index.names[i].partition(":")[0], []).append(i)
+    services: dict[str, tuple[Service, int]] = {}
+    for service, positions in by_service.items():
+        lo, hi = index.range_of(service + ":")
+        svc = Service(index, service, good, [(0, service + ":*", list(range(lo, hi)))])
+        wanted = 0
+        for i in positions:
+            wanted |= 1 << (i - svc.lo)
+        services[service] = (svc, wanted)
+    cands = Candidates()
+    generate(index, by_service, services, added, cands, deadline)
+    cover = solve_cover(
+        [pattern_cost(t) for t in cands.texts],
+        cands.masks,
+        frozenset(todo),
+        time_limit=max(deadline - clock(), 0.05),
+        use_solver=use_solver,
+    )
+    if cover.cost >= sum(pattern_cost(a) for a in added):
+        return None
+    out = sorted((cands.texts[c] for c in cover.chosen), key=lambda a: (ascii_lower(a), a))
+    return out, cover.cost, cover.lower_bound, cover.method
+
+
 def _fixed(members: list[Member], fixed: set[tuple[int, int]]) -> list[str]:
     """The distinct (ignoring case) values kept as written because they match no
     catalog action."""
@@ -260,7 +309,7 @@ def optimize_result(
     from iamrefine.refine.engine import NodeKind, PatternTrace, Replacement, TraceNode
 
     stats = OptimizerStats()
-    if result.policy is None or not result.replacements:
+    if result.policy is None or not (result.replacements or result.notaction_changes):
         return result, stats
     if use_solver:
         # Importing HiGHS (and numpy) once per process is not the optimizer's work.
@@ -332,10 +381,41 @@ def optimize_result(
         stats.lower_bound += plan.lower_bound
         stats.candidates += plan.candidates
         stats.methods[plan.method.value] = stats.methods.get(plan.method.value, 0) + 1
+    changes = []
+    for change in result.notaction_changes:
+        j = new_index[change.statement_index]
+        st = statements[j]
+        assert st.not_action is not None
+        before = [] if change.from_action else list(st.not_action.values[: -len(change.added)])
+        added = plan_not_action(
+            index,
+            flags,
+            list(change.added),
+            deadline=deadline,
+            use_solver=use_solver,
+        )
+        stats.statements += 1
+        old_cost = sum(pattern_cost(v) for v in change.added)
+        stats.readable_cost += old_cost
+        if added is None:
+            stats.cost += old_cost
+            stats.lower_bound += old_cost
+            stats.methods["readable"] = stats.methods.get("readable", 0) + 1
+            changes.append(change)
+            continue
+        values, cost, bound, method = added
+        statements[j] = st.with_actions([*before, *values], not_action=True)
+        changes.append(replace(change, added=tuple(values)))
+        stats.cost += cost
+        stats.lower_bound += bound
+        stats.methods[method.value] = stats.methods.get(method.value, 0) + 1
     stats.seconds = time.perf_counter() - wall
     stats.budget_exhausted = clock() > deadline
     if not plans:
-        return result, stats
+        if changes == result.notaction_changes:
+            return result, stats
+        policy = result.policy.model_copy(update={"statements": statements})
+        return replace(result, policy=policy, notaction_changes=changes), stats
     by_origin: dict[tuple[int, int], list[str]] = {}
     counts: dict[str, int] = {}
     replanned: set[int] = set()
@@ -385,6 +465,7 @@ def optimize_result(
             statement_origin=origin,
             replacements=replacements,
             pattern_origins=pattern_origins,
+            notaction_changes=changes,
             traces=[r.trace for r in replacements],
         ),
         stats,
