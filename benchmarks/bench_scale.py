@@ -6,9 +6,11 @@ For each executor (``local`` with one in-process worker, ``dask-local:1``,
 without certificates; reported per executor: wall time, throughput per worker, the
 peak resident memory of each worker process (``VmHWM``, sampled every
 :data:`SAMPLE_SECONDS` through psutil) and the outcomes. Derived: the scaling from one
-to two Dask workers, Dask's overhead per case against the local pool, and the wall
-time projected to 100,000 cases (linear in the number of cases: each case is
-independent and the client's work per case is constant).
+to two Dask workers, Dask's overhead per case against the local pool (in wall time,
+and in CPU time of the workers and the client, which the load of other processes on
+a shared machine inflates far less), and the wall time projected to 100,000 cases
+(linear in the number of cases: each case is independent and the client's work per
+case is constant).
 
 Usage: ``python benchmarks/bench_scale.py [--cases N] [--corpus DIR] [--only NAME ...]
 [--name NAME]`` (needs the ``dist`` extra and ``../shared``). ``--corpus`` reuses a
@@ -22,6 +24,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,24 +47,29 @@ TARGETS = {
 }
 
 
-class MemoryWatch:
-    """The peak resident memory (``VmHWM``) of this process, or of its worker
-    processes (spawned children, not the resource tracker), sampled in a thread."""
+class Watch:
+    """The peak resident memory (``VmHWM``) and the CPU time of a run's processes,
+    sampled in a thread: its worker processes (spawned children of ``root``, not the
+    resource tracker), or ``root`` itself when it has none (the local pool with one
+    worker runs in the command's own process); and ``root``'s own CPU time."""
 
-    def __init__(self, *, children: bool) -> None:
+    def __init__(self, root: int, *, children: bool) -> None:
         import psutil
 
-        self.me = psutil.Process()
+        self.root = psutil.Process(root)
         self.children = children
         self.peaks: dict[int, float] = {}
+        self.cpu: dict[int, float] = {}
+        """Each worker's user + system CPU seconds, as last sampled."""
+        self.root_cpu = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _targets(self) -> list[Any]:
         if not self.children:
-            return [self.me]
+            return [self.root]
         found = []
-        for child in self.me.children(recursive=True):
+        for child in self.root.children(recursive=True):
             try:
                 line = " ".join(child.cmdline())
             except Exception:
@@ -71,18 +80,26 @@ class MemoryWatch:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            for process in self._targets():
+            try:
+                times = self.root.cpu_times()
+                self.root_cpu = times.user + times.system
+                targets = self._targets()
+            except Exception:
+                targets = []
+            for process in targets:
                 try:
                     status = Path(f"/proc/{process.pid}/status").read_text()
-                except OSError:
+                    times = process.cpu_times()
+                except Exception:
                     continue
+                self.cpu[process.pid] = times.user + times.system
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         mb = int(line.split()[1]) / 1024
                         self.peaks[process.pid] = max(self.peaks.get(process.pid, 0.0), mb)
             self.stop.wait(SAMPLE_SECONDS)
 
-    def __enter__(self) -> MemoryWatch:
+    def __enter__(self) -> Watch:
         self.thread.start()
         return self
 
@@ -103,24 +120,46 @@ def make_corpus(cases: int, folder: Path) -> Path:
     return folder
 
 
-def run_one(name: str, corpus: Path, out: Path) -> dict[str, Any]:
-    from iamrefine.harness.batch import refine_batch
+def run_one(name: str, corpus: Path, out: Path, deadline: float | None) -> dict[str, Any]:
+    """``iamrefine refine-batch CORPUS OUT --executor NAME`` as a whole process; killed
+    (with its cluster) after ``deadline`` seconds, when given: then the cases with a
+    ``done`` or ``error.json`` are the ones finished (a rerun would resume there)."""
     from iamrefine.harness.executors import ExecutorSpec
 
     spec = ExecutorSpec.parse(name)
     workers = spec.workers or 1
     load_start = os.getloadavg()[0]
-    with MemoryWatch(children=spec.workers > 0) as watch:
-        start = time.perf_counter()
-        report = refine_batch(corpus, out, executor=spec, jobs=1)
-        seconds = time.perf_counter() - start
-    cases = len(report.cases)
-    names = [c.name for c in report.cases]
-    expected = sorted(p.name for p in corpus.iterdir() if p.is_dir())
-    recorded = sorted(
-        p.name for p in out.iterdir() if (p / "done").is_file() or (p / "error.json").is_file()
+    command = [sys.executable, "-m", "iamrefine", "refine-batch", str(corpus), str(out)]
+    command += ["--executor", name]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
-    worker_seconds = sum(c.timings.get("worker", 0.0) for c in report.cases)
+    with Watch(proc.pid, children=spec.workers > 0) as watch:
+        try:
+            _, stderr = proc.communicate(timeout=deadline)
+            interrupted = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            interrupted = True
+        seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 1) and not interrupted:
+        sys.exit(f"bench_scale: {' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
+    expected = sorted(p.name for p in corpus.iterdir() if p.is_dir())
+    finished = _finished(out)
+    names = [n for n, _ in finished]
+    if not interrupted:
+        summary = json.loads((out / "summary.json").read_text())
+        names = [c["name"] for c in summary["cases"]]
+    else:
+        expected = sorted(set(expected) & set(names))
+    cases = len(names)
+    counts: dict[str, int] = {}
+    for _, outcome in finished:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    client_cpu = watch.root_cpu
+    worker_cpu = sum(watch.cpu.values()) if spec.workers else client_cpu
     return {
         "executor": name,
         "workers": workers,
@@ -128,19 +167,35 @@ def run_one(name: str, corpus: Path, out: Path) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "cases_per_second": round(cases / seconds, 2),
         "cases_per_second_per_worker": round(cases / seconds / workers, 2),
-        "worker_busy_seconds": round(worker_seconds, 2),
+        # CPU time does not grow with the load of other processes as wall time does.
+        # With the local pool's one worker, the client's process is the worker.
+        "worker_cpu_ms_per_case": round(worker_cpu / max(cases, 1) * 1000, 2),
+        "client_cpu_ms_per_case": round(client_cpu / max(cases, 1) * 1000, 2),
         "peak_mb_per_worker": sorted(round(v, 1) for v in watch.peaks.values()),
-        "outcomes": {str(k): v for k, v in report.counts.items()},
-        "lost": len(set(expected) - set(names)) + len(set(expected) - set(recorded)),
+        "outcomes": counts,
+        "lost": len(set(expected) - {n for n, _ in finished}),
         "duplicated": len(names) - len(set(names)),
         "load_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+        "interrupted": interrupted,
     }
+
+
+def _finished(out: Path) -> list[tuple[str, str]]:
+    """Each case folder's name and outcome, from its ``done`` or ``error.json``."""
+    found = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        for record in ("done", "error.json"):
+            if (folder / record).is_file():
+                found.append((folder.name, json.loads((folder / record).read_text())["outcome"]))
+                break
+    return found
 
 
 def run() -> dict[str, Any]:
     """The suite as ``run.py scale`` runs it: 20,000 cases on every executor."""
     main([])
-    return json.loads((RESULTS / "scale.json").read_text())
+    result: dict[str, Any] = json.loads((RESULTS / "scale.json").read_text())
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,6 +204,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--only", nargs="*", default=list(EXECUTORS))
     parser.add_argument("--name", default="scale")
+    parser.add_argument(
+        "--deadline", type=float, default=None, help="seconds each run may take before it is cut"
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
@@ -169,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         runs: dict[str, dict[str, Any]] = {}
         for name in args.only:
             out = work / f"out-{name.replace(':', '-')}"
-            runs[name] = run_one(name, corpus, out)
+            runs[name] = run_one(name, corpus, out, args.deadline)
             print(json.dumps(runs[name]), flush=True)
             shutil.rmtree(out, ignore_errors=True)
         derived: dict[str, Any] = {}
@@ -181,8 +239,21 @@ def main(argv: list[str] | None = None) -> None:
             local, dask = runs["local"]["seconds"], runs["dask-local:1"]["seconds"]
             derived["dask_overhead_ms_per_case"] = round((dask - local) / cases * 1000, 3)
             derived["dask_overhead_fraction"] = round((dask - local) / local, 4)
+        derived["cpu_ms_per_case"] = {
+            name: round(
+                run["worker_cpu_ms_per_case"]
+                + (0 if name == "local" else run["client_cpu_ms_per_case"]),
+                2,
+            )
+            for name, run in runs.items()
+        }
+        if "local" in runs and "dask-local:1" in runs:
+            cpu = derived["cpu_ms_per_case"]
+            derived["dask_cpu_overhead_fraction"] = round(
+                (cpu["dask-local:1"] - cpu["local"]) / cpu["local"], 4
+            )
         derived["projected_seconds_100k"] = {
-            name: round(run["seconds"] * PROJECTED / cases, 1) for name, run in runs.items()
+            name: round(run["seconds"] * PROJECTED / run["cases"], 1) for name, run in runs.items()
         }
         write_result(
             args.name,
