@@ -1,8 +1,8 @@
 """Run the benchmark suites and regenerate the figures table in ``benchmarks/README.md``.
 
 Usage: ``python benchmarks/run.py [SUITE ...] [--table-only]`` with suites ``catalog``,
-``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``statements``, ``conditions``,
-``size`` (default: all). Each suite writes
+``corpus``, ``cli``, ``worst``, ``peer``, ``scaling``, ``statements``, ``keys``,
+``conditions``, ``size`` (default: all). Each suite writes
 ``benchmarks/results/<name>.json``; the table is rebuilt from whatever results exist.
 """
 
@@ -29,6 +29,7 @@ SUITES = [
     "peer",
     "scaling",
     "statements",
+    "keys",
     "conditions",
     "size",
 ]
@@ -180,6 +181,17 @@ def table() -> str:
             if largest["wall_s"] <= st["target_s"] and largest["verdicts"] == ["PROVED"]
             else "**missed**",
             when(st),
+        )
+    if (kz := _load("keys")) is not None:
+        decided = all(v in ("PROVED", "REFUTED") for v in kz["claims"].values())
+        row(
+            f"`equiv` of two condition blocks of {kz['operators']} operators x {kz['keys']} "
+            f"keys x {kz['values']} values differing in one value, whole process",
+            f"{kz['wall_median_s']} s (samples {kz['wall_samples_s']}); claims "
+            + ", ".join(f"{v}" for v in kz["claims"].values()),
+            f"<= {kz['target_s']:g} s, PROVED or REFUTED",
+            "met" if decided and kz["wall_median_s"] <= kz["target_s"] else "**missed**",
+            when(kz),
         )
     if (cd := _load("conditions")) is not None:
         row(

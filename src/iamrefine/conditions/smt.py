@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import z3
@@ -69,6 +70,8 @@ class RequestSymbols:
         self.slots: dict[tuple[str, int], Slot] = {}
         self.key_ids: dict[str, int] = {}
         self.fold_cache: dict[str, z3.ReRef] = {}
+        self.regex_cache: dict[tuple[bool, str, str], z3.ReRef] = {}
+        self.entry_cache: dict[tuple[str, str, tuple[str, ...], str], z3.BoolRef] = {}
 
     def count(self, key: str) -> int:
         return self.bounds.get(key, 1)
@@ -124,13 +127,16 @@ class RequestSymbols:
             out.append(z3.Concat(*chars))
         return out[0] if len(out) == 1 else z3.Union(*out)
 
-    def axioms(self) -> list[z3.BoolRef]:
-        """What one value can be at once, for the typed views created so far: a Boolean
+    def axioms(self, keys: frozenset[str] | None = None) -> list[z3.BoolRef]:
+        """What one value can be at once, for the typed views created so far (of the
+        slots of ``keys`` only, when given: each axiom reads one slot): a Boolean
         (``true``/``false``) is no number, date or address; an address is no number or
         date; a value that is both a number and a date is an integer (epoch seconds)
         and both views agree. These only remove models that no request has."""
         out: list[z3.BoolRef] = []
         for s in self.slots.values():
+            if keys is not None and s.key not in keys:
+                continue
             ok = {f: v[1] for f, v in s.views.items() if f != "str"}
             value = {f: v[0] for f, v in s.views.items() if f != "str"}
             for a, b in (
@@ -172,11 +178,14 @@ class FullConditions:
         validate(policies)
         self.bounds = slot_bounds(policies)
         self.spelling: dict[str, str] = {}
+        self.shared: dict[Any, Any] = {}
+        """Encoders that several queries over these policies build their parts in
+        (:mod:`iamrefine.prove.by_key`); the terms of one block are then made once."""
         for _, clause in _entries(policies):
             for e in clause.entries:
                 self.spelling.setdefault(lower(e.key), e.key)
 
-    @property
+    @cached_property
     def folding_matters(self) -> bool:
         """Does some ``*IgnoreCase`` value have a character that the two readings of
         :mod:`iamrefine.conditions.folding` fold differently?"""
@@ -241,10 +250,10 @@ class FullConditions:
         """The concrete request of a model of a query built in ``enc``."""
         return decode_request(self.symbols(enc), values)
 
-    def axioms(self, enc: Encoder) -> list[z3.BoolRef]:
+    def axioms(self, enc: Encoder, keys: frozenset[str] | None = None) -> list[z3.BoolRef]:
         """The view-consistency axioms of the request symbols built in ``enc`` (call after
-        the query's terms are built)."""
-        return self.symbols(enc).axioms()
+        the query's terms are built), of the slots of ``keys`` only when given."""
+        return self.symbols(enc).axioms(keys)
 
     def readable_values(self, enc: Encoder) -> list[list[z3.BoolRef]]:
         """Preferences for readable counterexamples, never part of an obligation, from
@@ -302,7 +311,14 @@ class FullConditions:
             if op is None:
                 raise ValueError(f"unknown condition operator `{clause.operator}`")
             for e in clause.entries:
-                parts.append(self._entry(op, lower(e.key), e.values, version, req))
+                # Entries recur: in both policies, and in a block's parts by key.
+                texts = tuple(scalar_text(v) for v in e.values)
+                memo = (op.name, lower(e.key), texts, version)
+                term = req.entry_cache.get(memo)
+                if term is None:
+                    term = self._entry(op, lower(e.key), e.values, version, req)
+                    req.entry_cache[memo] = term
+                parts.append(term)
         return enc.and_(parts)
 
     def _entry(
@@ -334,11 +350,17 @@ class FullConditions:
             value = (parse_number if op.family == "numeric" else parse_date)(text)
             assert value is not None
             c = z3.RealVal(f"{value.numerator}/{value.denominator}", ctx)
-            cmp = {"eq": x == c, "lt": x < c, "le": x <= c, "gt": x > c, "ge": x >= c}
-            return z3.And(ok, cmp[op.compare])
+            compare = {
+                "eq": lambda: x == c,
+                "lt": lambda: x < c,
+                "le": lambda: x <= c,
+                "gt": lambda: x > c,
+                "ge": lambda: x >= c,
+            }[op.compare]
+            return req.enc.and_([ok, compare()])
         if op.family == "bool":
             b, ok = req.view(key, i, "bool")
-            return z3.And(ok, b if lower(text) == "true" else z3.Not(b))
+            return req.enc.and_([ok, b if lower(text) == "true" else z3.Not(b)])
         if op.family == "ip":
             (addr, v4), ok = req.view(key, i, "ip")
             parsed = parse_cidr(text)
@@ -356,10 +378,17 @@ class FullConditions:
             return z3.And(ok, z3.Not(v4), top == z3.BitVecVal(net >> (128 - n), n, ctx))
         s = req.view(key, i, "str")
         parts, needs = self._parts(text, version, req)
-        if op.family == "arn":
-            term = z3.InRe(s, self._arn_regex(parts, req))
-        elif op.like:
-            term = z3.InRe(s, self._regex(parts, req, any_char=True))
+        if op.family == "arn" or op.like:
+            # One regex per value text and encoder: a key's slots all test it.
+            found = req.regex_cache.get((op.family == "arn", text, version))
+            if found is None:
+                found = (
+                    self._arn_regex(parts, req)
+                    if op.family == "arn"
+                    else self._regex(parts, req, any_char=True)
+                )
+                req.regex_cache[(op.family == "arn", text, version)] = found
+            term = z3.InRe(s, found)
         elif op.fold_case:
             term = z3.InRe(s, self._folded("".join(t for _, t in parts), req))
         elif all(kind != "var" for kind, _ in parts):

@@ -134,6 +134,12 @@ class Claim:
             cond = self.conditions
             if folding is not cond.folding:
                 cond = self._variants.setdefault(folding, cond.with_folding(folding))
+        if full and isinstance(cond, FullConditions):
+            from iamrefine.prove.by_key import decide_by_key
+
+            decided = decide_by_key(self, q, opaque=opaque, cond=cond)
+            if decided is not None:
+                return decided
         if session is None or full:
             enc = Encoder(
                 ctx or solver.new_context(),
