@@ -9,7 +9,6 @@ alias bombs. Policies are found in ``AWS::IAM::Policy`` and
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import partial
 from typing import Any
@@ -34,6 +33,8 @@ def decode(text: str, file: str) -> Any:
             "reading YAML or a CloudFormation template needs cfn-lint: "
             "pip install 'iamrefine[iac]'",
         ) from None
+    import logging  # here: a JSON policy never needs it
+
     # cfn-lint logs some failures as well as returning them; they are reported here.
     logging.getLogger("cfnlint").addHandler(logging.NullHandler())
     logging.getLogger("cfnlint").propagate = False
