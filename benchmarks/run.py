@@ -187,7 +187,8 @@ def table() -> str:
         row(
             f"`equiv` of two condition blocks of {kz['operators']} operators x {kz['keys']} "
             f"keys x {kz['values']} values differing in one value, whole process",
-            f"{kz['wall_median_s']} s (samples {kz['wall_samples_s']}); claims "
+            f"{kz['wall_median_s']} s (samples {kz['wall_samples_s']}; CPU "
+            f"{kz.get('cpu_median_s', '?')} s); claims "
             + ", ".join(f"{v}" for v in kz["claims"].values()),
             f"<= {kz['target_s']:g} s, PROVED or REFUTED",
             "met" if decided and kz["wall_median_s"] <= kz["target_s"] else "**missed**",
