@@ -127,6 +127,8 @@ def scenario(
     size_times: dict[str, float] = {}
     verdicts: dict[str, dict[str, int]] = {"size": {}, "auto": {}}
     quota_errors: list[str] = []
+    ratios: list[float] = []
+    merged = 0
     for n, (name, policy, unused) in enumerate(cases):
         if n % 25 == 0:
             print(f"  {n}/{len(cases)}", file=sys.stderr, flush=True)
@@ -144,6 +146,8 @@ def scenario(
         totals["readable"] += _written(readable)
         totals["size"] += _written(small)
         totals["auto"] += _written(auto)
+        if readable.changed and _written(readable):
+            ratios.append(_written(small) / _written(readable))
         if fits and readable.size is not None and readable.size > QUOTA:
             pushed["readable"] += 1
         if fits and small.size is not None and small.size > QUOTA:
@@ -155,6 +159,8 @@ def scenario(
         if auto.parts:
             split.append(len(auto.parts))
         stats = small.quota.optimizer if small.quota is not None else None
+        if stats is not None:
+            merged += stats.merged
         if stats is not None and stats.cost:
             cost += stats.cost
             bound += stats.lower_bound
@@ -180,6 +186,13 @@ def scenario(
         "policies": len(cases),
         "total_chars": totals,
         "ratio_size_over_readable": round(totals["size"] / max(totals["readable"], 1), 3),
+        # Per changed policy: the total is dominated by a few very large policies.
+        "per_policy_ratio": {
+            "median": round(statistics.median(ratios), 3) if ratios else None,
+            "p90": round(sorted(ratios)[int(0.9 * (len(ratios) - 1))], 3) if ratios else None,
+            "max": round(max(ratios), 3) if ratios else None,
+        },
+        "statements_merged": merged,
         "pattern_chars_touched": patterns,
         "pattern_ratio_size_over_readable": round(
             patterns["size"] / max(patterns["readable"], 1), 3
