@@ -237,8 +237,8 @@ def table() -> str:
                 f"statements {d['pattern_ratio_size_over_readable']}x; on the peer's sample: "
                 f"optimizer/peer {ps['size_over_peer']}x, readable/peer "
                 f"{ps['readable_over_peer']}x; pushed over the quota: readable "
-                f"{pushed['readable']}, default {pushed['auto']} "
-                f"({', '.join(d['auto_quota_errors']) or 'none'}), split "
+                f"{pushed['readable']}, default {pushed['auto']} (quota errors, originals over "
+                f"the quota included: {', '.join(d['auto_quota_errors']) or 'none'}), split "
                 f"{d['auto_split']['policies']}; gap to the LP bound {opt['gap_total']:.2%} "
                 f"(max {opt['gap_max']:.2%}); default refine CPU total {cpu['total_s']:.1f} s, "
                 f"p99 {cpu['p99_s']:.2f} s; verdicts {d['verdicts']}",
