@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -318,3 +319,20 @@ def test_notaction_additions_are_the_fewest_characters(tmp_path) -> None:  # typ
     assert text is not None
     (tmp_path / "cert.json").write_text(text)
     assert verify_certificate(tmp_path / "cert.json", catalog=catalog).valid
+
+
+def test_a_notaction_statement_over_one_policy_names_its_lower_bound() -> None:
+    from iamrefine.refine.fit import fit_result
+
+    catalog, names = _big_catalog(services=2, per=200)
+    unused = UnusedSet.from_names(_unused(names, 0.4, 5), catalog)
+    policy = _policy({"Effect": "Allow", "NotAction": ["other:*"], "Resource": "*"})
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    # A NotAction statement cannot be cut: with a quota smaller than it, no split helps.
+    fitted = fit_result(readable, unused, catalog, optimize=Optimize.size, quota=600)
+    assert fitted.quota is not None and not fitted.quota.fits and fitted.quota.reason
+    assert re.search(
+        r"Statement\[0\] \(a NotAction statement, which cannot be cut\) has ([\d,]+) "
+        r"non-whitespace characters \(at least ([\d,]+): a lower bound",
+        fitted.quota.reason,
+    )

@@ -25,7 +25,6 @@ from iamrefine.write import statement_to_json
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
-    from iamrefine.model import Policy
     from iamrefine.refine.engine import RefineResult
     from iamrefine.refine.optimize import OptimizerStats
     from iamrefine.unused import UnusedSet
@@ -114,7 +113,7 @@ def fit_result(
     split = split_policy(refined, quota, max_policies) if max_policies > 1 else None
     if split is None:
         needed = _needed(result, stats, size)
-        reason = _why_not(refined, quota, max_policies, needed, source)
+        reason = _why_not(result, stats, quota, max_policies, needed)
         report = QuotaReport(
             readable_size=readable_size,
             sizes=(size,),
@@ -173,7 +172,12 @@ def _needed(result: RefineResult, stats: OptimizerStats | None, size: int) -> in
     return max(envelope_size(result.policy), int(size - slack))
 
 
-def _why_not(policy: Policy, quota: int, max_policies: int, needed: int, source: str) -> str:
+def _why_not(
+    result: RefineResult, stats: OptimizerStats | None, quota: int, max_policies: int, needed: int
+) -> str:
+    policy = result.policy
+    assert policy is not None
+    source = result.original.source or "<policy>"
     room = quota - envelope_size(policy)
     for j, st in enumerate(policy.statements):
         size = compact_size(statement_to_json(st))
@@ -182,9 +186,17 @@ def _why_not(policy: Policy, quota: int, max_policies: int, needed: int, source:
             kind = "a Deny statement" if not st.is_allow else "a NotAction statement"
             if st.is_allow and st.action is not None:
                 kind = "a statement with a single action"
+            bound = ""
+            slack = stats.slack.get(result.statement_origin[j]) if stats is not None else None
+            if slack is not None:
+                least = int(size - slack)
+                bound = (
+                    f" (at least {least:,}: a lower bound over the patterns the optimizer "
+                    "considered for its added values)"
+                )
             return (
                 f"{source}: refined Statement[{j}] ({kind}, which cannot be cut) has {size:,} "
-                f"non-whitespace characters, more than a managed policy of {quota:,} holds"
+                f"non-whitespace characters{bound}, more than a managed policy of {quota:,} holds"
             )
     return (
         f"{source}: the refined policy needs at least {needed:,} non-whitespace characters "

@@ -70,6 +70,9 @@ class OptimizerStats:
     methods: dict[str, int] = field(default_factory=dict)
     budget_exhausted: bool = False
     merged: int = 0
+    slack: dict[int, float] = field(default_factory=dict)
+    """For each NotAction statement (by original index) the optimizer rewrote: its
+    additions' cost minus their lower bound."""
 
     @property
     def gap(self) -> float:
@@ -406,6 +409,7 @@ def optimize_result(
         values, cost, bound, method = added
         statements[j] = st.with_actions([*before, *values], not_action=True)
         changes.append(replace(change, added=tuple(values)))
+        stats.slack[change.statement_index] = cost - bound
         stats.cost += cost
         stats.lower_bound += bound
         stats.methods[method.value] = stats.methods.get(method.value, 0) + 1
