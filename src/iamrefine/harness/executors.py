@@ -282,7 +282,9 @@ def dask_executor(spec: ExecutorSpec) -> Iterator[tuple[cf.Executor, int]]:
                     n_workers=spec.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # Any free port: the scheduler serves HTTP even without a dashboard,
+                    # and a fixed port may be another cluster's.
+                    dashboard_address=":0",
                     silence_logs=logging.CRITICAL,
                 )
             client = Client(cluster)
