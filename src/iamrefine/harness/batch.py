@@ -62,12 +62,11 @@ from iamrefine.harness.batch_case import (
     BatchOutcome,
     BatchTask,
     CaseInput,
-    CaseInputs,
     CaseOutput,
     compute_case,
     sha256_bytes,
 )
-from iamrefine.harness.corpus import Case, list_cases, sha256_file
+from iamrefine.harness.corpus import Case, LazyInputs, list_cases, sha256_file
 from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 
 __all__ = [
@@ -346,7 +345,7 @@ def refine_batch(
     try:
         for _, output in run_cases(
             BatchTask(opts),
-            CaseInputs(pending),
+            LazyInputs(pending, CaseInput.read),
             executor=executor,
             jobs=jobs,
             catalog=ref,

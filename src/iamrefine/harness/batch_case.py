@@ -18,10 +18,9 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
 from iamrefine.errors import InputError, QuotaError, UnusedInputError
@@ -135,31 +134,6 @@ class CaseInput:
             problem = "; ".join(d.render() for d in exc.diagnostics)
             return cls(case.name, policy_source, unused_source, problem=problem)
         return cls(case.name, policy_source, unused_source, policy, unused)
-
-
-class CaseInputs(Sequence[CaseInput]):
-    """The inputs of ``cases``, each read when it is asked for (so that a run of 10⁵
-    cases never holds them all) and kept until the next one is."""
-
-    def __init__(self, cases: Sequence[Case]) -> None:
-        self.cases = cases
-        self._last: tuple[int, CaseInput] | None = None
-
-    def __len__(self) -> int:
-        return len(self.cases)
-
-    @overload
-    def __getitem__(self, index: int) -> CaseInput: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[CaseInput]: ...
-    def __getitem__(self, index: int | slice) -> CaseInput | Sequence[CaseInput]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if self._last is not None and self._last[0] == index:
-            return self._last[1]
-        found = CaseInput.read(self.cases[index])
-        self._last = (index, found)
-        return found
 
 
 @dataclass

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import overload
+from typing import TypeVar, overload
 
 from iamrefine.catalog import Catalog
 from iamrefine.errors import Diagnostic, InputError
@@ -90,27 +90,32 @@ class CaseFiles:
             yield Case(self.case.name, folder)
 
 
-class LazyCaseFiles(Sequence[CaseFiles]):
-    """The :class:`CaseFiles` of ``cases``, each read when asked for, so that a run of
-    10⁵ cases never holds them all."""
+U = TypeVar("U")
 
-    def __init__(self, cases: Sequence[Case]) -> None:
+
+class LazyInputs(Sequence[U]):
+    """``read(case)`` for each of ``cases``, made when asked for, so that a run of 10⁵
+    cases never holds them all; the last one made is kept (an executor asks for an
+    item again when its result comes back)."""
+
+    def __init__(self, cases: Sequence[Case], read: Callable[[Case], U]) -> None:
         self.cases = cases
-        self._last: tuple[int, CaseFiles] | None = None
+        self.read = read
+        self._last: tuple[int, U] | None = None
 
     def __len__(self) -> int:
         return len(self.cases)
 
     @overload
-    def __getitem__(self, index: int) -> CaseFiles: ...
+    def __getitem__(self, index: int) -> U: ...
     @overload
-    def __getitem__(self, index: slice) -> Sequence[CaseFiles]: ...
-    def __getitem__(self, index: int | slice) -> CaseFiles | Sequence[CaseFiles]:
+    def __getitem__(self, index: slice) -> Sequence[U]: ...
+    def __getitem__(self, index: int | slice) -> U | Sequence[U]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if self._last is not None and self._last[0] == index:
             return self._last[1]
-        found = CaseFiles.read(self.cases[index])
+        found = self.read(self.cases[index])
         self._last = (index, found)
         return found
 

@@ -45,7 +45,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import Diagnostic, InputError, PolicyError
-from iamrefine.harness.corpus import Case, CaseFiles, LazyCaseFiles, list_cases
+from iamrefine.harness.corpus import Case, CaseFiles, LazyInputs, list_cases
 from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 from iamrefine.harness.pyrunner import PATH_ENV
 from iamrefine.harness.run import DEFAULT_MAX_OUTPUT, RunOutcome, run_command
@@ -549,7 +549,7 @@ def run_regress(
     results: list[CaseResult] = []
     for _, result in run_cases(
         _Job(refiner, opts),
-        LazyCaseFiles(cases),
+        LazyInputs(cases, CaseFiles.read),
         executor=executor,
         jobs=jobs,
         catalog=ref,
