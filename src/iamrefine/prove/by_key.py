@@ -240,9 +240,14 @@ def _check(st: _State, holds: list[str], fails: list[str], component: Component)
     answers: dict[Any, _Part] = st.cond.shared.setdefault("by key parts", {})
     found = answers.get(key)
     if found is None:
-        opaque = _opaque_enc(st)
-        texts = [st.canonical[id(p)] for p, _, _ in parts]
-        found = _Part(_solve(st, _opaque_terms(opaque, parts, texts), opaque, []), opaque=True)
+        found = _Part(solver.Answer(SolverStatus.UNKNOWN, "none", 0.0))
+        held = {(st.canonical[id(p)], v) for p, v, h in parts if h}
+        if any((st.canonical[id(p)], v) in held for p, v, h in parts if not h):
+            # Only then can the opaque query be unsat (its atoms are otherwise free).
+            opaque = _opaque_enc(st)
+            texts = [st.canonical[id(p)] for p, _, _ in parts]
+            terms = _opaque_terms(opaque, parts, texts)
+            found = _Part(_solve(st, terms, opaque, []), opaque=True)
         if found.answer.status is not SolverStatus.UNSAT:
             request = _witness(st, parts, component)
             if request is not None:
