@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import iamrefine
@@ -58,6 +59,8 @@ def test_a_command_line_builds_only_its_command(tmp_path: Path) -> None:
     from iamrefine.cli.app import COMMANDS, ONE_INPUT, _modules_for, build_app
 
     assert set(COMMANDS) >= ONE_INPUT
+    # Every command of the whole application is mapped to the module that registers it.
+    assert set(typer.main.get_command(app).commands) == set(COMMANDS)
 
     assert _modules_for(["parse", "x.json"]) == ["cmd_parse"]
     assert _modules_for(["--version"]) is None
