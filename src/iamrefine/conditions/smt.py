@@ -255,12 +255,15 @@ class FullConditions:
         the query's terms are built), of the slots of ``keys`` only when given."""
         return self.symbols(enc).axioms(keys)
 
-    def readable_values(self, enc: Encoder) -> list[list[z3.BoolRef]]:
+    def readable_values(
+        self, enc: Encoder, keys: frozenset[str] | None = None
+    ) -> list[list[z3.BoolRef]]:
         """Preferences for readable counterexamples, never part of an obligation, from
         the most to the least readable: every string value one the policies name for its
         key (a pattern's wildcards filled with ``example`` and ``x``); then a lowercase
         word of letters and digits joined by single ``-._:/@`` (``eu-west-1``, not
-        ``eu-weST-1`` or ``s3..amazonaws.com``)."""
+        ``eu-weST-1`` or ``s3..amazonaws.com``). Over the slots of ``keys`` only, when
+        given."""
         req = self.symbols(enc)
         ctx = req.ctx
         named: dict[str, set[str]] = {}
@@ -275,7 +278,11 @@ class FullConditions:
         first = z3.Union(z3.Range("a", "z", ctx), z3.Range("0", "9", ctx))
         sep = z3.Union(*[z3.Re(c, ctx) for c in "-._:/@"])
         word = z3.Concat(z3.Plus(first), z3.Star(z3.Concat(sep, z3.Plus(first))))
-        views = [(key, s.views["str"]) for (key, _), s in req.slots.items() if "str" in s.views]
+        views = [
+            (key, s.views["str"])
+            for (key, _), s in req.slots.items()
+            if "str" in s.views and (keys is None or key in keys)
+        ]
         if not views:
             return []
         names = [
@@ -286,10 +293,17 @@ class FullConditions:
         words = [z3.InRe(v, word) for _, v in views]
         return [t for t in (names, words) if t]
 
-    def single_values(self, enc: Encoder) -> list[z3.BoolRef]:
-        """Constraints that leave each key at most one value (its first slot): a
-        preference for readable counterexamples, never part of an obligation."""
-        return [z3.Not(s.present) for (_, i), s in self.symbols(enc).slots.items() if i > 0]
+    def single_values(
+        self, enc: Encoder, keys: frozenset[str] | None = None
+    ) -> list[z3.BoolRef]:
+        """Constraints that leave each key (of ``keys``, when given) at most one value
+        (its first slot): a preference for readable counterexamples, never part of an
+        obligation."""
+        return [
+            z3.Not(s.present)
+            for (key, i), s in self.symbols(enc).slots.items()
+            if i > 0 and (keys is None or key in keys)
+        ]
 
     def symbols(self, enc: Encoder) -> RequestSymbols:
         found: RequestSymbols = enc.memo(

@@ -49,9 +49,11 @@ if TYPE_CHECKING:
     from iamrefine.prove.claim import Claim, Query
 
 MAX_ROUNDS = 64
+"""Cubes tried before the query is decided whole."""
 WITNESS_TRIES = 64
 """Values the evaluator tries on one key before the solver is asked."""
-"""Cubes tried before the query is decided whole."""
+READABLE_BUDGET = 0.5
+"""Seconds for each try at a more readable model of a sat part query."""
 PREMISE = (
     "each clause over the condition atoms holds for every request, by the unsat condition-"
     "key queries recorded before it (Lemma 12)"
@@ -256,7 +258,10 @@ def _check(st: _State, holds: list[str], fails: list[str], component: Component)
                 terms = _part_terms(st.cond, st.enc, parts, component)
                 slots = st.cond.symbols(st.enc).slots.values()
                 wanted = [sym for sl in slots if sl.key in component for sym in _symbols(sl)]
-                found = _Part(_solve(st, terms, st.enc, wanted))
+                answer = _solve(st, terms, st.enc, wanted)
+                if answer.status is SolverStatus.SAT:
+                    answer = _readable(st, terms, wanted, component, answer)
+                found = _Part(answer)
         if found.answer.status is not SolverStatus.UNKNOWN:
             answers[key] = found
     if found.answer.status is SolverStatus.UNSAT and key not in st.recorded:
@@ -275,6 +280,31 @@ def _check(st: _State, holds: list[str], fails: list[str], component: Component)
         keys = ", ".join(sorted(component))
         name = f"{st.query.name}: condition keys {{{keys}}}, {_cube_text(parts)}"
         _record(st, name, found.answer, rebuild, proof=True)
+    return found
+
+
+def _readable(
+    st: _State,
+    terms: list[z3.BoolRef],
+    wanted: list[z3.ExprRef],
+    component: Component,
+    found: solver.Answer,
+) -> solver.Answer:
+    """A model of the sat part query ``terms`` that reads better than ``found``, by the
+    condition encoder's preferences on the keys of ``component`` (one value per key,
+    values the policies name, then lowercase words), each try within a small budget. A
+    model of these is a model of ``terms``; failing all, ``found``."""
+    single = st.cond.single_values(st.enc, component)
+    tries = [single + r for r in st.cond.readable_values(st.enc, component)]
+    if single:
+        tries.append(single)
+    for extra in tries:
+        left = min(READABLE_BUDGET, (st.deadline - time.perf_counter()) / 4)
+        if left <= 0:
+            break
+        answer = solver.solve(terms + extra, wanted, timeout=left, engine=st.claim.engine)
+        if answer.status is SolverStatus.SAT:
+            return solver.Answer(SolverStatus.SAT, found.engine, found.seconds, answer.values)
     return found
 
 
