@@ -293,9 +293,7 @@ class FullConditions:
         words = [z3.InRe(v, word) for _, v in views]
         return [t for t in (names, words) if t]
 
-    def single_values(
-        self, enc: Encoder, keys: frozenset[str] | None = None
-    ) -> list[z3.BoolRef]:
+    def single_values(self, enc: Encoder, keys: frozenset[str] | None = None) -> list[z3.BoolRef]:
         """Constraints that leave each key (of ``keys``, when given) at most one value
         (its first slot): a preference for readable counterexamples, never part of an
         obligation."""
