@@ -292,15 +292,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Refine every case of CORPUS into OUT_DIR/<case>/, resuming an earlier run.
 
+        A case folder holds `unused.json` and one policy file (`policy.json|yaml|yml`,
+        `template.json|yaml|yml` or `plan.json`); every policy of a template or plan is
+        refined and proved.
+
         Exit 0 when no case failed, 1 otherwise, 2 for bad input."""
         from iamrefine.harness.batch import BatchOptions
         from iamrefine.harness.batch import refine_batch as run_batch
-        from iamrefine.harness.corpus import list_cases
+        from iamrefine.harness.corpus import SOURCE_FILES, list_cases
         from iamrefine.harness.executors import ExecutorSpec
         from iamrefine.harness.report import print_batch, progress_bar
 
         where = ExecutorSpec.parse(executor)
-        total = len(list_cases(corpus_dir))
+        total = len(list_cases(corpus_dir, policy_files=SOURCE_FILES))
         options = BatchOptions(
             certificates=certificates,
             prove=prove,

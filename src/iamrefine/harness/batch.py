@@ -66,7 +66,7 @@ from iamrefine.harness.batch_case import (
     compute_case,
     sha256_bytes,
 )
-from iamrefine.harness.corpus import Case, LazyInputs, list_cases, sha256_file
+from iamrefine.harness.corpus import SOURCE_FILES, Case, LazyInputs, list_cases, sha256_file
 from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 
 __all__ = [
@@ -96,8 +96,13 @@ DONE_FILE = "done"
 SUMMARY_FILE = "summary.json"
 _OUTPUT_FILES = (REFINED_FILE, RECOMMENDATION_FILE, CERTIFICATE_FILE, ERROR_FILE)
 DONE_FORMAT = 2
+_POLICY_OUTPUT = re.compile(
+    r"[A-Za-z0-9_.-]+\.(?:refined|recommendation|certificate)\.json|refined\.(?:json|yaml|yml)"
+)
+"""The output names of a case whose file holds several policies (see
+:func:`~iamrefine.harness.batch_case.policy_outputs`)."""
 _TEMP_OF = "|".join(re.escape(n) for n in (*_OUTPUT_FILES, DONE_FILE, SUMMARY_FILE))
-_STALE_TEMP = re.compile(rf"\.(?:{_TEMP_OF})\..+\.tmp")
+_STALE_TEMP = re.compile(rf"\.(?:{_TEMP_OF}|{_POLICY_OUTPUT.pattern})\..+\.tmp")
 """The temporary files of :func:`~iamrefine.files.write_atomic` for this module's
 outputs, which a process killed while writing leaves behind."""
 
@@ -230,7 +235,11 @@ def _remove(path: Path) -> None:
 
 
 def _remove_outputs(dest: Path, keep: tuple[str, ...]) -> None:
-    for name in _OUTPUT_FILES:
+    try:
+        present = [p.name for p in dest.iterdir() if p.is_file()]
+    except OSError:
+        present = []
+    for name in sorted({*_OUTPUT_FILES, *filter(_POLICY_OUTPUT.fullmatch, present)}):
         if name not in keep:
             _remove(dest / name)
 
@@ -315,7 +324,7 @@ def refine_batch(
     """
     opts = options or BatchOptions()
     start = time.monotonic()
-    cases = list_cases(corpus)
+    cases = list_cases(corpus, policy_files=SOURCE_FILES)
     dest = Path(out_dir)
     root = Path(corpus).resolve()
     if dest.resolve() == root or root in dest.resolve().parents:

@@ -16,10 +16,12 @@ after its budget is recorded as timed out with verdict UNKNOWN, its result dropp
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName, Optimize
@@ -28,6 +30,9 @@ from iamrefine.errors import InputError, QuotaError, UnusedInputError
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
     from iamrefine.harness.corpus import Case
+    from iamrefine.model import Policy
+    from iamrefine.sources import PolicySource
+    from iamrefine.unused import UnusedSet
 
 
 class BatchOutcome(StrEnum):
@@ -196,14 +201,139 @@ def compute_case(unit: CaseInput, catalog: Catalog, options: BatchOptions) -> Ca
     return output
 
 
+@dataclass
+class _Refined:
+    """One policy's refinement within a case: the outcome, the text of each output
+    file, and the refined policy (None when detached or not proved)."""
+
+    case: BatchCase
+    texts: dict[str, str]
+    policy: Policy | None = None
+
+
 def _refine(unit: CaseInput, catalog: Catalog, options: BatchOptions) -> CaseOutput:
-    from iamrefine.api import refine_and_prove
-    from iamrefine.sources import document_of
+    from iamrefine.sources import SourceKind, document_of
     from iamrefine.unused import unused_of_bytes
+
+    document = document_of(unit.policy_source, unit.policy)
+    plain = document.kind in (SourceKind.POLICY_JSON, SourceKind.POLICY_YAML)
+    sources = [document.select(None)] if plain else document.all()
+    unused = unused_of_bytes(unit.unused, catalog, unit.unused_source)
+    if plain:
+        (source,) = sources
+        one = _refine_policy(source.policy, unused, catalog, options, unit.name, unit.name)
+        one.case.warnings[:0] = [d.render() for d in source.notes]
+        return CaseOutput(one.case, unit.digests, one.texts)
+    return _refine_all(unit, sources, unused, catalog, options)
+
+
+def policy_outputs(policy_id: str, taken: set[str]) -> str:
+    """The file-name stem of a policy's outputs in a case of several policies: its id
+    with every character outside ``A-Za-z0-9_.-`` made ``_``, and a digest of the id
+    when that changed it or the stem is taken."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", policy_id).strip(".") or "policy"
+    if stem != policy_id or stem.lower() in taken:
+        stem += "-" + hashlib.sha256(policy_id.encode("utf-8")).hexdigest()[:8]
+    taken.add(stem.lower())
+    return stem
+
+
+def _refine_all(
+    unit: CaseInput,
+    sources: list[PolicySource],
+    unused: UnusedSet,
+    catalog: Catalog,
+    options: BatchOptions,
+) -> CaseOutput:
+    """A template or plan: every policy it holds refined with the case's unused
+    actions, each into ``STEM.refined.json``, ``STEM.recommendation.json`` (and
+    ``STEM.certificate.json``), and the template with every refined document written
+    back into a copy of it (``refined.json`` or ``refined.yaml``) where that is
+    possible. The case fails when any of its policies does."""
+    texts: dict[str, str] = {}
+    warnings: list[str] = []
+    results: list[tuple[PolicySource, _Refined]] = []
+    taken: set[str] = set()
+    timings = {"prove": 0.0}
+    for source in sources:
+        one = _refine_policy(source.policy, unused, catalog, options, unit.name, source.id)
+        warnings.extend(d.render() for d in source.notes)
+        warnings.extend(f"{source.id}: {w}" for w in one.case.warnings)
+        timings["prove"] += one.case.timings.get("prove", 0.0)
+        if one.case.outcome is FAILED:
+            reason = f"{source.label}: {one.case.reason}"
+            case = BatchCase(
+                unit.name,
+                FAILED,
+                reason,
+                warnings=warnings,
+                verdict=one.case.verdict,
+                timings=timings,
+            )
+            return CaseOutput(case, unit.digests)
+        stem = policy_outputs(source.id, taken)
+        texts.update({f"{stem}.{name}": text for name, text in one.texts.items()})
+        results.append((source, one))
+    template = _written_back(sources[0], results, warnings)
+    if template is not None:
+        texts[template[0]] = template[1]
+    outcomes = {one.case.outcome for _, one in results}
+    if outcomes == {DETACHED}:
+        result = DETACHED
+    elif outcomes == {UNCHANGED}:
+        result = UNCHANGED
+    else:
+        result = REFINED
+    sizes = [one.case.size for _, one in results if one.case.size is not None]
+    verdicts = {one.case.verdict for _, one in results}
+    case = BatchCase(
+        unit.name,
+        result,
+        warnings=warnings,
+        verdict=verdicts.pop() if len(verdicts) == 1 else None,
+        size=max(sizes) if sizes else None,
+        timings=timings,
+    )
+    return CaseOutput(case, unit.digests, texts)
+
+
+def _written_back(
+    first: PolicySource, results: list[tuple[PolicySource, _Refined]], warnings: list[str]
+) -> tuple[str, str] | None:
+    """The output name and text of the template with every changed policy's refined
+    document written back, or None (with a warning saying why) when a policy is
+    detached or split, or the file cannot hold a written-back policy (a plan)."""
+    from iamrefine.sources.writeback import write_back_all
+
+    if first.text is None or first.document is None:
+        return None
+    changed = [(s, one) for s, one in results if one.case.outcome is not UNCHANGED]
+    blocked = [s.id for s, one in changed if one.policy is None]
+    if blocked:
+        warnings.append(
+            "the refined template is not written: "
+            + ", ".join(f"`{b}`" for b in blocked)
+            + " has no single refined document (detached, or split into several managed "
+            "policies); see its recommendation"
+        )
+        return None
+    suffix = Path(first.file).suffix.lower()
+    name = "refined.json" if suffix == ".json" else "refined.yaml"
+    edits = [(s, one.policy) for s, one in changed if one.policy is not None]
+    return name, write_back_all(edits) if edits else (first.text or "")
+
+
+def _refine_policy(
+    policy: Policy,
+    unused: UnusedSet,
+    catalog: Catalog,
+    options: BatchOptions,
+    name: str,
+    policy_id: str,
+) -> _Refined:
+    from iamrefine.api import refine_and_prove
     from iamrefine.verify import Verdict
 
-    policy = document_of(unit.policy_source, unit.policy).select(None).policy
-    unused = unused_of_bytes(unit.unused, catalog, unit.unused_source)
     timeout = options.check_timeout
     if options.case_timeout is not None:
         timeout = min(timeout, options.case_timeout)
@@ -224,15 +354,13 @@ def _refine(unit: CaseInput, catalog: Catalog, options: BatchOptions) -> CaseOut
     timings = {"prove": proving}
     if outcome.verdict not in (None, Verdict.PROVED):
         reason = f"proof {verdict}: " + "; ".join(outcome.unproved_reasons())
-        case = BatchCase(
-            unit.name, FAILED, reason, warnings=warnings, verdict=verdict, timings=timings
-        )
-        return CaseOutput(case, unit.digests)
+        case = BatchCase(name, FAILED, reason, warnings=warnings, verdict=verdict, timings=timings)
+        return _Refined(case, {})
     texts: dict[str, str] = {}
     text = outcome.render("policy")
     if text is not None:
         texts[REFINED_FILE] = text
-    texts[RECOMMENDATION_FILE] = outcome.recommendation(policy_id=unit.name)
+    texts[RECOMMENDATION_FILE] = outcome.recommendation(policy_id=policy_id)
     certificate = outcome.certificate_text()
     if certificate is not None:
         texts[CERTIFICATE_FILE] = certificate
@@ -247,7 +375,6 @@ def _refine(unit: CaseInput, catalog: Catalog, options: BatchOptions) -> CaseOut
     if outcome.result.parts and outcome.result.quota is not None:
         # Split into several managed policies: the largest one is what the quota limits.
         size = max(outcome.result.quota.sizes)
-    case = BatchCase(
-        unit.name, result, warnings=warnings, verdict=verdict, size=size, timings=timings
-    )
-    return CaseOutput(case, unit.digests, texts)
+    single = None if outcome.result.parts or outcome.detached else outcome.policy
+    case = BatchCase(name, result, warnings=warnings, verdict=verdict, size=size, timings=timings)
+    return _Refined(case, texts, single)

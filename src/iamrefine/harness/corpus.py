@@ -31,6 +31,17 @@ from iamrefine.model import Policy
 
 POLICY_FILE = "policy.json"
 UNUSED_FILE = "unused.json"
+SOURCE_FILES = (
+    POLICY_FILE,
+    "policy.yaml",
+    "policy.yml",
+    "template.json",
+    "template.yaml",
+    "template.yml",
+    "plan.json",
+)
+"""The names ``refine-batch`` accepts for a case's policy file: a policy document, a
+CloudFormation template or a Terraform plan (read by :mod:`iamrefine.sources`)."""
 MANIFEST_FILE = "MANIFEST.json"
 
 
@@ -40,10 +51,11 @@ class Case:
 
     name: str
     folder: Path
+    policy_file: str = POLICY_FILE
 
     @property
     def policy_path(self) -> Path:
-        return self.folder / POLICY_FILE
+        return self.folder / self.policy_file
 
     @property
     def unused_path(self) -> Path:
@@ -85,9 +97,9 @@ class CaseFiles:
         with tempfile.TemporaryDirectory(prefix="iamrefine-case-") as tmp:
             folder = Path(tmp) / self.case.name
             folder.mkdir()
-            (folder / POLICY_FILE).write_bytes(self.policy)
+            (folder / self.case.policy_file).write_bytes(self.policy)
             (folder / UNUSED_FILE).write_bytes(self.unused)
-            yield Case(self.case.name, folder)
+            yield Case(self.case.name, folder, self.case.policy_file)
 
 
 U = TypeVar("U")
@@ -120,12 +132,13 @@ class LazyInputs(Sequence[U]):
         return found
 
 
-def list_cases(corpus: str | Path) -> list[Case]:
-    """The cases of a corpus folder, sorted by name.
+def list_cases(corpus: str | Path, *, policy_files: tuple[str, ...] = (POLICY_FILE,)) -> list[Case]:
+    """The cases of a corpus folder, sorted by name; each case's policy file is the one
+    of ``policy_files`` it holds.
 
-    Raises :class:`InputError` when the folder does not exist, holds no case
-    folder, or holds a case folder without ``policy.json`` or ``unused.json``
-    (one diagnostic per missing file).
+    Raises :class:`InputError` when the folder does not exist, holds no case folder,
+    or holds a case folder without ``unused.json`` or without exactly one of
+    ``policy_files`` (one diagnostic per problem).
     """
     root = Path(corpus)
     if not root.exists():
@@ -133,20 +146,35 @@ def list_cases(corpus: str | Path) -> list[Case]:
     if not root.is_dir():
         raise InputError.at(str(root), "a corpus must be a folder of case folders")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    wanted = " or ".join(f"`{n}`" for n in policy_files)
     if not folders:
         raise InputError.at(
             str(root),
-            f"corpus folder holds no case folders (each with `{POLICY_FILE}` and `{UNUSED_FILE}`)",
+            f"corpus folder holds no case folders (each with {wanted} and `{UNUSED_FILE}`)",
         )
-    problems = [
-        Diagnostic(str(folder), None, None, f"case folder has no `{name}`")
-        for folder in folders
-        for name in (POLICY_FILE, UNUSED_FILE)
-        if not (folder / name).is_file()
-    ]
+    problems: list[Diagnostic] = []
+    cases: list[Case] = []
+    for folder in folders:
+        present = [n for n in policy_files if (folder / n).is_file()]
+        before = len(problems)
+        if not present:
+            problems.append(Diagnostic(str(folder), None, None, f"case folder has no {wanted}"))
+        elif len(present) > 1:
+            both = " and ".join(f"`{n}`" for n in present)
+            problems.append(
+                Diagnostic(
+                    str(folder), None, None, f"case folder holds {both}; keep one policy file"
+                )
+            )
+        if not (folder / UNUSED_FILE).is_file():
+            problems.append(
+                Diagnostic(str(folder), None, None, f"case folder has no `{UNUSED_FILE}`")
+            )
+        if len(problems) == before:
+            cases.append(Case(folder.name, folder, present[0]))
     if problems:
         raise InputError(problems)
-    return [Case(folder.name, folder) for folder in folders]
+    return cases
 
 
 def allowed_actions(policy: Policy, catalog: Catalog) -> set[str]:

@@ -194,15 +194,40 @@ def _whole_document(refined: Policy, source: PolicySource, text: _Text) -> tuple
 
 def write_back(source: PolicySource, refined: Policy) -> str:
     """The file's text with the policy document replaced by ``refined``."""
+    return write_back_all([(source, refined)])
+
+
+def write_back_all(changes: list[tuple[PolicySource, Policy]]) -> str:
+    """The text of the file that every source of ``changes`` was read from, with each
+    source's policy document replaced by its refined policy; read back to check that
+    it holds exactly the refined policies and the others unchanged."""
     from iamrefine.sources import read_document
 
-    if source.text is None or source.document is None:
-        raise InputError.at(
-            source.file,
-            f"`{source.id or source.file}`: the refined policy cannot be written back into "
-            "this file; use `--format diff` or `--format recommendation`",
-        )
-    text = _Text(source.text)
+    first = changes[0][0]
+    for source, _ in changes:
+        if source.text is None or source.document is None:
+            raise InputError.at(
+                source.file,
+                f"`{source.id or source.file}`: the refined policy cannot be written back "
+                "into this file; use `--format diff` or `--format recommendation`",
+            )
+        if source.text != first.text or source.file != first.file:
+            raise InternalError("policies written back together must come from one file")
+    assert first.text is not None
+    text = _Text(first.text)
+    edits: list[tuple[int, int, str]] = []
+    for source, refined in changes:
+        edits.extend(_edits(source, refined, text))
+    out = first.text
+    for start, end, replacement in sorted(edits, reverse=True):
+        out = out[:start] + replacement + out[end:]
+    _check(out, changes, read_document)
+    return out
+
+
+def _edits(source: PolicySource, refined: Policy, text: _Text) -> list[tuple[int, int, str]]:
+    """The text edits that replace ``source``'s policy document by ``refined``: its
+    Action lists alone when nothing else changed, else the whole document."""
     original = source.policy
     edits: list[tuple[int, int, str]] = []
     if _same_but_actions(original, refined):
@@ -212,32 +237,46 @@ def write_back(source: PolicySource, refined: Policy) -> str:
                 continue
             edit = _values_text(new.action_element, old.action_element, text, yaml_mode=yaml_mode)
             if edit is None:
-                edits = [_whole_document(refined, source, text)]
-                break
+                return [_whole_document(refined, source, text)]
             edits.append(edit)
-    else:
-        edits = [_whole_document(refined, source, text)]
-    out = source.text
-    for start, end, replacement in sorted(edits, reverse=True):
-        out = out[:start] + replacement + out[end:]
-    _check(out, source, refined, read_document)
-    return out
+        return edits
+    return [_whole_document(refined, source, text)]
 
 
-def _check(out: str, source: PolicySource, refined: Policy, reader: Any) -> None:
-    """Read the new text back: it must hold exactly the refined policy."""
+def _check(out: str, changes: list[tuple[PolicySource, Policy]], reader: Any) -> None:
+    """Read the new text back: it must hold exactly the refined policies, and every
+    other policy of the file as it was (or as unreadable as it was)."""
     import tempfile
     from pathlib import Path
 
-    suffix = Path(source.file).suffix or ".yaml"
+    first = changes[0][0]
+    suffix = Path(first.file).suffix or ".yaml"
+    refined = {source.id: policy for source, policy in changes}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"written{suffix}"
+        before = Path(folder) / f"original{suffix}"
         path.write_text(out, encoding="utf-8")
+        before.write_text(first.text or "", encoding="utf-8")
         try:
-            again = reader(path).select(source.id or None)
+            again = _policies(reader(path))
         except InputError as exc:
             raise InternalError(
                 f"the template written back does not read back: {exc.diagnostics[0].message}"
             ) from None
-    if again.policy != refined:
-        raise InternalError("the template written back holds a different policy")
+        original = _policies(reader(before))
+    if again.keys() != original.keys():
+        raise InternalError("the template written back holds other policies")
+    for policy_id, policy in again.items():
+        if policy != refined.get(policy_id, original[policy_id]):
+            raise InternalError(f"the template written back holds a different `{policy_id}`")
+
+
+def _policies(document: Any) -> dict[str, Policy | None]:
+    """Every policy of a file by id (None for one that does not load)."""
+    found: dict[str, Policy | None] = {}
+    for candidate in document.candidates:
+        try:
+            found[candidate.id] = candidate.load().policy
+        except InputError:
+            found[candidate.id] = None
+    return found
