@@ -242,7 +242,8 @@ def _untimed(value: Any) -> Any:
 
 
 def test_regress_on_dask_gives_each_broken_refiner_its_verdict(tmp_path: Path) -> None:
-    from iamrefine.harness.regress import CommandRefiner, run_regress
+    from iamrefine.harness.refiners import CommandRefiner
+    from iamrefine.harness.regress import run_regress
     from test_harness_regress import EXPECTED, FIXTURES, PY, _make_corpus
 
     corpus = _make_corpus(tmp_path, list(EXPECTED))

@@ -22,11 +22,10 @@ from iamrefine.catalog import load_catalog
 from iamrefine.cli.app import app
 from iamrefine.errors import PolicyError
 from iamrefine.harness.corpus import list_cases, make_corpus
+from iamrefine.harness.refiners import CommandRefiner, PythonRefiner
 from iamrefine.harness.regress import (
     CaseResult,
-    CommandRefiner,
     GradeOptions,
-    PythonRefiner,
     RegressReport,
     Sizes,
     grade_case,
@@ -464,13 +463,13 @@ def test_shell_syntax_in_a_refiner_template_is_refused_with_the_sh_form(corpus: 
 def test_shell_syntax_is_found_only_where_a_shell_would_act(
     template: str, found: list[str]
 ) -> None:
-    from iamrefine.harness.regress import shell_syntax
+    from iamrefine.harness.refiners import shell_syntax
 
     assert shell_syntax(template)[0] == found
 
 
 def test_the_sh_form_quotes_placeholders_for_their_position() -> None:
-    from iamrefine.harness.regress import shell_syntax
+    from iamrefine.harness.refiners import shell_syntax
 
     _, script = shell_syntax("t '{policy}' \"{unused}\" {policy} | jq .")
     assert script == 't \'\'"$1"\'\' "$2" "$1" | jq .'

@@ -207,13 +207,8 @@ def register(app: typer.Typer) -> None:
         from iamrefine.files import check_distinct
         from iamrefine.harness.corpus import list_cases
         from iamrefine.harness.executors import ExecutorSpec
-        from iamrefine.harness.regress import (
-            CommandRefiner,
-            GradeOptions,
-            PythonRefiner,
-            Refiner,
-            run_regress,
-        )
+        from iamrefine.harness.refiners import CommandRefiner, PythonRefiner, Refiner
+        from iamrefine.harness.regress import GradeOptions, run_regress
         from iamrefine.harness.report import (
             print_regress,
             progress_bar,
