@@ -20,6 +20,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from iamrefine.memo import forgettable
+
 WILDCARDS = frozenset("*?")
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
@@ -79,6 +81,7 @@ def glob_to_regex(pattern: str) -> str:
     return _segment(parts[0]) + middle + ".*" + _segment(parts[-1])
 
 
+@forgettable
 @lru_cache(maxsize=65536)
 def compile_glob(pattern: str, *, fold_case: bool) -> re.Pattern[str]:
     """Compile an IAM glob. With ``fold_case`` the pattern is ASCII-lowercased and

@@ -19,6 +19,7 @@ from iamrefine.glob import (
     normalize,
 )
 from iamrefine.glob import literal_prefix as _glob_literal_prefix
+from iamrefine.memo import forgettable, on_forget
 from iamrefine.model import Condition, Policy
 from iamrefine.reference import (
     condition_key,
@@ -65,12 +66,14 @@ class CompiledStatement:
         return (self.allow, self.not_action, self.patterns, self.frame)
 
 
+@forgettable
 @lru_cache(maxsize=1 << 16)
 def lower_pattern(pattern: str) -> str:
     """The normalized, ASCII-lowercased form of an action pattern."""
     return normalize(ascii_lower(pattern))
 
 
+@forgettable
 @lru_cache(maxsize=1 << 16)
 def literal_prefix(pattern: str) -> str:
     """:func:`iamrefine.glob.literal_prefix`, memoized (patterns recur across queries)."""
@@ -256,9 +259,19 @@ class CatalogIndex:
         self._cache[pattern] = hit
         return hit
 
+    def forget_matches(self) -> None:
+        """Empty the memo of :meth:`matching`."""
+        self._cache.clear()
+
 
 _INDEXES: dict[str, CatalogIndex] = {}
 _INDEX_LIMIT = 4
+
+
+@on_forget
+def _forget_matches() -> None:
+    for index in _INDEXES.values():
+        index.forget_matches()
 
 
 def catalog_index(catalog: Catalog) -> CatalogIndex:

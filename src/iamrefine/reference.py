@@ -48,6 +48,7 @@ from functools import lru_cache
 
 from iamrefine.conditions import concrete
 from iamrefine.glob import action_matches, ascii_lower, literal_prefix, resource_matches
+from iamrefine.memo import forgettable
 from iamrefine.model import VERSION_2012, Condition, Policy, Statement
 
 Context = Mapping[str, bool]
@@ -108,6 +109,7 @@ def condition_holds(condition: Condition, version: str, context: Context) -> boo
     return context[condition_key(condition, version)]
 
 
+@forgettable
 @lru_cache(maxsize=1 << 16)
 def _lowered_prefix(pattern: str) -> str:
     return ascii_lower(literal_prefix(pattern))

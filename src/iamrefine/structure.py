@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from iamrefine.glob import WILDCARDS, action_matches, ascii_lower, literal_prefix, normalize
+from iamrefine.memo import forgettable
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -43,6 +44,7 @@ __all__ = [
 # --- glob inclusion -----------------------------------------------------------------------
 
 
+@forgettable
 @lru_cache(maxsize=65536)
 def _tokens(pattern: str) -> str:
     return normalize(ascii_lower(pattern))

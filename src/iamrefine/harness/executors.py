@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from iamrefine.errors import CatalogError, InputError, InternalError
 from iamrefine.harness import pool
+from iamrefine.harness.memory import PeriodicRelease
 
 if TYPE_CHECKING:
     from iamrefine.catalog import Catalog
@@ -127,6 +128,9 @@ _CATALOGS: dict[CatalogRef, Catalog] = {}
 _CASE_LOCK = threading.Lock()
 """Held while a case runs: Z3 is not safe to drive from several threads of one
 process, so a Dask worker started with several threads still runs one case at a time."""
+_RELEASE = PeriodicRelease()
+"""Every few cases, this worker process empties its memo caches and gives its free
+memory back to the system (see :mod:`iamrefine.harness.memory`)."""
 
 
 def worker_catalog(ref: CatalogRef) -> Catalog:
@@ -163,7 +167,10 @@ class _Bound(Generic[T, R]):
 
     def __call__(self, item: T) -> R:
         with _CASE_LOCK:
-            return self.task(item, worker_catalog(self.catalog))
+            try:
+                return self.task(item, worker_catalog(self.catalog))
+            finally:
+                _RELEASE.case_done()
 
 
 # --- running ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from collections import deque
 from functools import lru_cache
 
 from iamrefine.glob import ascii_lower, compile_glob, literal_prefix, normalize
+from iamrefine.memo import forgettable
 
 _STAR = "*"
 _ONE = "?"
@@ -68,6 +69,7 @@ class _Glob:
         return self.close(moved)
 
 
+@forgettable
 @lru_cache(maxsize=1 << 16)
 def _search(outer: str, inner: str) -> str | None:
     """A shortest string in ``L(inner) \\ L(outer)`` (normalized, already folded), or
@@ -110,6 +112,7 @@ def _search(outer: str, inner: str) -> str | None:
     return None
 
 
+@forgettable
 @lru_cache(maxsize=1 << 16)
 def _prepare(pattern: str, fold_case: bool) -> str:
     p = normalize(pattern)
