@@ -1,5 +1,5 @@
-"""Keeping a long-running worker's memory bounded by its largest case, not by the
-number of cases it has run.
+"""Keeping a long-running worker's memory from growing with the number of cases it
+has run.
 
 A worker refines and proves thousands of cases in one process. Two things grow with
 the number of cases: the pattern memo caches (:mod:`iamrefine.memo`), and the free
@@ -7,7 +7,8 @@ memory glibc keeps in its heaps after the solvers' C++ allocations.
 :class:`PeriodicRelease` empties the memo caches and asks glibc to return every free
 page (``malloc_trim(0)``) every few cases: about 2 ms each time (measured), where
 trimming after every case would make the next case fault its pages back in.
-Elsewhere than glibc only the caches are emptied.
+Elsewhere than glibc only the caches are emptied. What still grows is the
+interpreter's own small-object arenas, which one live object keeps whole.
 """
 
 from __future__ import annotations
