@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -153,3 +155,24 @@ def test_a_worker_without_the_corpus_grades_a_private_copy(tmp_path: Path) -> No
     assert not copy.folder.exists()
     missing = CaseFiles.read(Case("b", tmp_path / "corpus" / "b"))
     assert missing.problem.startswith("cannot read the case's files: ")
+
+
+def test_a_worker_freezes_what_it_holds_once_its_catalog_is_loaded(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(["s3:GetObject", "s3:PutObject"]))
+    digest = load_catalog(catalog).digest
+    code = (
+        "import gc\n"
+        "from iamrefine.harness.executors import CatalogRef, worker_catalog\n"
+        f"ref = CatalogRef({str(catalog)!r}, {digest!r})\n"
+        "before = gc.get_freeze_count()\n"
+        "worker_catalog(ref)\n"
+        "after = gc.get_freeze_count()\n"
+        "worker_catalog(ref)\n"
+        "print(before, after, gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after, again = map(int, done.stdout.split())
+    assert before == 0
+    assert after > 1000
+    assert again == after
