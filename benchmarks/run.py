@@ -75,8 +75,9 @@ def table() -> str:
             when(c),
         )
     if (r := _load("refine_corpus")) is not None:
+        readable = "readable prefixes" if "default" in r else "before the size optimizer existed"
         row(
-            f"refine {r['count']} managed policies, 30% unused (no proof)",
+            f"refine {r['count']} managed policies, 30% unused (no proof), {readable}",
             f"total {r['total_s']} s; median {r['median_s'] * 1000:.2f} ms; "
             f"p99 {r['p99_s'] * 1000:.1f} ms; "
             f"worst {r['worst_s'] * 1000:.1f} ms (`{r['worst_name']}`)",
@@ -84,6 +85,17 @@ def table() -> str:
             _ok(r["total_s"], 5.0),
             when(r),
         )
+        if (d := r.get("default")) is not None:
+            row(
+                f"refine {r['count']} managed policies, 30% unused (no proof), the default "
+                "(size optimizer and split where a result is over the quota)",
+                f"total {d['total_s']} s; median {d['median_s'] * 1000:.2f} ms; "
+                f"p99 {d['p99_s'] * 1000:.1f} ms; "
+                f"worst {d['worst_s'] * 1000:.1f} ms (`{d['worst_name']}`)",
+                "<= 30 s total, p99 <= 2 s",
+                "met" if d["total_s"] <= 30.0 and d["p99_s"] <= 2.0 else "**missed**",
+                when(r),
+            )
     if (k := _load("check_corpus")) is not None:
         status = (
             "met"
