@@ -52,6 +52,7 @@ def test_findings_that_cannot_be_listed_exit_2(aws_env: None, tmp_path: Path) ->
         code, text = _run("recommend", str(tmp_path / "out"), "--region", w.REGION)
     assert code == 2
     assert "cannot list the findings: ListAnalyzers" in text
+    assert not (tmp_path / "out").exists()
 
 
 def _report(tmp_path: Path) -> RecommendReport:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from iamrefine import files
 from iamrefine.cli.app import app
 from iamrefine.errors import InputError, PolicyError
-from iamrefine.files import write_atomic
+from iamrefine.files import output_folder, write_atomic
 
 POLICY = {
     "Version": "2012-10-17",
@@ -410,3 +410,38 @@ def test_input_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(InputError, match="more than 49 bytes, larger than the limit of 49"):
         files.read_input("-", limit=49, what="thing", error=InputError)
     assert files.read_input(big, limit=50, what="thing", error=InputError) == b"x" * 50
+
+
+def test_an_output_folder_a_refused_run_created_is_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(InputError), output_folder(folder):
+        assert folder.is_dir()
+        raise InputError.at("--executor", "cannot reach the Dask scheduler")
+    assert not (tmp_path / "new").exists()
+    assert tmp_path.is_dir()
+
+
+def test_an_output_folder_keeps_what_it_did_not_create_or_what_was_written(
+    tmp_path: Path,
+) -> None:
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(KeyboardInterrupt), output_folder(existing / "out"):
+        raise KeyboardInterrupt
+    assert existing.is_dir() and not (existing / "out").exists()
+    written = tmp_path / "written" / "out"
+    with pytest.raises(RuntimeError), output_folder(written):
+        (written / "summary.json").write_text("{}")
+        raise RuntimeError("after a write")
+    assert (written / "summary.json").is_file()
+    with output_folder(tmp_path / "kept"):
+        pass
+    assert (tmp_path / "kept").is_dir()
+
+
+def test_an_output_folder_that_cannot_be_created_is_bad_input(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError) as caught, output_folder(blocker / "out"):
+        pass
+    assert "cannot write output" in caught.value.diagnostics[0].render()

@@ -22,7 +22,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +300,26 @@ def fsync_folder(folder: Path) -> None:
 
 def _write_error(path: Path, exc: OSError) -> InputError:
     return InputError.at(str(path), f"cannot write output: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def output_folder(folder: Path) -> Iterator[Path]:
+    """Create ``folder`` and its missing parents for a run's outputs. When the run
+    raises before anything is written into them, the folders this created are removed
+    again, so that a refused run (an unreachable scheduler, unusable credentials)
+    leaves nothing behind. Raises :class:`InputError` when ``folder`` cannot be
+    created."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.at(str(folder), f"cannot write output: {exc.strerror or exc}") from None
+    try:
+        yield folder
+    except BaseException:
+        for path in created:  # the deepest first; rmdir leaves a folder that holds anything
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise

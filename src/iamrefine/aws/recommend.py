@@ -54,7 +54,7 @@ from iamrefine.aws.layout import (
 )
 from iamrefine.choices import DEFAULT_TIMEOUT, EngineName
 from iamrefine.errors import InputError
-from iamrefine.files import write_atomic
+from iamrefine.files import output_folder, write_atomic
 from iamrefine.harness.executors import LOCAL, CatalogRef, ExecutorSpec, run_cases
 
 if TYPE_CHECKING:
@@ -386,69 +386,68 @@ def recommend(
     start = time.monotonic()
     dest = Path(out_dir)
     catalog = load_catalog(catalog_path)
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
-    connector.identity()
-    try:
-        analyzer_arn = analyzer_of(connector, opts.analyzer_arn)
-        findings = list_findings(connector.analyzer(), analyzer_arn, opts.accounts)
-    except aws_errors() as exc:
-        # Without the list of findings there is nothing to do.
-        found_error = failure(exc, account=connector.account, operation="ListFindingsV2")
-        raise InputError.at(
-            "aws",
-            f"cannot list the findings: {found_error.operation}: {found_error.code}: "
-            f"{found_error.message}",
-        ) from None
-    if on_findings is not None:
-        on_findings(len(findings))
-    found = walk(connector, analyzer_arn, findings, on_finding=on_finding)
-    failures = list(found.failures)
-    if on_tasks is not None:
-        on_tasks(len(found.tasks))
-    results: list[PolicyResult] = list(found.skipped)
-    pending: list[PolicyTask] = []
-    for task in found.tasks:
-        previous = resume(task, dest, catalog.digest, compare_aws=opts.compare_aws)
-        if previous is None:
-            pending.append(task)
-            continue
-        results.append(previous)
-        if on_result is not None:
-            on_result(previous)
-    recommendations: dict[str, dict[str, Any]] = {}
-    if opts.compare_aws and pending:
-        recommendations = _aws_recommendations(
-            connector, analyzer_arn, pending, opts.poll, failures
+    with output_folder(dest):
+        connector.identity()
+        try:
+            analyzer_arn = analyzer_of(connector, opts.analyzer_arn)
+            findings = list_findings(connector.analyzer(), analyzer_arn, opts.accounts)
+        except aws_errors() as exc:
+            # Without the list of findings there is nothing to do.
+            found_error = failure(exc, account=connector.account, operation="ListFindingsV2")
+            raise InputError.at(
+                "aws",
+                f"cannot list the findings: {found_error.operation}: {found_error.code}: "
+                f"{found_error.message}",
+            ) from None
+        if on_findings is not None:
+            on_findings(len(findings))
+        found = walk(connector, analyzer_arn, findings, on_finding=on_finding)
+        failures = list(found.failures)
+        if on_tasks is not None:
+            on_tasks(len(found.tasks))
+        results: list[PolicyResult] = list(found.skipped)
+        pending: list[PolicyTask] = []
+        for task in found.tasks:
+            previous = resume(task, dest, catalog.digest, compare_aws=opts.compare_aws)
+            if previous is None:
+                pending.append(task)
+                continue
+            results.append(previous)
+            if on_result is not None:
+                on_result(previous)
+        recommendations: dict[str, dict[str, Any]] = {}
+        if opts.compare_aws and pending:
+            recommendations = _aws_recommendations(
+                connector, analyzer_arn, pending, opts.poll, failures
+            )
+        items = [
+            _Item(t, None if t.shared else recommendations.get(str(t.findings[0]["id"])))
+            for t in pending
+        ]
+        ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
+        job = _Job(dest, opts.compare_aws, opts.timeout, opts.engine)
+
+        def crashed(item: _Item, reason: str) -> _Computed:
+            return _Computed(PolicyResult.of(item.task, Outcome.FAILED, reason))
+
+        for item, computed in run_cases(
+            job, items, executor=opts.executor, jobs=opts.jobs, catalog=ref, on_crash=crashed
+        ):
+            result = write_result(
+                item, computed, dest, catalog.digest, compare_aws=opts.compare_aws
+            )
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        results.sort(key=lambda r: (r.folder, r.outcome.value))
+        report = RecommendReport(
+            dest,
+            analyzer_arn,
+            catalog.info(),
+            len(findings),
+            results,
+            failures,
+            time.monotonic() - start,
         )
-    items = [
-        _Item(t, None if t.shared else recommendations.get(str(t.findings[0]["id"])))
-        for t in pending
-    ]
-    ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
-    job = _Job(dest, opts.compare_aws, opts.timeout, opts.engine)
-
-    def crashed(item: _Item, reason: str) -> _Computed:
-        return _Computed(PolicyResult.of(item.task, Outcome.FAILED, reason))
-
-    for item, computed in run_cases(
-        job, items, executor=opts.executor, jobs=opts.jobs, catalog=ref, on_crash=crashed
-    ):
-        result = write_result(item, computed, dest, catalog.digest, compare_aws=opts.compare_aws)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    results.sort(key=lambda r: (r.folder, r.outcome.value))
-    report = RecommendReport(
-        dest,
-        analyzer_arn,
-        catalog.info(),
-        len(findings),
-        results,
-        failures,
-        time.monotonic() - start,
-    )
-    write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
-    return report
+        write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+        return report

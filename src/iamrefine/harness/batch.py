@@ -45,7 +45,7 @@ from typing import Any
 
 from iamrefine.catalog import Catalog, load_catalog
 from iamrefine.errors import InputError, Interrupted
-from iamrefine.files import fsync_folder, write_atomic
+from iamrefine.files import fsync_folder, output_folder, write_atomic
 from iamrefine.harness.batch_case import (
     CERTIFICATE_FILE,
     DETACHED,
@@ -330,58 +330,55 @@ def refine_batch(
     if dest.resolve() == root or root in dest.resolve().parents:
         raise InputError.at(str(dest), "the output folder must not be inside the corpus folder")
     catalog = load_catalog(catalog_path)
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError.at(str(dest), f"cannot write output: {exc.strerror or exc}") from None
-    ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
-    sweep_temporary_files(dest)
-    results: list[BatchCase] = []
-    pending: list[Case] = []
-    for case in cases:
-        sweep_temporary_files(dest / case.name)
-        previous = _resume(case, dest / case.name, catalog, opts)
-        if previous is None:
-            pending.append(case)
-            continue
-        results.append(previous)
-        if on_result is not None:
-            on_result(previous)
-
-    def crashed(unit: CaseInput, reason: str) -> CaseOutput:
-        return CaseOutput(BatchCase(unit.name, FAILED, reason), unit.digests)
-
-    try:
-        for _, output in run_cases(
-            BatchTask(opts),
-            LazyInputs(pending, CaseInput.read),
-            executor=executor,
-            jobs=jobs,
-            catalog=ref,
-            on_crash=crashed,
-        ):
-            result = record(dest, output, catalog, opts)
-            results.append(result)
+    with output_folder(dest):
+        ref = CatalogRef(None if catalog_path is None else str(catalog_path), catalog.digest)
+        sweep_temporary_files(dest)
+        results: list[BatchCase] = []
+        pending: list[Case] = []
+        for case in cases:
+            sweep_temporary_files(dest / case.name)
+            previous = _resume(case, dest / case.name, catalog, opts)
+            if previous is None:
+                pending.append(case)
+                continue
+            results.append(previous)
             if on_result is not None:
-                on_result(result)
-    except KeyboardInterrupt:
-        interrupted = True
-    else:
-        interrupted = False
-    results.sort(key=lambda r: r.name)
-    report = BatchReport(
-        str(corpus),
-        dest,
-        catalog.info(),
-        results,
-        time.monotonic() - start,
-        pending=len(cases) - len(results),
-    )
-    write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
-    if interrupted:
-        raise Interrupted(
-            f"interrupted with {report.pending} of {len(cases)} cases not done; "
-            f"the summary of the finished ones is in `{dest / SUMMARY_FILE}`; "
-            "run the same command again to resume: finished cases are kept"
+                on_result(previous)
+
+        def crashed(unit: CaseInput, reason: str) -> CaseOutput:
+            return CaseOutput(BatchCase(unit.name, FAILED, reason), unit.digests)
+
+        try:
+            for _, output in run_cases(
+                BatchTask(opts),
+                LazyInputs(pending, CaseInput.read),
+                executor=executor,
+                jobs=jobs,
+                catalog=ref,
+                on_crash=crashed,
+            ):
+                result = record(dest, output, catalog, opts)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        except KeyboardInterrupt:
+            interrupted = True
+        else:
+            interrupted = False
+        results.sort(key=lambda r: r.name)
+        report = BatchReport(
+            str(corpus),
+            dest,
+            catalog.info(),
+            results,
+            time.monotonic() - start,
+            pending=len(cases) - len(results),
         )
-    return report
+        write_atomic(dest / SUMMARY_FILE, json.dumps(report.to_json(), indent=2) + "\n")
+        if interrupted:
+            raise Interrupted(
+                f"interrupted with {report.pending} of {len(cases)} cases not done; "
+                f"the summary of the finished ones is in `{dest / SUMMARY_FILE}`; "
+                "run the same command again to resume: finished cases are kept"
+            )
+        return report
