@@ -75,9 +75,8 @@ def table() -> str:
             when(c),
         )
     if (r := _load("refine_corpus")) is not None:
-        readable = "readable prefixes" if "default" in r else "before the size optimizer existed"
         row(
-            f"refine {r['count']} managed policies, 30% unused (no proof), {readable}",
+            f"refine {r['count']} managed policies, 30% unused (no proof), readable prefixes",
             f"total {r['total_s']} s; median {r['median_s'] * 1000:.2f} ms; "
             f"p99 {r['p99_s'] * 1000:.1f} ms; "
             f"worst {r['worst_s'] * 1000:.1f} ms (`{r['worst_name']}`)",

@@ -14,9 +14,7 @@ interpreter's own small-object arenas, which one live object keeps whole.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
-import threading
 from collections.abc import Callable
 
 from iamrefine.memo import forget_all
@@ -27,12 +25,10 @@ RELEASE_EVERY = 20
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    # The process's own symbols hold libc's; find_library("c") would run ldconfig.
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return None
     return trim
 
@@ -48,18 +44,17 @@ def release_free_memory() -> bool:
 
 class PeriodicRelease:
     """Counts the cases a process has run; every ``every`` of them, empties the memo
-    caches and releases the process's free memory."""
+    caches and releases the process's free memory. Not thread-safe: its caller runs
+    one case at a time (see ``harness.executors``)."""
 
     def __init__(self, every: int = RELEASE_EVERY) -> None:
         self.every = every
         self.count = 0
-        self._lock = threading.Lock()
 
     def case_done(self) -> bool:
         """Count one case; True when memory was released after it."""
-        with self._lock:
-            self.count += 1
-            if self.count % self.every:
-                return False
+        self.count += 1
+        if self.count % self.every:
+            return False
         forget_all()
         return release_free_memory()
