@@ -299,11 +299,12 @@ def build_partition(
     """
     index = index or catalog_index(catalog)
     names = index.names
-    n = len(names)
     # Each action's signature is the increasing list of its statement numbers (the
-    # unused mark last): grouping and decoding cost the number of matches, where bit
-    # masks as wide as the policy would cost classes times statements per shift.
-    sig: list[list[int]] = [[] for _ in range(n)]
+    # unused mark last). Only the actions that some statement names, or that are
+    # unused, get a list of their own: every other action has the signature ``base``,
+    # the NotAction statements so far, so a policy costs its matches, not the catalog.
+    base: list[int] = []
+    sig: dict[int, list[int]] = {}
     bits: list[tuple[int, int]] = []
     for pi, stmts in enumerate(policies):
         for st in stmts:
@@ -313,33 +314,59 @@ def build_partition(
             for p in st.patterns:
                 hit.update(index.matching(p))
             if st.not_action:
-                for i in range(n):
+                for i, named in sig.items():
                     if i not in hit:
-                        sig[i].append(b)
+                        named.append(b)
+                for i in hit:
+                    if i not in sig:
+                        sig[i] = base.copy()
+                base.append(b)
             else:
-                for i in sorted(hit):
-                    sig[i].append(b)
+                for i in hit:
+                    found = sig.get(i)
+                    if found is None:
+                        found = sig[i] = base.copy()
+                    found.append(b)
     unused_bit = len(bits)
     for name in unused:
         pos = index.position.get(name)
         if pos is not None:
-            sig[pos].append(unused_bit)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, s in enumerate(sig):
-        groups.setdefault(tuple(s), []).append(i)
+            sig.setdefault(pos, base.copy()).append(unused_bit)
+    # A named action's signature always differs from ``base`` (it has a statement or
+    # the unused mark that ``base`` lacks, or lacks a NotAction statement that ``base``
+    # has), so the unnamed actions form one class of their own.
+    groups: dict[tuple[int, ...], list[str]] = {}
+    firsts: list[int] = []
+    gap = 0
+    unnamed: list[str] = []
+    for i in sorted(sig):
+        if i > gap:
+            if not unnamed:
+                firsts.append(gap)
+            unnamed.extend(names[gap:i])
+        gap = i + 1
+        key = tuple(sig[i])
+        members = groups.get(key)
+        if members is None:
+            members = groups[key] = []
+            firsts.append(i)
+        members.append(names[i])
+    if gap < len(names):
+        if not unnamed:
+            firsts.append(gap)
+        unnamed.extend(names[gap:])
+    ordered = list(groups.items())
+    if unnamed:
+        at = next(k for k, i in enumerate(firsts) if i not in sig)
+        ordered.insert(at, (tuple(base), unnamed))
     classes = []
-    for ci, (key, members) in enumerate(groups.items()):
+    for ci, (key, members) in enumerate(ordered):
         matches: list[set[int]] = [set() for _ in policies]
         is_unused = bool(key) and key[-1] == unused_bit
         for bi in key[:-1] if is_unused else key:
             pi, si = bits[bi]
             matches[pi].add(si)
         classes.append(
-            ActionClass(
-                ci,
-                tuple(names[i] for i in members),
-                tuple(frozenset(m) for m in matches),
-                is_unused,
-            )
+            ActionClass(ci, tuple(members), tuple(frozenset(m) for m in matches), is_unused)
         )
     return Partition(tuple(classes), tuple(labels))
