@@ -76,3 +76,42 @@ def test_the_names_a_pattern_matches_are_forgotten_too() -> None:
     forget_all()
     assert not index._cache
     assert len(index.matching("s3:get*")) == 1
+
+
+KEEP_CODE = """
+import ctypes, resource
+from iamrefine.harness.memory import keep_freed_memory
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallopt(-3, 128 * 1024)  # glibc's default, made fixed: 16 MB blocks are mapped anew
+
+def faults(rounds=8, size=16 << 20):
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+
+before = faults()
+assert keep_freed_memory()
+after = faults()
+print(before, after)
+"""
+
+
+@needs_glibc
+def test_freed_blocks_are_kept_for_the_next_case() -> None:
+    # In a child process: the setting is process-wide.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", KEEP_CODE], capture_output=True, text=True, check=True
+    )
+    before, after = map(int, done.stdout.split())
+    pages = (16 << 20) // 4096
+    assert before >= 8 * pages * 0.9, (before, after)
+    assert after <= 2 * pages, (before, after)
