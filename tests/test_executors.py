@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from iamrefine.harness.executors import (
     CatalogRef,
     ExecutorKind,
     ExecutorSpec,
+    _chunk,
     run_on_executor,
     worker_catalog,
 )
@@ -116,6 +118,44 @@ def test_the_executor_loop_yields_every_item_once_within_its_window() -> None:
     assert sorted(found) == list(range(20))
     assert found[3] < 0 and all(found[n] == n * n for n in found if n != 3)
     assert most <= 3
+
+
+class _CountingPool(cf.ThreadPoolExecutor):
+    """A thread pool that records the items of each task submitted to it."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.tasks: list[list[int]] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        self.tasks.append(list(args[0]))
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_chunked_task_whose_worker_died_is_tried_again_one_item_per_task() -> None:
+    with _CountingPool() as pool:
+        found = list(
+            run_on_executor(
+                pool,
+                _square_or_die,
+                list(range(10)),
+                window=2,
+                chunk=4,
+                lost=(_Died,),
+                on_crash=lambda n, reason: -1,
+            )
+        )
+    assert sorted(n for n, _ in found) == list(range(10))
+    assert dict(found) == {n: -1 if n == 3 else n * n for n in range(10)}
+    # [0..3] died (3 kills its worker); its items ran again alone, the others in fours.
+    assert sorted(pool.tasks) == sorted([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9], [0], [1], [2], [3]])
+
+
+@pytest.mark.parametrize(
+    ("items", "threads", "chunk"), [(12, 2, 1), (200, 2, 8), (100, 2, 6), (10**5, 64, 8)]
+)
+def test_small_runs_keep_one_case_per_task(items: int, threads: int, chunk: int) -> None:
+    assert _chunk(items, threads) == chunk
 
 
 def test_an_unexpected_task_error_stops_the_loop() -> None:
