@@ -28,6 +28,7 @@ escapes in its input and ``as_string`` returns ``\\u{..}`` escapes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -106,9 +107,11 @@ def engine_version(engine: str) -> str:
     raise ValueError(f"unknown engine `{engine}`; expected `z3` or `cvc5`")
 
 
+@functools.cache
 def cvc5_available() -> bool:
-    """Is the cvc5 Python module installed? Looked up without importing it (the import
-    takes longer than most proofs); it is imported when first used."""
+    """Is the cvc5 Python module installed? Looked up once per process, without
+    importing it (the import takes longer than most proofs; the lookup walks sys.path,
+    which every query of ``auto`` paid for); it is imported when first used."""
     from importlib.util import find_spec
 
     return find_spec("cvc5") is not None
