@@ -328,11 +328,12 @@ def test_a_notaction_statement_over_one_policy_names_its_lower_bound() -> None:
     unused = UnusedSet.from_names(_unused(names, 0.4, 5), catalog)
     policy = _policy({"Effect": "Allow", "NotAction": ["other:*"], "Resource": "*"})
     readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
-    # A NotAction statement cannot be cut: with a quota smaller than it, no split helps.
+    # Cut by service, each piece still holds one service's values: more than 600.
     fitted = fit_result(readable, unused, catalog, optimize=Optimize.size, quota=600)
     assert fitted.quota is not None and not fitted.quota.fits and fitted.quota.reason
     assert re.search(
-        r"Statement\[0\] \(a NotAction statement, which cannot be cut\) has ([\d,]+) "
+        r"Statement\[0\] \(an Allow statement with NotAction, cut by service in vain: the "
+        r"values of one service do not fit in one managed policy\) has ([\d,]+) "
         r"non-whitespace characters \(at least ([\d,]+): a lower bound",
         fitted.quota.reason,
     )

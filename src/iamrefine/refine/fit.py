@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 from iamrefine.choices import Optimize
 from iamrefine.errors import Diagnostic
 from iamrefine.refine.engine import MANAGED_POLICY_QUOTA
-from iamrefine.refine.split import compact_size, envelope_size, policy_size, split_policy
+from iamrefine.refine.split import (
+    compact_size,
+    cuts_by_service,
+    envelope_size,
+    policy_size,
+    split_policy,
+)
 from iamrefine.write import statement_to_json
 
 if TYPE_CHECKING:
@@ -110,10 +116,10 @@ def fit_result(
             optimizer=stats,
         )
         return replace(result, size=size, warnings=warnings, quota=report)
-    split = split_policy(refined, quota, max_policies) if max_policies > 1 else None
+    split = split_policy(refined, quota, max_policies, catalog) if max_policies > 1 else None
     if split is None:
         needed = _needed(result, stats, size)
-        reason = _why_not(result, stats, quota, max_policies, needed)
+        reason = _why_not(result, stats, quota, max_policies, needed, catalog)
         report = QuotaReport(
             readable_size=readable_size,
             sizes=(size,),
@@ -152,6 +158,7 @@ def fit_result(
         warnings=warnings,
         quota=report,
         parts=split.parts,
+        unsplit=(refined, list(result.statement_origin)),
     )
 
 
@@ -173,7 +180,12 @@ def _needed(result: RefineResult, stats: OptimizerStats | None, size: int) -> in
 
 
 def _why_not(
-    result: RefineResult, stats: OptimizerStats | None, quota: int, max_policies: int, needed: int
+    result: RefineResult,
+    stats: OptimizerStats | None,
+    quota: int,
+    max_policies: int,
+    needed: int,
+    catalog: Catalog,
 ) -> str:
     policy = result.policy
     assert policy is not None
@@ -181,11 +193,20 @@ def _why_not(
     room = quota - envelope_size(policy)
     for j, st in enumerate(policy.statements):
         size = compact_size(statement_to_json(st))
-        cuttable = st.is_allow and st.action is not None and len(st.action.values) > 1
-        if size > room and not cuttable:
-            kind = "a Deny statement" if not st.is_allow else "a NotAction statement"
-            if st.is_allow and st.action is not None:
-                kind = "a statement with a single action"
+        if size <= room:
+            continue
+        if st.is_allow and st.action is not None:
+            cuttable = len(st.action.values) > 1
+            kind = "a statement with a single action, which cannot be cut"
+        elif st.is_allow:
+            cuttable = cuts_by_service(st, catalog, room)
+            kind = (
+                "an Allow statement with NotAction, cut by service in vain: the values "
+                "of one service do not fit in one managed policy"
+            )
+        else:
+            cuttable, kind = False, "a Deny statement, which cannot be cut"
+        if not cuttable:
             bound = ""
             slack = stats.slack.get(result.statement_origin[j]) if stats is not None else None
             if slack is not None:
@@ -195,7 +216,7 @@ def _why_not(
                     "considered for its added values)"
                 )
             return (
-                f"{source}: refined Statement[{j}] ({kind}, which cannot be cut) has {size:,} "
+                f"{source}: refined Statement[{j}] ({kind}) has {size:,} "
                 f"non-whitespace characters{bound}, more than a managed policy of {quota:,} holds"
             )
     return (

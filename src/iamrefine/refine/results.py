@@ -175,6 +175,8 @@ class RefineResult:
     """When the result is split into several managed policies: the indices into
     ``policy.statements`` of each one's statements (``policy`` is their concatenation,
     which is what the checker proves). Empty for a single policy."""
+    unsplit: tuple[Policy, list[int]] | None = None
+    """When split: the policy before the split and its statement origins."""
 
     @property
     def detached(self) -> bool:

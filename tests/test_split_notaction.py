@@ -1,0 +1,117 @@
+"""Cutting an Allow statement with NotAction by service, when the refined statement is
+over the managed-policy quota (refine.split)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iamrefine.api import check, refine_and_prove
+from iamrefine.catalog import Catalog
+from iamrefine.certificate import verify_certificate
+from iamrefine.choices import Verdict
+from iamrefine.errors import QuotaError
+from iamrefine.glob import action_matches
+from iamrefine.parse import parse_policy
+from iamrefine.refine.split import merged, outside_services, policy_size
+from iamrefine.render import recommendation
+from iamrefine.structure import glob_counterexample
+from iamrefine.unused import UnusedSet
+
+QUOTA = 6144
+# Service names that share prefixes, so that the patterns for "every other service"
+# must stop at the right depth (ec2 / ec2messages / ecr, a / ab / ab-c).
+SERVICES = [
+    "a", "ab", "ab-c", "acm", "b1", "ec2", "ec2messages", "ecr", "ecs", "eks", "iam",
+    "kms", "lambda", "logs", "organizations", "s3", "s3-object-lambda", "sqs", "sts", "zz",
+]  # fmt: skip
+VERBS = ["Get", "Put", "Describe", "List", "Delete", "Create", "Update", "Tag"]
+NOUNS = ["Bucket", "Object", "Vpc", "Instance", "Volume", "Snapshot", "Policy", "Role"]
+
+
+def _catalog() -> tuple[Catalog, list[str]]:
+    names = [f"{s}:{v}{n}{m}" for s in SERVICES for v in VERBS for n in NOUNS for m in NOUNS[:3]]
+    return Catalog.from_names(names, source="test"), names
+
+
+def _case(ratio: float = 0.4) -> tuple[Catalog, UnusedSet, object]:
+    catalog, names = _catalog()
+    rng = random.Random(7)
+    candidates = [n for n in names if not n.startswith(("iam:", "organizations:"))]
+    unused = UnusedSet.from_names(sorted(rng.sample(candidates, int(len(names) * ratio))), catalog)
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Read", "Effect": "Allow", "Action": "s3:Get*", "Resource": "*"},
+            {
+                "Sid": "PowerUser",
+                "Effect": "Allow",
+                "NotAction": ["iam:*", "organizations:*"],
+                "Resource": "*",
+            },
+        ],
+    }
+    return catalog, unused, parse_policy(json.dumps(doc, indent=2), "power.json")
+
+
+def test_a_notaction_statement_over_the_quota_is_cut_by_service_and_proved(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog, unused, policy = _case()
+    outcome = refine_and_prove(policy, unused, catalog=catalog, certificate=True)
+    result = outcome.result
+    assert outcome.verdict is Verdict.PROVED
+    assert result.unsplit is not None
+    whole = result.unsplit[0]
+    assert policy_size(whole) > QUOTA  # one policy cannot hold it
+    policies = result.policies
+    assert len(policies) > 2 and all(policy_size(p) <= QUOTA for p in policies)
+    pieces = [s for p in policies for s in p.statements if s.not_action is not None]
+    assert len(pieces) > 2
+    for piece in pieces:
+        values = piece.not_action.values if piece.not_action else []
+        # Every piece still excludes every string the original excludes.
+        for excluded in ("iam:*", "organizations:*"):
+            assert any(glob_counterexample(excluded, v) is None for v in values)
+    # Within one policy no two statements share a Sid.
+    for p in policies:
+        sids = [s.sid for s in p.statements if s.sid]
+        assert len(sids) == len(set(sids))
+    # The reader of `check` takes the union of the recommendation's steps.
+    text = json.dumps(recommendation(result, "power.json"))
+    assert check(policy, text, unused, catalog=catalog).verdict is Verdict.PROVED
+    # The certificate records the policy before its split, and re-checks.
+    assert merged(result).policy == whole
+    cert = tmp_path / "cert.json"
+    cert.write_text(outcome.certificate_text() or "")
+    assert verify_certificate(cert, catalog=catalog).valid
+
+
+def test_too_few_policies_for_the_pieces_is_a_clear_error() -> None:
+    catalog, unused, policy = _case()
+    with pytest.raises(QuotaError, match=r"no split into at most 2 managed policies"):
+        refine_and_prove(policy, unused, catalog=catalog, max_policies=2, prove=False)
+
+
+service_names = st.lists(
+    st.text(st.sampled_from(list("abc2-")), min_size=1, max_size=4), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(service_names, st.data())
+def test_outside_patterns_cover_exactly_the_other_services(
+    services: list[str], data: st.DataObject
+) -> None:
+    services = sorted(set(services))
+    inside = set(data.draw(st.lists(st.sampled_from(services), max_size=len(services))))
+    patterns = outside_services(services, inside)
+    for s in services:
+        name = f"{s}:Action"
+        hit = any(action_matches(p, name) for p in patterns)
+        assert hit == (s not in inside), (s, patterns)
+        if s not in inside:
+            # Over all strings: some one pattern holds everything that names the service.
+            assert any(glob_counterexample(f"{s}:*", p) is None for p in patterns), (s, patterns)
