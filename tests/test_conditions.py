@@ -15,8 +15,8 @@ import z3
 from iamrefine.catalog import Catalog
 from iamrefine.conditions import concrete
 from iamrefine.conditions.operators import OPERATORS, parse_operator
-from iamrefine.conditions.smt import (
-    FullConditions,
+from iamrefine.conditions.smt import FullConditions
+from iamrefine.conditions.values import (
     parse_address,
     parse_date,
     parse_number,

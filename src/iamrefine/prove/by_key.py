@@ -31,8 +31,9 @@ import z3
 
 from iamrefine import solver
 from iamrefine.conditions import concrete
+from iamrefine.conditions.decode import decode_request
 from iamrefine.conditions.operators import parse_operator
-from iamrefine.conditions.smt import FullConditions, decode_request
+from iamrefine.conditions.smt import FullConditions
 from iamrefine.conditions.split import (
     Component,
     block_components,
