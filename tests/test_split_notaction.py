@@ -115,3 +115,27 @@ def test_outside_patterns_cover_exactly_the_other_services(
         if s not in inside:
             # Over all strings: some one pattern holds everything that names the service.
             assert any(glob_counterexample(f"{s}:*", p) is None for p in patterns), (s, patterns)
+
+
+def test_the_quota_error_says_when_notaction_would_fit() -> None:
+    catalog, names = _catalog()
+    unused = UnusedSet.from_names(sorted(random.Random(3).sample(names, len(names) // 20)), catalog)
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    admin = parse_policy(json.dumps(doc), "admin.json")
+    with pytest.raises(QuotaError) as raised:
+        refine_and_prove(admin, unused, catalog=catalog, max_policies=1, prove=False)
+    assert str(raised.value).endswith(
+        "; with `--strategy notaction` (an Allow statement whose Action is `*` becomes a "
+        "NotAction list of the unused actions, cut by service) it fits in 1 managed policy"
+    )
+    # And it does.
+    outcome = refine_and_prove(admin, unused, catalog=catalog, max_policies=1, strategy="notaction")
+    assert outcome.verdict is Verdict.PROVED and len(outcome.result.policies) == 1
+    # A policy without `Action: "*"` gets no such clause.
+    catalog, many, power = _case()
+    with pytest.raises(QuotaError) as raised:
+        refine_and_prove(power, many, catalog=catalog, max_policies=1, prove=False)
+    assert "--strategy notaction" not in str(raised.value)

@@ -308,8 +308,10 @@ def refine_and_prove(
     )
     if result.quota is not None and not result.quota.fits and result.quota.reason:
         from iamrefine.errors import QuotaError
+        from iamrefine.refine.fit import notaction_alternative
 
-        raise QuotaError(result.quota.reason)
+        hint = notaction_alternative(result, unused_set, cat, max_policies=max_policies)
+        raise QuotaError(result.quota.reason + hint)
     report = None
     if prove:
         from iamrefine import verify

@@ -227,12 +227,48 @@ def _why_not(
     )
 
 
-def _over_quota(source: str, size: int, quota: int, result: RefineResult) -> Diagnostic:
-    hint = ""
-    if result.strategy == "patterns" and any(
+def _allows_every_action(result: RefineResult) -> bool:
+    """Has the original an Allow statement whose Action is ``*`` (which ``--strategy
+    notaction`` rewrites)?"""
+    return result.strategy == "patterns" and any(
         st.is_allow and st.action is not None and any(v.strip("*") == "" for v in st.action.values)
         for st in result.original.statements
-    ):
+    )
+
+
+def notaction_alternative(
+    result: RefineResult, unused: UnusedSet, catalog: Catalog, *, max_policies: int
+) -> str:
+    """For a result that no ``max_policies`` policies hold: a clause saying that
+    ``--strategy notaction`` fits, when the original has an Allow statement whose Action
+    is ``*`` and that strategy's result does fit; "" otherwise. It costs one more
+    refinement, on the way to an error only."""
+    if not _allows_every_action(result):
+        return ""
+    # Imported here: the engine imports this module.
+    from iamrefine.refine.engine import refine_policy
+
+    other = refine_policy(
+        result.original,
+        unused,
+        catalog,
+        granularity=result.granularity,
+        strategy="notaction",
+        max_policies=max_policies,
+    )
+    if other.quota is not None and not other.quota.fits:
+        return ""
+    n = len(other.policies)
+    return (
+        "; with `--strategy notaction` (an Allow statement whose Action is `*` becomes a "
+        f"NotAction list of the unused actions, cut by service) it fits in {n} managed "
+        f"polic{'y' if n == 1 else 'ies'}"
+    )
+
+
+def _over_quota(source: str, size: int, quota: int, result: RefineResult) -> Diagnostic:
+    hint = ""
+    if _allows_every_action(result):
         hint = "; `--strategy notaction` writes statements whose Action is `*` compactly"
     hint += "; `--optimize size` writes the fewest characters"
     return Diagnostic(
