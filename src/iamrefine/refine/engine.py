@@ -44,6 +44,7 @@ from iamrefine.choices import Optimize
 from iamrefine.errors import Diagnostic
 from iamrefine.glob import compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.model import Policy, Statement, ValueList, ascii_lower
+from iamrefine.refine.messages import ineffective_unused, unknown_message
 from iamrefine.refine.results import (
     MANAGED_POLICY_QUOTA,
     NodeKind,
@@ -221,41 +222,11 @@ class _Refiner:
 
     def warn_ineffective(self, unused: UnusedSet) -> None:
         """Warn about the parts of the unused-actions input that change nothing."""
-        if not self.unused_sorted:
-            self._input_warning(
-                "the unused-actions input lists no catalog actions; the policy is unchanged"
-            )
-            return
-        allowed = self.allowed
-        if allowed == self.flags:
-            return
-        index = self.index
-        whole = unused.services
-        names = index.names
-        idle = [
-            i
-            for i in self.unused_sorted
-            if not allowed[i] and (not whole or names[i].partition(":")[0] not in whole)
-        ]
-        if idle:
-            n = len(idle)
-            self._input_warning(
-                f"{n} unused action{' is' if n == 1 else 's are'} not allowed by the policy "
-                f"and change{'s' if n == 1 else ''} nothing: "
-                + _listing([index.canon[i] for i in idle])
-            )
-        services = []
-        for service in sorted(whole):
-            lo, hi = index.range_of(service + ":")
-            if lo < hi and allowed.find(1, lo, hi) < 0:
-                services.append(index.canon[lo].partition(":")[0])
-        if services:
-            n = len(services)
-            self._input_warning(
-                f"{n} unused service{' given whole has' if n == 1 else 's given whole have'} "
-                f"no action that the policy allows and change{'s' if n == 1 else ''} nothing: "
-                + _listing(services)
-            )
+        found = ineffective_unused(
+            self.index, self.unused_sorted, self.flags, self.allowed, unused.services
+        )
+        for message in found:
+            self._input_warning(message)
 
     def _input_warning(self, message: str) -> None:
         self.warnings.append(Diagnostic(self.unused_source, None, None, message, "warning"))
@@ -316,7 +287,7 @@ class _Refiner:
         q = ascii_lower(_normalize(pattern))
         if not has_wildcard(q):
             if q not in self.index.position:
-                self._warn(element, vi, _unknown_message(pattern, self.index))
+                self._warn(element, vi, unknown_message(pattern, self.index))
         elif not self._matches(q):
             self._warn(
                 element, vi, f"`{pattern}` matches no action in the catalog; kept as written"
@@ -331,7 +302,7 @@ class _Refiner:
         if not has_wildcard(q):
             i = index.position.get(q)
             if i is None:
-                self._warn(element, vi, _unknown_message(pattern, index))
+                self._warn(element, vi, unknown_message(pattern, index))
                 return None
             if not flags[i]:
                 return None
@@ -601,18 +572,3 @@ class _Refiner:
                     for i in members:
                         if i not in kept:
                             exact(i, pid)
-
-
-def _listing(names: list[str], limit: int = 5) -> str:
-    """``names`` in backticks, at most ``limit`` of them, then how many more."""
-    shown = ", ".join(f"`{n}`" for n in names[:limit])
-    if len(names) > limit:
-        shown += f" (and {len(names) - limit:,} more)"
-    return shown
-
-
-def _unknown_message(pattern: str, index: CatalogIndex) -> str:
-    service = ascii_lower(pattern).partition(":")[0]
-    if service not in index.services():
-        return f"unknown service in `{pattern}` (not in the catalog); kept as written"
-    return f"unknown action `{pattern}` (not in the catalog); kept as written"
