@@ -335,30 +335,26 @@ def build_partition(
     # A named action's signature always differs from ``base`` (it has a statement or
     # the unused mark that ``base`` lacks, or lacks a NotAction statement that ``base``
     # has), so the unnamed actions form one class of their own.
+    # Classes are numbered by first member: the unnamed class comes after the named
+    # classes that begin before its first member (``unnamed_at`` of them).
     groups: dict[tuple[int, ...], list[str]] = {}
-    firsts: list[int] = []
     gap = 0
     unnamed: list[str] = []
+    unnamed_at = 0
     for i in sorted(sig):
         if i > gap:
             if not unnamed:
-                firsts.append(gap)
+                unnamed_at = len(groups)
             unnamed.extend(names[gap:i])
         gap = i + 1
-        key = tuple(sig[i])
-        members = groups.get(key)
-        if members is None:
-            members = groups[key] = []
-            firsts.append(i)
-        members.append(names[i])
+        groups.setdefault(tuple(sig[i]), []).append(names[i])
     if gap < len(names):
         if not unnamed:
-            firsts.append(gap)
+            unnamed_at = len(groups)
         unnamed.extend(names[gap:])
     ordered = list(groups.items())
     if unnamed:
-        at = next(k for k, i in enumerate(firsts) if i not in sig)
-        ordered.insert(at, (tuple(base), unnamed))
+        ordered.insert(unnamed_at, (tuple(base), unnamed))
     classes = []
     for ci, (key, members) in enumerate(ordered):
         matches: list[set[int]] = [set() for _ in policies]
