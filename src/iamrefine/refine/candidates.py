@@ -13,11 +13,11 @@ Catalog sets are bit masks over one service's names.
 
 from __future__ import annotations
 
-import json
 import time
 
 from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.refine.containment import contains
+from iamrefine.refine.split import pattern_cost as pattern_cost
 from iamrefine.refine.trie import CatalogIndex
 from iamrefine.refine.words import word_boundaries
 
@@ -35,12 +35,6 @@ def clock() -> float:
     """The budget's clock: this process's CPU time, so that the candidates generated
     (and so the answer) do not depend on how busy the machine is."""
     return time.process_time()
-
-
-def pattern_cost(pattern: str) -> int:
-    """The non-whitespace characters a pattern adds to an Action list: its JSON string
-    and one comma."""
-    return len(json.dumps(pattern, ensure_ascii=False)) + 1
 
 
 def matched_positions(index: CatalogIndex, pattern: str) -> list[int]:

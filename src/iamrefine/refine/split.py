@@ -201,7 +201,7 @@ def _service_pieces(
     everywhere = 0
     service_of = [_service_of(v) for v in values]
     for v, service in zip(values, service_of, strict=True):
-        cost = _value_cost(v)
+        cost = pattern_cost(v)
         if service is not None and service in catalog.services:
             named[service] = named.get(service, 0) + cost
         else:
@@ -211,7 +211,7 @@ def _service_pieces(
     def size(run: list[str]) -> int:
         # Each value costs its JSON string and a comma; the list has one comma fewer.
         inside = set(run)
-        outside = sum(_value_cost(p) for p in outside_services(services, inside))
+        outside = sum(pattern_cost(p) for p in outside_services(services, inside))
         return skeleton + outside + everywhere + sum(named.get(s, 0) for s in run) - 1
 
     def piece(run: list[str]) -> Statement:
@@ -244,8 +244,10 @@ def cuts_by_service(st: Statement, catalog: Catalog, room: int) -> bool:
     return _service_pieces(st, catalog, room, room) is not None
 
 
-def _value_cost(value: str) -> int:
-    return len(json.dumps(value, ensure_ascii=False)) + 1
+def pattern_cost(pattern: str) -> int:
+    """The non-whitespace characters a pattern adds to an Action or NotAction list: its
+    JSON string and one comma."""
+    return len(json.dumps(pattern, ensure_ascii=False)) + 1
 
 
 def _fitting(values: list[str], free: int) -> int:
