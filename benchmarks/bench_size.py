@@ -127,6 +127,7 @@ def scenario(
     size_times: dict[str, float] = {}
     verdicts: dict[str, dict[str, int]] = {"size": {}, "auto": {}}
     quota_errors: list[str] = []
+    auto_notaction: list[str] = []
     ratios: list[float] = []
     merged = 0
     for n, (name, policy, unused) in enumerate(cases):
@@ -135,9 +136,13 @@ def scenario(
         original = policy_size(policy)
         fits = original <= QUOTA
         totals["original"] += original
-        readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+        readable = refine_policy(
+            policy, unused, catalog, optimize=Optimize.readable, strategy="patterns"
+        )
         t = time.process_time()
-        small = refine_policy(policy, unused, catalog, optimize=Optimize.size, max_policies=1)
+        small = refine_policy(
+            policy, unused, catalog, optimize=Optimize.size, max_policies=1, strategy="patterns"
+        )
         size_times[name] = time.process_time() - t
         t, c = time.perf_counter(), time.process_time()
         auto = refine_policy(policy, unused, catalog)
@@ -158,6 +163,8 @@ def scenario(
                 pushed["auto"] += 1
         if auto.parts:
             split.append(len(auto.parts))
+        if auto.strategy == "notaction":
+            auto_notaction.append(name)
         stats = small.quota.optimizer if small.quota is not None else None
         if stats is not None:
             merged += stats.merged
@@ -178,7 +185,12 @@ def scenario(
                 sample["peer"] += _chars(_peer(policy, unused, catalog, touched))
         if prove:
             for label, result in (("size", small), ("auto", auto)):
-                if label == "auto" and auto.quota is not None and auto.quota.optimizer is None:
+                if (
+                    label == "auto"
+                    and auto.strategy == "patterns"
+                    and auto.quota is not None
+                    and auto.quota.optimizer is None
+                ):
                     continue  # the readable result, proved by the corpus suite
                 verdict = verify_result(result, unused, catalog).verdict.name
                 verdicts[label][verdict] = verdicts[label].get(verdict, 0) + 1
@@ -205,6 +217,7 @@ def scenario(
         "pushed_over_quota": pushed,
         "auto_split": {"policies": len(split), "parts": sorted(split)},
         "auto_quota_errors": quota_errors,
+        "auto_notaction": auto_notaction,
         "optimizer": {
             "cost": cost,
             "lp_bound": round(bound, 1),

@@ -250,7 +250,9 @@ def table() -> str:
                 f"{ps['readable_over_peer']}x; pushed over the quota: readable "
                 f"{pushed['readable']}, default {pushed['auto']} (quota errors, originals over "
                 f"the quota included: {', '.join(d['auto_quota_errors']) or 'none'}), split "
-                f"{d['auto_split']['policies']}; gap to the LP bound {opt['gap_total']:.2%} "
+                f"{d['auto_split']['policies']}, written as NotAction by `--strategy auto`: "
+                f"{', '.join(d.get('auto_notaction', [])) or 'none'}; gap to the LP bound "
+                f"{opt['gap_total']:.2%} "
                 f"(max {opt['gap_max']:.2%}); default refine CPU total {cpu['total_s']:.1f} s, "
                 f"p99 {cpu['p99_s']:.2f} s; verdicts {d['verdicts']}",
                 "chars <= 0.75x readable; none pushed over unless 10 policies cannot hold "

@@ -9,11 +9,13 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from iamrefine.api import check, refine_and_prove
 from iamrefine.catalog import Catalog
 from iamrefine.certificate import verify_certificate
 from iamrefine.choices import Verdict
+from iamrefine.cli.app import app
 from iamrefine.errors import QuotaError
 from iamrefine.glob import action_matches
 from iamrefine.parse import parse_policy
@@ -117,16 +119,24 @@ def test_outside_patterns_cover_exactly_the_other_services(
             assert any(glob_counterexample(f"{s}:*", p) is None for p in patterns), (s, patterns)
 
 
-def test_the_quota_error_says_when_notaction_would_fit() -> None:
+def _admin_case(share: int) -> tuple[Catalog, UnusedSet, object]:
+    """``Action: "*"`` with one name in ``share`` unused."""
     catalog, names = _catalog()
-    unused = UnusedSet.from_names(sorted(random.Random(3).sample(names, len(names) // 20)), catalog)
+    sample = sorted(random.Random(3).sample(names, len(names) // share))
+    unused = UnusedSet.from_names(sample, catalog)
     doc = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        "Statement": [{"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    admin = parse_policy(json.dumps(doc), "admin.json")
+    return catalog, unused, parse_policy(json.dumps(doc), "admin.json")
+
+
+def test_the_quota_error_says_when_notaction_would_fit() -> None:
+    catalog, unused, admin = _admin_case(20)
     with pytest.raises(QuotaError) as raised:
-        refine_and_prove(admin, unused, catalog=catalog, max_policies=1, prove=False)
+        refine_and_prove(
+            admin, unused, catalog=catalog, max_policies=1, prove=False, strategy="patterns"
+        )
     assert str(raised.value).endswith(
         "; with `--strategy notaction` (an Allow statement whose Action is `*` becomes a "
         "NotAction list of the unused actions, cut by service) it fits in 1 managed policy"
@@ -134,8 +144,74 @@ def test_the_quota_error_says_when_notaction_would_fit() -> None:
     # And it does.
     outcome = refine_and_prove(admin, unused, catalog=catalog, max_policies=1, strategy="notaction")
     assert outcome.verdict is Verdict.PROVED and len(outcome.result.policies) == 1
-    # A policy without `Action: "*"` gets no such clause.
+    # A policy without `Action: "*"` gets no such clause, and `auto` changes nothing.
     catalog, many, power = _case()
+    for strategy in ("patterns", "auto"):
+        with pytest.raises(QuotaError) as raised:
+            refine_and_prove(
+                power, many, catalog=catalog, max_policies=1, prove=False, strategy=strategy
+            )
+        assert "--strategy notaction" not in str(raised.value)
+
+
+def test_auto_writes_notaction_where_only_that_fits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog, unused, admin = _admin_case(20)
+    outcome = refine_and_prove(admin, unused, catalog=catalog, max_policies=1, certificate=True)
+    assert outcome.verdict is Verdict.PROVED
+    assert outcome.result.strategy == "notaction"
+    (statement,) = outcome.result.policies[0].statements
+    assert statement.sid == "All" and statement.action is None
+    excluded = {
+        n for n in catalog.actions if any(action_matches(v, n) for v in statement.not_action.values)
+    }
+    assert {n.lower() for n in excluded} == set(unused.actions)
+    assert any(
+        d.severity == "note" and "written as NotAction" in d.message for d in outcome.warnings
+    )
+    cert = tmp_path / "admin.cert.json"
+    cert.write_text(outcome.certificate_text() or "")
+    assert verify_certificate(cert, catalog=catalog).valid
+    # With room for the Action lists, `auto` keeps them.
+    kept = refine_and_prove(admin, unused, catalog=catalog, max_policies=10, prove=False)
+    assert kept.result.strategy == "patterns" and kept.result.policies[0].statements[0].action
+
+
+def test_auto_says_when_neither_form_fits() -> None:
+    catalog, unused, admin = _admin_case(2)
     with pytest.raises(QuotaError) as raised:
-        refine_and_prove(power, many, catalog=catalog, max_policies=1, prove=False)
-    assert "--strategy notaction" not in str(raised.value)
+        refine_and_prove(admin, unused, catalog=catalog, max_policies=1, prove=False)
+    message = str(raised.value)
+    assert message.endswith("; nor does the NotAction form of `--strategy notaction` fit")
+    with pytest.raises(QuotaError):
+        refine_and_prove(
+            admin, unused, catalog=catalog, max_policies=1, prove=False, strategy="notaction"
+        )
+
+
+def test_refine_cli_defaults_to_auto_and_patterns_keeps_the_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    catalog, unused, _ = _admin_case(20)
+    files = {
+        "catalog": json.dumps(list(catalog.actions)),
+        "policy": json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+        "unused": json.dumps(sorted(unused.actions)),
+    }
+    for name, text in files.items():
+        (tmp_path / f"{name}.json").write_text(text, encoding="utf-8")
+    args = ["refine", str(tmp_path / "policy.json"), "--unused", str(tmp_path / "unused.json")]
+    args += ["--catalog", str(tmp_path / "catalog.json"), "--max-policies", "1"]
+    runner = CliRunner()
+    done = runner.invoke(app, [*args, "--format", "policy"])
+    assert done.exit_code == 0, done.output
+    assert "NotAction" in json.loads(done.stdout)["Statement"][0]
+    assert "written as NotAction of the unused actions" in done.stderr
+    refused = runner.invoke(
+        app, [*args, "--strategy", "patterns", "--output", str(tmp_path / "o.json")]
+    )
+    assert refused.exit_code == 2
+    assert "with `--strategy notaction`" in refused.stderr and "Traceback" not in refused.output
+    assert not (tmp_path / "o.json").exists()

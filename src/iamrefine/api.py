@@ -264,7 +264,7 @@ def refine_and_prove(
     *,
     catalog: CatalogInput = None,
     granularity: Granularity | str = Granularity.word,
-    strategy: Strategy | str = Strategy.patterns,
+    strategy: Strategy | str = Strategy.auto,
     timeout: float = DEFAULT_TIMEOUT,
     engine: EngineName | str = EngineName.auto,
     prove: bool = True,
@@ -288,8 +288,10 @@ def refine_and_prove(
     ``optimize`` says when the size optimizer rewrites replaced patterns (``auto``: when
     the readable refinement is over the managed-policy quota); a result still over the
     quota is split into at most ``max_policies`` managed policies, whose concatenation is
-    what is proved. :class:`~iamrefine.errors.QuotaError` is raised when even that many
-    policies cannot hold it.
+    what is proved. With ``strategy`` ``auto`` (the default), a policy with an Allow
+    statement whose Action is ``*`` that no split holds is written with ``notaction``
+    when that fits (a note says so). :class:`~iamrefine.errors.QuotaError` is raised
+    when even that many policies cannot hold the result.
     """
     from iamrefine import refine
 
@@ -302,7 +304,13 @@ def refine_and_prove(
         unused_set,
         cat,
         granularity="char" if chosen_granularity is Granularity.char else "word",
-        strategy="notaction" if chosen_strategy is Strategy.notaction else "patterns",
+        strategy=(
+            "auto"
+            if chosen_strategy is Strategy.auto
+            else "notaction"
+            if chosen_strategy is Strategy.notaction
+            else "patterns"
+        ),
         optimize=Optimize(optimize),
         max_policies=max_policies,
     )
@@ -310,7 +318,9 @@ def refine_and_prove(
         from iamrefine.errors import QuotaError
         from iamrefine.refine.fit import notaction_alternative
 
-        hint = notaction_alternative(result, unused_set, cat, max_policies=max_policies)
+        hint = ""
+        if chosen_strategy is Strategy.patterns:
+            hint = notaction_alternative(result, unused_set, cat, max_policies=max_policies)
         raise QuotaError(result.quota.reason + hint)
     report = None
     if prove:

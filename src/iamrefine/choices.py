@@ -34,8 +34,12 @@ class Granularity(StrEnum):
 
 class Strategy(StrEnum):
     """``patterns`` keeps every statement's Action form; ``notaction`` writes a
-    statement whose Action is ``*`` as NotAction of the unused actions."""
+    statement whose Action is ``*`` as NotAction of the unused actions; ``auto`` is
+    ``patterns`` unless no split into the allowed number of managed policies holds its
+    result and the policy has an Allow statement whose Action is ``*``: then
+    ``notaction``, when that fits (a note says so)."""
 
+    auto = "auto"
     patterns = "patterns"
     notaction = "notaction"
 

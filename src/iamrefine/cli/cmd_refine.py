@@ -55,7 +55,9 @@ StrategyOpt = Annotated[
     typer.Option(
         "--strategy",
         help="`notaction` writes a statement whose Action is `*` as NotAction of the "
-        "unused actions; other statements keep the pattern form.",
+        "unused actions; other statements keep the pattern form. `patterns` keeps every "
+        "Action list. `auto`: `patterns`, or `notaction` when only that fits in "
+        "--max-policies managed policies.",
     ),
 ]
 
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
             OutputFormat, typer.Option("--format", "-f", help="What to print.")
         ] = OutputFormat.policy,
         granularity: GranularityOpt = Granularity.word,
-        strategy: StrategyOpt = Strategy.patterns,
+        strategy: StrategyOpt = Strategy.auto,
         policy_id: Annotated[
             str | None,
             typer.Option(
@@ -235,7 +237,7 @@ def register(app: typer.Typer) -> None:
         unused: UnusedOpt,
         catalog: CatalogOpt = None,
         granularity: GranularityOpt = Granularity.word,
-        strategy: StrategyOpt = Strategy.patterns,
+        strategy: StrategyOpt = Strategy.auto,
         svg: Annotated[
             Path | None,
             typer.Option(

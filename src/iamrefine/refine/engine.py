@@ -66,7 +66,7 @@ def refine_policy(
     catalog: Catalog,
     *,
     granularity: Granularity = "word",
-    strategy: Strategy = "patterns",
+    strategy: Strategy | Literal["auto"] = "auto",
     optimize: Optimize = Optimize.auto,
     max_policies: int = 10,
     time_budget: float = 1.0,
@@ -76,10 +76,51 @@ def refine_policy(
     The catalog trie is built once per catalog digest and granularity and reused.
     ``optimize``, ``max_policies`` and ``time_budget`` (CPU seconds for the size
     optimizer) decide how a result over the managed-policy quota is made to fit (see
-    :mod:`iamrefine.refine.fit`).
+    :mod:`iamrefine.refine.fit`). ``strategy="auto"`` is ``patterns``, or ``notaction``
+    where only that fits (see :func:`iamrefine.refine.fit.notaction_fallback`).
     """
-    if strategy not in ("patterns", "notaction"):
+    if strategy not in ("auto", "patterns", "notaction"):
         raise ValueError(f"unknown strategy `{strategy}`")
+    result = _refine(
+        policy,
+        unused,
+        catalog,
+        granularity=granularity,
+        strategy="notaction" if strategy == "notaction" else "patterns",
+        optimize=optimize,
+        max_policies=max_policies,
+        time_budget=time_budget,
+    )
+    if strategy != "auto":
+        return result
+    from iamrefine.refine.fit import notaction_fallback
+
+    return notaction_fallback(
+        result,
+        lambda: _refine(
+            policy,
+            unused,
+            catalog,
+            granularity=granularity,
+            strategy="notaction",
+            optimize=optimize,
+            max_policies=max_policies,
+            time_budget=time_budget,
+        ),
+    )
+
+
+def _refine(
+    policy: Policy,
+    unused: UnusedSet,
+    catalog: Catalog,
+    *,
+    granularity: Granularity,
+    strategy: Strategy,
+    optimize: Optimize,
+    max_policies: int,
+    time_budget: float,
+) -> RefineResult:
     index = catalog_index(catalog, granularity)
     refiner = _Refiner(index, unused, policy.source or "<policy>")
     statements: list[Statement] = []

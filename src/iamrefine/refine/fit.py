@@ -14,6 +14,7 @@ CLI turns that into an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -236,27 +237,56 @@ def _allows_every_action(result: RefineResult) -> bool:
     )
 
 
+def notaction_fallback(result: RefineResult, notaction: Callable[[], RefineResult]) -> RefineResult:
+    """``--strategy auto``: ``result`` (of ``patterns``), unless no split holds it and
+    the original has an Allow statement whose Action is ``*``; then ``notaction()`` (the
+    same refinement with ``notaction``) with a note, when that fits. When neither fits,
+    ``result`` with a reason that says so."""
+    report = result.quota
+    if report is None or report.fits or not report.reason or not _allows_every_action(result):
+        return result
+    other = notaction()
+    if other.quota is not None and not other.quota.fits:
+        reason = f"{report.reason}; nor does the NotAction form of `--strategy notaction` fit"
+        return replace(result, quota=replace(report, reason=reason))
+    n = len(other.policies)
+    note = Diagnostic(
+        result.original.source or "<policy>",
+        None,
+        None,
+        "no split into at most "
+        f"{report.max_policies} managed policies holds the refinement that keeps each "
+        "Action list; each Allow statement whose Action is `*` is written as NotAction of "
+        f"the unused actions instead (`--strategy notaction`), which fits in {n} managed "
+        f"polic{'y' if n == 1 else 'ies'} (`--strategy patterns` keeps the Action lists, "
+        "and fails)",
+        "note",
+    )
+    return replace(other, warnings=[note, *other.warnings])
+
+
 def notaction_alternative(
     result: RefineResult, unused: UnusedSet, catalog: Catalog, *, max_policies: int
 ) -> str:
-    """For a result that no ``max_policies`` policies hold: a clause saying that
-    ``--strategy notaction`` fits, when the original has an Allow statement whose Action
-    is ``*`` and that strategy's result does fit; "" otherwise. It costs one more
-    refinement, on the way to an error only."""
-    if not _allows_every_action(result):
-        return ""
+    """For a result of ``--strategy patterns`` that no ``max_policies`` policies hold: a
+    clause saying that ``--strategy notaction`` fits, when the original has an Allow
+    statement whose Action is ``*`` and that strategy's result does fit; "" otherwise.
+    It costs one more refinement, on the way to an error only."""
     # Imported here: the engine imports this module.
     from iamrefine.refine.engine import refine_policy
 
-    other = refine_policy(
-        result.original,
-        unused,
-        catalog,
-        granularity=result.granularity,
-        strategy="notaction",
-        max_policies=max_policies,
+    other = notaction_fallback(
+        result,
+        lambda: refine_policy(
+            result.original,
+            unused,
+            catalog,
+            granularity=result.granularity,
+            strategy="notaction",
+            max_policies=max_policies,
+        ),
     )
-    if other.quota is not None and not other.quota.fits:
+    if other.strategy != "notaction":
         return ""
     n = len(other.policies)
     return (
