@@ -3,10 +3,12 @@ and the `--optimize` defaults."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import random
 import re
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -101,7 +103,7 @@ def test_cover_is_optimal_and_bounded(instance) -> None:  # type: ignore[no-unty
     costs, covers, elems = instance
     best = _brute_force(costs, covers, elems)
     for use_solver in (True, False):
-        cover = solve_cover(costs, covers, elems, time_limit=5.0, use_solver=use_solver)
+        cover = solve_cover(costs, covers, elems, use_solver=use_solver)
         assert frozenset().union(*(covers[i] for i in cover.chosen)) >= elems
         assert cover.cost == sum(costs[i] for i in cover.chosen)
         assert cover.lower_bound <= best + 1e-6
@@ -115,12 +117,47 @@ def test_cover_is_optimal_and_bounded(instance) -> None:  # type: ignore[no-unty
 # --- the optimizer ------------------------------------------------------------------------
 
 
+def test_an_exhausted_budget_gives_the_same_policy_under_any_load() -> None:
+    """The budget counts work, not seconds: a thread that keeps a core busy in the same
+    process (whose CPU time a budget in seconds would have charged to the optimizer)
+    changes nothing, and a larger budget is what finds more."""
+    catalog, names = _big_catalog()
+    unused = UnusedSet.from_names(_unused(names, 0.3, 1), catalog)
+    policy = _policy(_allow("svc0:*", "svc1:Get*"), _allow("svc2:*Bucket*"))
+
+    def optimized(work: int) -> tuple[str, int]:
+        result = refine_policy(policy, unused, catalog, optimize=Optimize.size, work_budget=work)
+        stats = result.quota.optimizer if result.quota is not None else None
+        assert result.policy is not None and stats is not None
+        assert stats.budget_exhausted == (work < 10**6) and stats.clock_cut == 0
+        return render_policy(result) or "", stats.work
+
+    quiet = optimized(3_000)
+    stop = threading.Event()
+
+    def burn() -> None:
+        block = bytes(1 << 24)
+        while not stop.is_set():
+            hashlib.sha256(block).digest()  # releases the GIL: a second busy core
+
+    busy = threading.Thread(target=burn, daemon=True)
+    busy.start()
+    try:
+        loaded = optimized(3_000)
+    finally:
+        stop.set()
+        busy.join()
+    assert loaded == quiet
+    full = optimized(10**7)
+    assert full[1] > quiet[1] and len(full[0]) <= len(quiet[0])
+
+
 def test_optimizer_is_exact_contained_smaller_and_proved() -> None:
     catalog, names = _big_catalog()
     unused = UnusedSet.from_names(_unused(names, 0.3, 1), catalog)
     policy = _policy(_allow("svc0:*", "svc1:Get*"), _allow("svc2:*Bucket*"))
     readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
-    small = refine_policy(policy, unused, catalog, optimize=Optimize.size, time_budget=30.0)
+    small = refine_policy(policy, unused, catalog, optimize=Optimize.size, work_budget=30_000_000)
     assert readable.policy is not None and small.policy is not None
     assert policy_size(small.policy) < 0.8 * policy_size(readable.policy)
     stats = small.quota.optimizer if small.quota is not None else None
@@ -171,7 +208,7 @@ def test_auto_optimizes_over_the_quota_with_a_note() -> None:
     assert readable.size is not None and readable.size > QUOTA
     (warning,) = readable.warnings
     assert warning.severity == "warning" and "--optimize size" in warning.message
-    auto = refine_policy(policy, unused, catalog, time_budget=30.0)
+    auto = refine_policy(policy, unused, catalog, work_budget=30_000_000)
     assert auto.quota is not None and auto.quota.optimizer is not None
     notes = [w.message for w in auto.warnings if w.severity == "note"]
     assert any("the size optimizer wrote" in m for m in notes)

@@ -13,8 +13,6 @@ Catalog sets are bit masks over one service's names.
 
 from __future__ import annotations
 
-import time
-
 from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.refine.containment import contains
 from iamrefine.refine.split import pattern_cost as pattern_cost
@@ -31,10 +29,25 @@ SHORT = 2
 """Substrings up to this length are indexed per service (for ``A*M*``)."""
 
 
-def clock() -> float:
-    """The budget's clock: this process's CPU time, so that the candidates generated
-    (and so the answer) do not depend on how busy the machine is."""
-    return time.process_time()
+class Work:
+    """The optimizer's budget, counted in candidates tried (one unit: one shape through
+    one wanted action, or one readable pattern, or one ``?`` group) rather than in
+    seconds, so that the candidates found, and so the policy written, are the same on
+    every machine and under any load."""
+
+    __slots__ = ("left", "spent")
+
+    def __init__(self, units: int) -> None:
+        self.left = units
+        self.spent = 0
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        self.spent += units
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left <= 0
 
 
 def matched_positions(index: CatalogIndex, pattern: str) -> list[int]:
@@ -250,10 +263,17 @@ def _tails(index: CatalogIndex, i: int, *, prefix_only: bool) -> list[str]:
 
 
 def _stars(
-    index: CatalogIndex, svc: Service, wanted: int, i: int, cands: Candidates, tails: list[str]
+    index: CatalogIndex,
+    svc: Service,
+    wanted: int,
+    i: int,
+    cands: Candidates,
+    tails: list[str],
+    work: Work,
 ) -> None:
     """``A*B`` through wanted action ``i`` for each tail B, with the shortest prefix A
     that keeps it free of bad names."""
+    work.spend(len(tails))
     canon = index.canon[i]
     x = index.names[i]
     base = x.index(":") + 1
@@ -273,6 +293,7 @@ def _middles(
     i: int,
     cands: Candidates,
     lengths: tuple[int, ...],
+    work: Work,
 ) -> None:
     """``A*M*`` through wanted action ``i`` with the shortest prefix A that keeps it free
     of bad names: without ``lengths``, for M each word of the action after its first
@@ -293,6 +314,7 @@ def _middles(
             if at + n <= len(x):
                 m = x[at : at + n]
                 last[m] = max(last.get(m, -1), at)
+    work.spend(len(last))
     # hits[n]: the bad names that start with x[:n].
     hits = [0] * base + [svc.prefix(x[:n]) & bad for n in range(base, len(x) + 1)]
     for m, at in last.items():
@@ -316,7 +338,7 @@ def _single_chars(
     wanted: int,
     members: list[int],
     cands: Candidates,
-    deadline: float,
+    work: Work,
 ) -> None:
     """``?`` where wanted names of equal length differ in one position."""
     groups: dict[str, list[int]] = {}
@@ -326,7 +348,8 @@ def _single_chars(
         for at in range(start, len(x)):
             groups.setdefault(x[:at] + "?" + x[at + 1 :], []).append(i)
     for key, group in groups.items():
-        if len(group) > 1 and clock() < deadline:
+        if len(group) > 1 and not work.exhausted:
+            work.spend(1)
             at = key.index("?")
             canon = index.canon[group[0]]
             text = canon[:at] + "?" + canon[at + 1 :]
@@ -339,20 +362,21 @@ def generate(
     services: dict[str, tuple[Service, int]],
     readable: list[str],
     cands: Candidates,
-    deadline: float,
+    work: Work,
 ) -> bool:
     """Add the candidates through each wanted action (``by_service``: the wanted
     positions by service; ``services``: each one's masks and wanted mask), cheap and most
     useful shapes first so that an exhausted budget still leaves a good set: the
     readable patterns, exact names, prefixes, ``A*B``, ``A*M*``, then ``?``. True when
-    the CPU deadline ran out first."""
+    the budget of work ran out first."""
     for service, members in by_service.items():
         svc, wanted = services[service]
         for i in members:
             cands.add(index.canon[i], svc, 1 << (i - svc.lo), wanted)
     for p in readable:
-        if clock() > deadline:
+        if work.exhausted:
             return True
+        work.spend(1)
         q = ascii_lower(normalize(p))
         lit = literal_prefix(q)
         if ":" in lit and lit.partition(":")[0] in services:
@@ -365,19 +389,21 @@ def generate(
                 mask = svc.glob(p)
             cands.add(p, svc, mask, wanted)
     phases = (
-        lambda svc, w, i: _stars(index, svc, w, i, cands, [""]),
-        lambda svc, w, i: _stars(index, svc, w, i, cands, _tails(index, i, prefix_only=False)),
-        lambda svc, w, i: _middles(index, svc, w, i, cands, ()),
-        lambda svc, w, i: _middles(index, svc, w, i, cands, SUB_LENGTHS),
+        lambda svc, w, i: _stars(index, svc, w, i, cands, [""], work),
+        lambda svc, w, i: _stars(
+            index, svc, w, i, cands, _tails(index, i, prefix_only=False), work
+        ),
+        lambda svc, w, i: _middles(index, svc, w, i, cands, (), work),
+        lambda svc, w, i: _middles(index, svc, w, i, cands, SUB_LENGTHS, work),
     )
     for phase in phases:
         for service, members in by_service.items():
             svc, wanted = services[service]
             for i in members:
-                if clock() > deadline:
+                if work.exhausted:
                     return True
                 phase(svc, wanted, i)
     for service, members in by_service.items():
         svc, wanted = services[service]
-        _single_chars(index, svc, wanted, members, cands, deadline)
+        _single_chars(index, svc, wanted, members, cands, work)
     return False

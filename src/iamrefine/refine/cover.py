@@ -1,9 +1,12 @@
 """Weighted set cover: choose candidates of least total cost that cover every element.
 
 The exact method is an integer program solved by HiGHS (``highspy``, the ``optimize``
-extra), within a time budget; its linear relaxation gives the lower bound against
-which every answer's optimality gap is reported. Without ``highspy``, or when the
-budget runs out before HiGHS has a solution, the greedy method (cheapest cost per
+extra), within a budget of branch-and-bound nodes (:data:`MIP_NODES`), so that its
+answer does not depend on the machine's speed or load; a wall-clock backstop
+(:data:`BACKSTOP_SECONDS`) only guards against a pathological instance, and a cover it
+cut short says so (:attr:`Cover.clock_cut`). The linear relaxation gives the lower
+bound against which every answer's optimality gap is reported. Without ``highspy``, or
+when HiGHS has no solution within its limits, the greedy method (cheapest cost per
 newly covered element, then dropping redundant picks) answers. The answer is never
 trusted for correctness: the caller only uses candidates that are sound on their own,
 and every result still goes to the checker.
@@ -17,9 +20,15 @@ answered by its cheapest candidate.
 from __future__ import annotations
 
 import heapq
-import time
 from dataclasses import dataclass
 from enum import StrEnum
+
+MIP_NODES = 1_000
+"""Branch-and-bound nodes HiGHS may explore for one cover."""
+
+BACKSTOP_SECONDS = 20.0
+"""Wall-clock seconds after which HiGHS stops on any instance (none of the managed
+corpus comes near it); the only limit whose outcome depends on the machine."""
 
 
 class CoverMethod(StrEnum):
@@ -30,9 +39,9 @@ class CoverMethod(StrEnum):
     OPTIMAL = "optimal"
     """HiGHS proved the integer program optimal."""
     INCUMBENT = "incumbent"
-    """HiGHS ran out of time with a solution, no worse than greedy's."""
+    """HiGHS reached its node limit with a solution, no worse than greedy's."""
     GREEDY = "greedy"
-    """The greedy method (no solver, or no solver solution in time)."""
+    """The greedy method (no solver, or no solver solution within its limits)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class Cover:
     cost: int
     lower_bound: float
     method: CoverMethod
+    clock_cut: bool = False
 
     @property
     def gap(self) -> float:
@@ -67,13 +77,15 @@ def solve_cover(
     covers: list[frozenset[int]],
     elements: frozenset[int],
     *,
-    time_limit: float,
+    node_limit: int = MIP_NODES,
+    backstop: float = BACKSTOP_SECONDS,
     use_solver: bool = True,
 ) -> Cover:
     """A cover of ``elements`` by candidates (``covers[i]`` at ``costs[i]``).
 
-    Every element must be covered by some candidate. ``time_limit`` (seconds) bounds
-    the integer program; ``use_solver=False`` forces the greedy method.
+    Every element must be covered by some candidate. ``node_limit`` bounds the integer
+    program's search, ``backstop`` (seconds) its time; ``use_solver=False`` forces the
+    greedy method.
     """
     kept = _reduce(costs, covers, elements)
     comps = _components(kept, covers, elements)
@@ -92,13 +104,18 @@ def solve_cover(
     cands = sorted({i for c, _ in hard for i in c})
     elems = frozenset(e for _, es in hard for e in es)
     solved = None
+    clock_cut = False
     if use_solver and solver_available():
-        solved = _ilp(costs, covers, cands, elems, time_limit=time_limit)
+        solved, clock_cut = _ilp(
+            costs, covers, cands, elems, node_limit=node_limit, backstop=backstop
+        )
         if solved is not None and solved[2]:
             # Proved optimal: greedy cannot do better.
             picks, _, _ = solved
             cost = fixed_cost + sum(costs[i] for i in picks)
-            return Cover(tuple(sorted(chosen + picks)), cost, float(cost), CoverMethod.OPTIMAL)
+            return Cover(
+                tuple(sorted(chosen + picks)), cost, float(cost), CoverMethod.OPTIMAL, clock_cut
+            )
     greedy = _greedy(costs, covers, cands, elems)
     greedy_cost = sum(costs[i] for i in greedy)
     if solved is not None:
@@ -108,13 +125,18 @@ def solve_cover(
             total = fixed_cost + cost
             bound = fixed_cost + lp_bound
             return Cover(
-                tuple(sorted(chosen + picks)), total, min(bound, total), CoverMethod.INCUMBENT
+                tuple(sorted(chosen + picks)),
+                total,
+                min(bound, total),
+                CoverMethod.INCUMBENT,
+                clock_cut,
             )
         return Cover(
             tuple(sorted(chosen + greedy)),
             fixed_cost + greedy_cost,
             fixed_cost + lp_bound,
             CoverMethod.GREEDY,
+            clock_cut,
         )
     # No solver: the bound of each hard component is its largest element's cheapest
     # candidate cost (any cover pays at least that), a weaker bound than the LP's.
@@ -126,6 +148,7 @@ def solve_cover(
         fixed_cost + greedy_cost,
         float(min(bound, fixed_cost + greedy_cost)),
         CoverMethod.GREEDY,
+        clock_cut,
     )
 
 
@@ -228,9 +251,11 @@ def _ilp(
     cands: list[int],
     elems: frozenset[int],
     *,
-    time_limit: float,
-) -> tuple[list[int], float, bool] | None:
-    """(picks, LP lower bound, proved optimal), or None when HiGHS found no solution."""
+    node_limit: int,
+    backstop: float,
+) -> tuple[tuple[list[int], float, bool] | None, bool]:
+    """((picks, LP lower bound, proved optimal), or None when HiGHS found no solution;
+    whether the wall-clock backstop stopped it)."""
     import highspy
     import numpy as np
 
@@ -239,7 +264,7 @@ def _ilp(
         # which would corrupt a policy printed to stdout; the core class is silent.
         from highspy import _core
     except ImportError:
-        return None
+        return None, False
 
     rows = {e: k for k, e in enumerate(sorted(elems))}
     start = [0]
@@ -259,26 +284,27 @@ def _ilp(
     lp.a_matrix_.start_ = np.array(start, dtype=np.int32)
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.ones(len(index))
-    deadline = time.perf_counter() + time_limit
     h = _core._Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
-    h.setOptionValue("time_limit", max(time_limit, 0.01))
+    h.setOptionValue("time_limit", backstop)
     h.passModel(lp)
     h.run()
+    timed_out = highspy.HighsModelStatus.kTimeLimit
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
+        return None, h.getModelStatus() == timed_out
     lp_bound = float(h.getInfo().objective_function_value)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * len(cands)
-    h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+    h.setOptionValue("mip_max_nodes", node_limit)
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
+    clock_cut = status == timed_out
     values = list(h.getSolution().col_value)
     if not values or h.getInfo().primal_solution_status != 2:
-        return None
+        return None, clock_cut
     picks = [cands[k] for k, v in enumerate(values) if v > 0.5]
     covered = set().union(*(covers[i] & elems for i in picks)) if picks else set()
     if covered != elems:
-        return None
-    return picks, lp_bound, status == highspy.HighsModelStatus.kOptimal
+        return None, clock_cut
+    return (picks, lp_bound, status == highspy.HighsModelStatus.kOptimal), clock_cut

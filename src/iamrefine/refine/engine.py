@@ -69,15 +69,16 @@ def refine_policy(
     strategy: Strategy | Literal["auto"] = "auto",
     optimize: Optimize = Optimize.auto,
     max_policies: int = 10,
-    time_budget: float = 1.0,
+    work_budget: int | None = None,
 ) -> RefineResult:
     """Remove the unused actions from ``policy``; see the module docstring for the rules.
 
     The catalog trie is built once per catalog digest and granularity and reused.
-    ``optimize``, ``max_policies`` and ``time_budget`` (CPU seconds for the size
-    optimizer) decide how a result over the managed-policy quota is made to fit (see
-    :mod:`iamrefine.refine.fit`). ``strategy="auto"`` is ``patterns``, or ``notaction``
-    where only that fits (see :func:`iamrefine.refine.fit.notaction_fallback`).
+    ``optimize``, ``max_policies`` and ``work_budget`` (the size optimizer's, by
+    default :data:`~iamrefine.refine.optimize.OPTIMIZER_WORK`) decide how a result over
+    the managed-policy quota is made to fit (see :mod:`iamrefine.refine.fit`).
+    ``strategy="auto"`` is ``patterns``, or ``notaction`` where only that fits (see
+    :func:`iamrefine.refine.fit.notaction_fallback`).
     """
     if strategy not in ("auto", "patterns", "notaction"):
         raise ValueError(f"unknown strategy `{strategy}`")
@@ -89,7 +90,7 @@ def refine_policy(
         strategy="notaction" if strategy == "notaction" else "patterns",
         optimize=optimize,
         max_policies=max_policies,
-        time_budget=time_budget,
+        work_budget=work_budget,
     )
     if strategy != "auto":
         return result
@@ -105,7 +106,7 @@ def refine_policy(
             strategy="notaction",
             optimize=optimize,
             max_policies=max_policies,
-            time_budget=time_budget,
+            work_budget=work_budget,
         ),
     )
 
@@ -119,7 +120,7 @@ def _refine(
     strategy: Strategy,
     optimize: Optimize,
     max_policies: int,
-    time_budget: float,
+    work_budget: int | None,
 ) -> RefineResult:
     index = catalog_index(catalog, granularity)
     refiner = _Refiner(index, unused, policy.source or "<policy>")
@@ -173,7 +174,7 @@ def _refine(
         catalog,
         optimize=Optimize(optimize),
         max_policies=max_policies,
-        time_budget=time_budget,
+        work_budget=work_budget,
     )
 
 

@@ -9,7 +9,8 @@ managed policies, applied to the readable refinement by the rules of ``--optimiz
 
 When even ``max_policies`` policies cannot hold the result, the result says so
 (:attr:`QuotaReport.fits` false) with a lower bound on the characters needed; the
-CLI turns that into an error.
+CLI turns that into an error. ``--strategy auto`` then tries the NotAction form of
+each Allow statement whose Action is ``*`` (:func:`notaction_fallback`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_POLICIES = 10
 """Managed policies a role may have attached by default."""
 
-OPTIMIZER_BUDGET = 1.0
-"""The optimizer's budget per policy, in seconds of CPU time."""
-
 
 @dataclass(frozen=True, kw_only=True)
 class QuotaReport:
@@ -68,7 +66,7 @@ def fit_result(
     *,
     optimize: Optimize,
     max_policies: int = DEFAULT_MAX_POLICIES,
-    time_budget: float = OPTIMIZER_BUDGET,
+    work_budget: int | None = None,
     quota: int = MANAGED_POLICY_QUOTA,
 ) -> RefineResult:
     """``result`` optimized and split by the rules of the module docstring."""
@@ -90,9 +88,10 @@ def fit_result(
         return replace(result, size=readable_size, warnings=warnings, quota=report)
     if optimize is Optimize.size or over:
         # Imported here: a policy within the quota never needs the optimizer's modules.
-        from iamrefine.refine.optimize import optimize_result
+        from iamrefine.refine.optimize import OPTIMIZER_WORK, optimize_result
 
-        result, stats = optimize_result(result, unused, catalog, time_budget=time_budget)
+        work = OPTIMIZER_WORK if work_budget is None else work_budget
+        result, stats = optimize_result(result, unused, catalog, work_budget=work)
     refined = result.policy
     assert refined is not None
     size = policy_size(refined)
