@@ -374,3 +374,38 @@ def test_a_notaction_statement_over_one_policy_names_its_lower_bound() -> None:
         r"non-whitespace characters \(at least ([\d,]+): a lower bound",
         fitted.quota.reason,
     )
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(st.text(st.sampled_from("abAB1"), min_size=1, max_size=6), min_size=1, max_size=30),
+    st.lists(st.text(st.sampled_from("abAB1"), max_size=4), max_size=20),
+)
+def test_service_masks_match_the_names(tails: list[str], texts: list[str]) -> None:
+    """The optimizer's masks of one service: names ending with (and starting with, and
+    ``a*b`` through) each text, against a scan of the names."""
+    from iamrefine.refine.candidates import Service
+    from iamrefine.refine.trie import CatalogIndex
+
+    catalog = Catalog.from_names([f"s:{t}" for t in tails] + ["r:ab", "t:ba"], source="test")
+    index = CatalogIndex(catalog, "word")
+    svc = Service(index, "s", set(), [])
+    names = svc.names
+    for text in [*texts, ""]:
+        want = sum(1 << k for k, x in enumerate(names) if x.endswith(text.lower()))
+        assert svc.suffix(text.lower()) == want, (text, names)
+        head = "s:" + text.lower()
+        assert svc.prefix(head) == sum(1 << k for k, x in enumerate(names) if x.startswith(head))
+        tail = text.lower()[-1:]
+        both = sum(
+            1 << k
+            for k, x in enumerate(names)
+            if x.startswith(head) and x.endswith(tail) and len(x) >= len(head) + len(tail)
+        )
+        assert svc.star(head, tail) == both, (head, tail, names)
+        middle = text.lower()[:2]
+        if middle:
+            names_from = svc.after(middle)
+            for t in range(8):
+                found = sum(1 << k for k, x in enumerate(names) if middle in x[t:])
+                assert names_from(t) == found, (middle, t, names)
