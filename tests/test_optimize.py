@@ -403,7 +403,7 @@ def test_service_masks_match_the_names(tails: list[str], texts: list[str]) -> No
             if x.startswith(head) and x.endswith(tail) and len(x) >= len(head) + len(tail)
         )
         assert svc.star(head, tail) == both, (head, tail, names)
-        middle = text.lower()[:2]
+        middle = text.lower()[:3]
         if middle:
             names_from = svc.after(middle)
             for t in range(8):
