@@ -1,5 +1,5 @@
 """Refinement: remove unused actions from a policy, keeping patterns as general as is
-safe (see :mod:`iamrefine.refine.engine` and ``proofs/REFINEMENT.md``)."""
+safe (see :mod:`iamrefine.refine.rules` and ``proofs/REFINEMENT.md``)."""
 
 from iamrefine.refine.engine import (
     MANAGED_POLICY_QUOTA,

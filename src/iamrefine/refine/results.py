@@ -1,5 +1,5 @@
 """What a refinement returns: the refined policy with, for each pattern it replaced, the
-trace of the catalog trie that chose its replacement (:mod:`iamrefine.refine.engine`
+trace of the catalog trie that chose its replacement (:mod:`iamrefine.refine.rules`
 builds them; the optimizer, the size fit, the certificate and ``explain`` read them)."""
 
 from __future__ import annotations
