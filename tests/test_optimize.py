@@ -187,6 +187,13 @@ def test_pattern_cost_counts_quotes_and_comma() -> None:
     assert pattern_cost("s3:Get*") == len('"s3:Get*",')
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(st.sampled_from('ab*"\\\n\t\x00\x1f\x7fé\u2028 '), max_size=8))
+def test_pattern_cost_is_the_json_length(text: str) -> None:
+    """The fast path (nothing escaped) and JSON's own escaping agree on every text."""
+    assert pattern_cost(text) == len(json.dumps(text, ensure_ascii=False)) + 1
+
+
 # --- defaults: auto, size, readable --------------------------------------------------------
 
 
@@ -409,3 +416,36 @@ def test_service_masks_match_the_names(tails: list[str], texts: list[str]) -> No
             for t in range(8):
                 found = sum(1 << k for k, x in enumerate(names) if middle in x[t:])
                 assert names_from(t) == found, (middle, t, names)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(st.text(st.sampled_from("abc"), min_size=1, max_size=6), min_size=1, max_size=25),
+    st.data(),
+)
+def test_shortest_free_prefix_matches_a_scan(tails: list[str], data: st.DataObject) -> None:
+    """The least prefix length n for which ``x[:n]*b`` matches no bad name (found by
+    bisection, by the suffix shortcut, or for a prefix by the neighbours in name order)
+    against trying every n."""
+    from iamrefine.refine.candidates import Service, _shortest_free_prefix
+    from iamrefine.refine.trie import CatalogIndex
+
+    catalog = Catalog.from_names([f"s:{t}" for t in tails] + ["r:ab", "t:ba"], source="test")
+    index = CatalogIndex(catalog, "word")
+    lo, hi = index.range_of("s:")
+    good = set(data.draw(st.sets(st.integers(lo, hi - 1))))
+    svc = Service(index, "s", good, [])
+    bad_names = [x for k, x in enumerate(svc.names) if svc.bad >> k & 1]
+    base = len("s:")
+    for k in sorted(i - lo for i in good):
+        x = svc.names[k]
+        for b in {"", x[-1:], x[-2:], x[base:], "c", "ab"}:
+            want = next(
+                (
+                    n
+                    for n in range(base, len(x) - len(b) + 1)
+                    if not any(action_matches(x[:n] + "*" + b, y) for y in bad_names)
+                ),
+                None,
+            )
+            assert _shortest_free_prefix(svc, x, k, base, b) == want, (x, b, bad_names)

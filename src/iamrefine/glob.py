@@ -23,6 +23,7 @@ from functools import lru_cache
 from iamrefine.memo import forgettable
 
 WILDCARDS = frozenset("*?")
+_FIRST_WILDCARD = re.compile(r"[*?]")
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
@@ -148,12 +149,10 @@ def resource_glob_matches(pattern: Sequence[tuple[str, bool | None]], resource: 
 
 def literal_prefix(pattern: str) -> str:
     """The pattern's text before its first wildcard."""
-    for i, ch in enumerate(pattern):
-        if ch in WILDCARDS:
-            return pattern[:i]
-    return pattern
+    found = _FIRST_WILDCARD.search(pattern)
+    return pattern if found is None else pattern[: found.start()]
 
 
 def has_wildcard(pattern: str) -> bool:
     """Does the pattern contain ``*`` or ``?``?"""
-    return any(ch in WILDCARDS for ch in pattern)
+    return "*" in pattern or "?" in pattern

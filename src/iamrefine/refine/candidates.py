@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.refine.containment import contains
@@ -31,6 +31,8 @@ SUB_LENGTHS = (1, 2)
 
 SHORT = 2
 """Substrings up to this length are indexed per service (for ``A*M*``)."""
+
+_SHORT_LENGTHS = tuple(range(1, SHORT + 1))
 
 _NOWHERE: tuple[array[int], array[int]] = (array("I"), array("H"))
 
@@ -135,6 +137,10 @@ class Service:
 
     def occurrences(self, m: str) -> list[tuple[int, int]]:
         """(k, the last position of ``m`` in name k) for the names containing ``m``."""
+        return list(zip(*self._occurrence_columns(m), strict=True))
+
+    def _occurrence_columns(self, m: str) -> tuple[Sequence[int], Sequence[int]]:
+        """:meth:`occurrences` as two columns: the names k, and the last positions."""
         occ = self._occ
         if occ is None:
             # Every substring of up to SHORT characters: the names it occurs in, and its
@@ -142,30 +148,27 @@ class Service:
             # about 38 MB in a policy of every service).
             occ = {}
             for k, x in enumerate(self.names):
-                for at in range(len(x)):
-                    for n in range(1, SHORT + 1):
-                        if at + n <= len(x):
-                            found = occ.get(x[at : at + n])
-                            if found is None:
-                                found = occ[x[at : at + n]] = (array("I"), array("H"))
-                            names, last = found
-                            if names and names[-1] == k:
-                                last[-1] = at
-                            else:
-                                names.append(k)
-                                last.append(at)
+                # Each substring once, at its last position (a later one overwrites).
+                here = {x[at : at + n]: at for n in _SHORT_LENGTHS for at in range(len(x) - n + 1)}
+                for piece, at in here.items():
+                    found = occ.get(piece)
+                    if found is None:
+                        found = occ[piece] = (array("I"), array("H"))
+                    found[0].append(k)
+                    found[1].append(at)
             self._occ = occ
         if len(m) <= SHORT:
-            names, last = occ.get(m, _NOWHERE)
-            return list(zip(names, last, strict=True))
+            return occ.get(m, _NOWHERE)
         # A longer m: look only in the names that have its rarest short piece.
         pieces = [occ.get(m[at : at + SHORT], _NOWHERE)[0] for at in range(len(m) - SHORT + 1)]
-        out = []
+        names: list[int] = []
+        last: list[int] = []
         for k in min(pieces, key=len):
             at = self.names[k].rfind(m)
             if at >= 0:
-                out.append((k, at))
-        return out
+                names.append(k)
+                last.append(at)
+        return names, last
 
     def suffix(self, text: str) -> int:
         """The names that end with ``text``: a run of the names sorted backwards, found
@@ -192,21 +195,27 @@ class Service:
 
     def after(self, m: str) -> Callable[[int], int]:
         """``names_from(t)``: the names in which ``m`` occurs at some position >= t (so
-        ``a*m*`` matches ``prefix(a) & names_from(len(a))``). Kept as the masks at the
-        positions where ``m`` occurs only, found by bisection: a mask for every position
-        held about 45 MB in a policy of every service."""
+        ``a*m*`` matches ``prefix(a) & names_from(len(a))``)."""
+        positions, masks = self.after_table(m)
+        return lambda t: masks[bisect_left(positions, t)]
+
+    def after_table(self, m: str) -> tuple[list[int], list[int]]:
+        """The table behind :meth:`after`: the sorted positions at which ``m`` occurs
+        last in some name, and ``masks[j]``, the names in which it occurs at or after
+        ``positions[j]`` (``names_from(t)`` is ``masks[bisect_left(positions, t)]``).
+        Kept at those positions only: a mask for every position held about 45 MB in a
+        policy of every service."""
         found = self._last.get(m)
         if found is None:
             at_position: dict[int, int] = {}
-            for k, at in self.occurrences(m):
+            for k, at in zip(*self._occurrence_columns(m), strict=True):
                 at_position[at] = at_position.get(at, 0) | (1 << k)
             positions = sorted(at_position)
             masks = [0] * (len(positions) + 1)
             for j in range(len(positions) - 1, -1, -1):
                 masks[j] = masks[j + 1] | at_position[positions[j]]
             found = self._last[m] = (positions, masks)
-        positions, masks = found
-        return lambda t: masks[bisect_left(positions, t)]
+        return found
 
     def exact(self, name: str) -> int:
         i = self.index.position.get(name)
@@ -221,20 +230,6 @@ class Service:
             if rx.fullmatch(names[i]):
                 mask |= 1 << (i - self.lo)
         return mask
-
-
-def _shortest(lo: int, hi: int, ok: object) -> int | None:
-    """The least length in ``[lo, hi]`` for which the monotone ``ok`` holds."""
-    assert callable(ok)
-    if hi < lo or not ok(hi):
-        return None
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 class Candidates:
@@ -258,8 +253,10 @@ class Candidates:
         self.origin_of.append(origin)
 
     def add(self, text: str, service: Service, mask: int, wanted: int) -> None:
+        if not mask or mask & service.bad or not mask & wanted:
+            return
         key = ascii_lower(text)
-        if key in self.seen or not mask or mask & service.bad or not mask & wanted:
+        if key in self.seen:
             return
         self.seen.add(key)
         lit = literal_prefix(key)
@@ -310,13 +307,59 @@ def _stars(
     canon = index.canon[i]
     x = index.names[i]
     base = x.index(":") + 1
-    bad = svc.bad
     for b in tails:
-        found = _shortest(base, len(x) - len(b), lambda n, b=b: not svc.star(x[:n], b) & bad)
+        found = _shortest_free_prefix(svc, x, i - svc.lo, base, b)
         if found is None:
             continue
         text = canon[:found] + "*" + canon[len(canon) - len(b) :]
         cands.add(text, svc, svc.star(x[:found], b), wanted)
+
+
+def _shortest_free_prefix(svc: Service, x: str, k: int, base: int, b: str) -> int | None:
+    """The least n in ``[base, len(x) - len(b)]`` for which ``x[:n]*b`` matches no bad
+    name of the service (``x`` is its name k), or None.
+
+    A bad name y is matched for exactly the n up to the lesser of its common prefix
+    with x and ``len(y) - len(b)``, so the answers form an upward-closed range: found by
+    bisection, and without a bad name that ends with b it is ``base``. For a prefix (b
+    empty) the bad names sharing the longest prefix with x are its neighbours in name
+    order, so the answer is one more than that prefix."""
+    hi = len(x) - len(b)
+    if hi < base:
+        return None
+    if not b:
+        longest = 0
+        below = svc.bad & ((1 << k) - 1)
+        if below:
+            longest = _common_prefix(x, svc.names[below.bit_length() - 1])
+        above = svc.bad >> (k + 1)
+        if above:
+            j = k + (above & -above).bit_length()
+            longest = max(longest, _common_prefix(x, svc.names[j]))
+        found = max(base, longest + 1)
+        return found if found <= hi else None
+    blocking = svc.suffix(b) & svc.bad
+    if not blocking:
+        return base
+    shorter, prefix, lb = svc.shorter, svc.prefix, len(b)
+    if prefix(x[:hi]) & blocking & ~shorter[hi + lb]:
+        return None
+    lo = base
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if prefix(x[:mid]) & blocking & ~shorter[mid + lb]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _common_prefix(x: str, y: str) -> int:
+    n = min(len(x), len(y))
+    for j in range(n):
+        if x[j] != y[j]:
+            return j
+    return n
 
 
 def _middles(
@@ -351,18 +394,18 @@ def _middles(
     # hits[n]: the bad names that start with x[:n].
     hits = [0] * base + [svc.prefix(x[:n]) & bad for n in range(base, len(x) + 1)]
     for m, at in last.items():
-        names_from = svc.after(m)
-        if hits[at] & names_from(at):
+        positions, masks = svc.after_table(m)
+        if hits[at] & masks[bisect_left(positions, at)]:
             continue
         lo, hi = base, at
         while lo < hi:
             mid = (lo + hi) // 2
-            if hits[mid] & names_from(mid):
+            if hits[mid] & masks[bisect_left(positions, mid)]:
                 lo = mid + 1
             else:
                 hi = mid
         text = canon[:lo] + "*" + canon[at : at + len(m)] + "*"
-        cands.add(text, svc, svc.prefix(x[:lo]) & names_from(lo), wanted)
+        cands.add(text, svc, svc.prefix(x[:lo]) & masks[bisect_left(positions, lo)], wanted)
 
 
 def _single_chars(
