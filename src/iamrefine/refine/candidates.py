@@ -34,7 +34,6 @@ SHORT = 2
 
 _SHORT_LENGTHS = tuple(range(1, SHORT + 1))
 
-_NOWHERE: tuple[array[int], array[int]] = (array("I"), array("H"))
 
 _LAST_CHAR = chr(0x10FFFF)
 """Greater than any character of an action name: ``[s, s + _LAST_CHAR)`` holds exactly the
@@ -113,7 +112,10 @@ class Service:
         self._backwards: tuple[list[str], list[int]] | None = None
         self._prefix: dict[str, int] = {}
         self._last: dict[str, tuple[list[int], list[int]]] = {}
-        self._occ: dict[str, tuple[array[int], array[int]]] | None = None
+        self._occ: dict[str, array[int]] | None = None
+        # Bits of a packed occurrence's position: 16 unless a name or the service is
+        # longer than that allows.
+        self._bits = 16 if max(len(self.names), self.max_len) < 1 << 16 else 32
         # The replaced patterns that match some action of this service, with those actions.
         # With the literal L of an origin of the form `L*` (the usual case): a glob is
         # contained in `L*` iff its text before its first wildcard starts with L (fact F1
@@ -137,38 +139,39 @@ class Service:
 
     def occurrences(self, m: str) -> list[tuple[int, int]]:
         """(k, the last position of ``m`` in name k) for the names containing ``m``."""
-        return list(zip(*self._occurrence_columns(m), strict=True))
+        bits, low = self._bits, (1 << self._bits) - 1
+        return [(v >> bits, v & low) for v in self._occurring(m)]
 
-    def _occurrence_columns(self, m: str) -> tuple[Sequence[int], Sequence[int]]:
-        """:meth:`occurrences` as two columns: the names k, and the last positions."""
+    def _occurring(self, m: str) -> Sequence[int]:
+        """:meth:`occurrences`, each packed as ``k << self._bits | position``."""
         occ = self._occ
+        bits = self._bits
         if occ is None:
-            # Every substring of up to SHORT characters: the names it occurs in, and its
-            # last position in each, as two compact arrays (a dict per substring held
-            # about 38 MB in a policy of every service).
+            # Every substring of up to SHORT characters, with one array of packed
+            # (name, last position) per substring: a dict per substring held about 38
+            # MB in a policy of every service, two arrays and a tuple about 23 MB.
             occ = {}
+            code = "I" if bits == 16 else "Q"
             for k, x in enumerate(self.names):
                 # Each substring once, at its last position (a later one overwrites).
                 here = {x[at : at + n]: at for n in _SHORT_LENGTHS for at in range(len(x) - n + 1)}
                 for piece, at in here.items():
                     found = occ.get(piece)
                     if found is None:
-                        found = occ[piece] = (array("I"), array("H"))
-                    found[0].append(k)
-                    found[1].append(at)
+                        found = occ[piece] = array(code)
+                    found.append(k << bits | at)
             self._occ = occ
         if len(m) <= SHORT:
-            return occ.get(m, _NOWHERE)
+            return occ.get(m, ())
         # A longer m: look only in the names that have its rarest short piece.
-        pieces = [occ.get(m[at : at + SHORT], _NOWHERE)[0] for at in range(len(m) - SHORT + 1)]
-        names: list[int] = []
-        last: list[int] = []
-        for k in min(pieces, key=len):
+        pieces = [occ.get(m[at : at + SHORT], ()) for at in range(len(m) - SHORT + 1)]
+        out: list[int] = []
+        for v in min(pieces, key=len):
+            k = v >> bits
             at = self.names[k].rfind(m)
             if at >= 0:
-                names.append(k)
-                last.append(at)
-        return names, last
+                out.append(k << bits | at)
+        return out
 
     def suffix(self, text: str) -> int:
         """The names that end with ``text``: a run of the names sorted backwards, found
@@ -208,8 +211,10 @@ class Service:
         found = self._last.get(m)
         if found is None:
             at_position: dict[int, int] = {}
-            for k, at in zip(*self._occurrence_columns(m), strict=True):
-                at_position[at] = at_position.get(at, 0) | (1 << k)
+            bits, low = self._bits, (1 << self._bits) - 1
+            for v in self._occurring(m):
+                at = v & low
+                at_position[at] = at_position.get(at, 0) | (1 << (v >> bits))
             positions = sorted(at_position)
             masks = [0] * (len(positions) + 1)
             for j in range(len(positions) - 1, -1, -1):
