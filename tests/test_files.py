@@ -412,6 +412,30 @@ def test_input_size_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert files.read_input(big, limit=50, what="thing", error=InputError) == b"x" * 50
 
 
+def test_a_read_allocates_what_the_file_holds_not_its_limit(tmp_path: Path) -> None:
+    import tracemalloc
+
+    small = tmp_path / "small.json"
+    small.write_bytes(b"[]")
+    tracemalloc.start()
+    try:
+        assert files.read_input(small, limit=100 << 20, what="thing", error=InputError) == b"[]"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_a_file_longer_than_its_reported_size_is_read_whole_and_limited() -> None:
+    status = Path("/proc/self/status")
+    assert status.stat().st_size == 0
+    data = files.read_input(status, limit=1 << 20, what="thing", error=InputError)
+    assert data.startswith(b"Name:") and b"\nPid:" in data
+    with pytest.raises(InputError, match="larger than the limit of 64 bytes"):
+        files.read_input(status, limit=64, what="thing", error=InputError)
+
+
 def test_an_output_folder_a_refused_run_created_is_removed(tmp_path: Path) -> None:
     folder = tmp_path / "new" / "deeper" / "out"
     with pytest.raises(InputError), output_folder(folder):

@@ -72,7 +72,13 @@ def read_input(
             raise _too_large(error, source, what, info.st_size, limit, why)
         os.set_blocking(fd, True)
         try:
-            data = fh.read(limit + 1)
+            # Read what the file holds (and one byte more, to see it grow), not `limit`
+            # bytes at once: a read of n bytes allocates n bytes first, 100 MiB for an
+            # unused-actions file of a few kilobytes.
+            want = min(limit, info.st_size) + 1
+            data = fh.read(want)
+            if len(data) == want and want <= limit:
+                data += fh.read(limit + 1 - len(data))
         except OSError as exc:
             raise error.at(source, f"cannot read {what}: {exc.strerror or exc}") from None
     if len(data) > limit:
