@@ -81,7 +81,8 @@ def test_refiner_and_checker_containment_agree(outer: str, inner: str) -> None:
 @st.composite
 def cover_instances(draw: st.DrawFn) -> tuple[list[int], list[frozenset[int]], frozenset[int]]:
     n = draw(st.integers(1, 6))
-    sets = draw(st.lists(st.frozensets(st.integers(0, n - 1), min_size=1), min_size=1, max_size=8))
+    # Candidates may hold elements outside the ones to cover (n and n + 1).
+    sets = draw(st.lists(st.frozensets(st.integers(0, n + 1), min_size=1), min_size=1, max_size=8))
     singles = [frozenset({e}) for e in range(n)]
     covers = sets + singles
     costs = draw(st.lists(st.integers(1, 20), min_size=len(covers), max_size=len(covers)))
@@ -104,6 +105,8 @@ def test_cover_is_optimal_and_bounded(instance) -> None:  # type: ignore[no-unty
     best = _brute_force(costs, covers, elems)
     for use_solver in (True, False):
         cover = solve_cover(costs, covers, elems, use_solver=use_solver)
+        tuples = [tuple(sorted(c)) for c in covers]
+        assert solve_cover(costs, tuples, elems, use_solver=use_solver) == cover
         assert frozenset().union(*(covers[i] for i in cover.chosen)) >= elems
         assert cover.cost == sum(costs[i] for i in cover.chosen)
         assert cover.lower_bound <= best + 1e-6

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.refine.containment import contains
@@ -243,18 +243,20 @@ class Candidates:
 
     def __init__(self) -> None:
         self.texts: list[str] = []
-        self.masks: list[frozenset[int]] = []
+        # Each candidate's wanted catalog positions, ascending (a tuple is a few times
+        # smaller than a frozenset of the one or two positions most candidates have).
+        self.masks: list[tuple[int, ...]] = []
         self.origin_of: list[int] = []
         self.seen: set[str] = set()
 
-    def add_kept(self, text: str, elements: frozenset[int], origin: int) -> None:
+    def add_kept(self, text: str, elements: Collection[int], origin: int) -> None:
         """An original pattern that matches no unused action, as its own candidate."""
         key = ascii_lower(text)
         if key in self.seen:
             return
         self.seen.add(key)
         self.texts.append(text)
-        self.masks.append(elements)
+        self.masks.append(tuple(sorted(elements)))
         self.origin_of.append(origin)
 
     def add(self, text: str, service: Service, mask: int, wanted: int) -> None:
@@ -278,7 +280,7 @@ class Candidates:
                     elements.append(low.bit_length() - 1 + service.lo)
                     covered ^= low
                 self.texts.append(text)
-                self.masks.append(frozenset(elements))
+                self.masks.append(tuple(elements))
                 self.origin_of.append(origin)
                 return
 

@@ -20,6 +20,7 @@ answered by its cheapest candidate.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -74,7 +75,7 @@ def solver_available() -> bool:
 
 def solve_cover(
     costs: list[int],
-    covers: list[frozenset[int]],
+    covers: Sequence[Collection[int]],
     elements: frozenset[int],
     *,
     node_limit: int = MIP_NODES,
@@ -83,12 +84,15 @@ def solve_cover(
 ) -> Cover:
     """A cover of ``elements`` by candidates (``covers[i]`` at ``costs[i]``).
 
-    Every element must be covered by some candidate. ``node_limit`` bounds the integer
-    program's search, ``backstop`` (seconds) its time; ``use_solver=False`` forces the
-    greedy method.
+    Every element must be covered by some candidate. A candidate's elements are best
+    given as a sorted tuple (a few times smaller than a frozenset of one or two
+    elements, the usual candidate); other collections are sorted into one first.
+    ``node_limit`` bounds the integer program's search, ``backstop`` (seconds) its time;
+    ``use_solver=False`` forces the greedy method.
     """
-    kept = _reduce(costs, covers, elements)
-    comps = _components(kept, covers, elements)
+    tuples = [c if type(c) is tuple else tuple(sorted(c)) for c in covers]
+    kept = _reduce(costs, tuples, elements)
+    comps = _components(kept, tuples, elements)
     chosen: list[int] = []
     fixed_cost = 0
     hard: list[tuple[list[int], frozenset[int]]] = []
@@ -107,7 +111,7 @@ def solve_cover(
     clock_cut = False
     if use_solver and solver_available():
         solved, clock_cut = _ilp(
-            costs, covers, cands, elems, node_limit=node_limit, backstop=backstop
+            costs, tuples, cands, elems, node_limit=node_limit, backstop=backstop
         )
         if solved is not None and solved[2]:
             # Proved optimal: greedy cannot do better.
@@ -116,7 +120,7 @@ def solve_cover(
             return Cover(
                 tuple(sorted(chosen + picks)), cost, float(cost), CoverMethod.OPTIMAL, clock_cut
             )
-    greedy = _greedy(costs, covers, cands, elems)
+    greedy = _greedy(costs, tuples, cands, elems)
     greedy_cost = sum(costs[i] for i in greedy)
     if solved is not None:
         picks, lp_bound, _ = solved
@@ -140,8 +144,9 @@ def solve_cover(
         )
     # No solver: the bound of each hard component is its largest element's cheapest
     # candidate cost (any cover pays at least that), a weaker bound than the LP's.
+    sets = {i: set(covers[i]) for c, _ in hard for i in c}
     bound = fixed_cost + sum(
-        max(min(costs[i] for i in c if e in covers[i]) for e in es) for c, es in hard
+        max(min(costs[i] for i in c if e in sets[i]) for e in es) for c, es in hard
     )
     return Cover(
         tuple(sorted(chosen + greedy)),
@@ -152,10 +157,12 @@ def solve_cover(
     )
 
 
-def _reduce(costs: list[int], covers: list[frozenset[int]], elements: frozenset[int]) -> list[int]:
-    best_by_set: dict[frozenset[int], int] = {}
-    for i, s in enumerate(covers):
-        s = s & elements
+def _reduce(costs: list[int], covers: list[tuple[int, ...]], elements: frozenset[int]) -> list[int]:
+    best_by_set: dict[tuple[int, ...], int] = {}
+    for i, whole in enumerate(covers):
+        s = tuple(e for e in whole if e in elements)
+        if len(s) == len(whole):
+            s = whole
         if not s:
             continue
         j = best_by_set.get(s)
@@ -167,7 +174,7 @@ def _reduce(costs: list[int], covers: list[frozenset[int]], elements: frozenset[
     single: dict[int, int] = {}
     for s, i in best_by_set.items():
         if len(s) == 1:
-            single[next(iter(s))] = costs[i]
+            single[s[0]] = costs[i]
             continue
         for e in s:
             if e not in wide or costs[i] < wide[e]:
@@ -175,7 +182,7 @@ def _reduce(costs: list[int], covers: list[frozenset[int]], elements: frozenset[
     out = []
     for s, i in best_by_set.items():
         if len(s) == 1:
-            e = next(iter(s))
+            e = s[0]
             if e in wide and wide[e] <= costs[i]:
                 continue
         out.append(i)
@@ -183,7 +190,7 @@ def _reduce(costs: list[int], covers: list[frozenset[int]], elements: frozenset[
 
 
 def _components(
-    kept: list[int], covers: list[frozenset[int]], elements: frozenset[int]
+    kept: list[int], covers: list[tuple[int, ...]], elements: frozenset[int]
 ) -> list[tuple[list[int], frozenset[int]]]:
     parent: dict[int, int] = {e: e for e in elements}
 
@@ -194,7 +201,7 @@ def _components(
         return x
 
     for i in kept:
-        members = list(covers[i] & elements)
+        members = [e for e in covers[i] if e in elements]
         root = find(members[0])
         for e in members[1:]:
             other = find(e)
@@ -204,13 +211,13 @@ def _components(
     for e in elements:
         by_root.setdefault(find(e), ([], set()))[1].add(e)
     for i in kept:
-        e = next(iter(covers[i] & elements))
+        e = next(e for e in covers[i] if e in elements)
         by_root[find(e)][0].append(i)
     return [(c, frozenset(es)) for c, es in by_root.values()]
 
 
 def _greedy(
-    costs: list[int], covers: list[frozenset[int]], cands: list[int], elems: frozenset[int]
+    costs: list[int], covers: list[tuple[int, ...]], cands: list[int], elems: frozenset[int]
 ) -> list[int]:
     """Lazy greedy: a candidate's cost per newly covered element only grows, so a popped
     entry whose ratio is still current is the best pick."""
@@ -234,10 +241,11 @@ def _greedy(
     # Drop picks that later picks made redundant, most expensive first.
     count: dict[int, int] = {}
     for i in picks:
-        for e in covers[i] & elems:
-            count[e] = count.get(e, 0) + 1
+        for e in covers[i]:
+            if e in elems:
+                count[e] = count.get(e, 0) + 1
     for i in sorted(picks, key=lambda i: -costs[i]):
-        mine = covers[i] & elems
+        mine = [e for e in covers[i] if e in elems]
         if all(count[e] > 1 for e in mine):
             picks.remove(i)
             for e in mine:
@@ -247,7 +255,7 @@ def _greedy(
 
 def _ilp(
     costs: list[int],
-    covers: list[frozenset[int]],
+    covers: list[tuple[int, ...]],
     cands: list[int],
     elems: frozenset[int],
     *,
@@ -270,7 +278,7 @@ def _ilp(
     start = [0]
     index: list[int] = []
     for i in cands:
-        index.extend(sorted(rows[e] for e in covers[i] & elems))
+        index.extend(rows[e] for e in covers[i] if e in elems)
         start.append(len(index))
     lp = highspy.HighsLp()
     lp.num_col_ = len(cands)
@@ -304,7 +312,7 @@ def _ilp(
     if not values or h.getInfo().primal_solution_status != 2:
         return None, clock_cut
     picks = [cands[k] for k, v in enumerate(values) if v > 0.5]
-    covered = set().union(*(covers[i] & elems for i in picks)) if picks else set()
+    covered = {e for i in picks for e in covers[i] if e in elems}
     if covered != elems:
         return None, clock_cut
     return (picks, lp_bound, status == highspy.HighsModelStatus.kOptimal), clock_cut

@@ -178,7 +178,7 @@ def plan_group(
         return None
     cands = Candidates()
     for k, matched in kept:
-        cands.add_kept(sources[k][2], frozenset(matched), k)
+        cands.add_kept(sources[k][2], matched, k)
     by_service: dict[str, list[int]] = {}
     for i in sorted(good):
         by_service.setdefault(index.names[i].partition(":")[0], []).append(i)
