@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 OPTIMIZER_WORK = 100_000
 """The optimizer's budget per policy, in units of :class:`~iamrefine.refine.candidates.Work`:
-about 1.2 s of CPU time on the benchmark machine for a policy that spends it all (over
+0.5 to 1.3 s of CPU time on the benchmark machine for a policy that spends it all (over
 the first 1,000 synthetic cases, 5 of the 33 policies the optimizer ran on did; fully
 generated, they would have needed 160,000 to 800,000)."""
 
