@@ -85,8 +85,9 @@ def solve_cover(
     """A cover of ``elements`` by candidates (``covers[i]`` at ``costs[i]``).
 
     Every element must be covered by some candidate. A candidate's elements are best
-    given as a sorted tuple (a few times smaller than a frozenset of one or two
-    elements, the usual candidate); other collections are sorted into one first.
+    given as a tuple in ascending order (a few times smaller than a frozenset of one
+    or two elements, the usual candidate; a tuple is taken to be in that order); other
+    collections are sorted into one first.
     ``node_limit`` bounds the integer program's search, ``backstop`` (seconds) its time;
     ``use_solver=False`` forces the greedy method.
     """
