@@ -137,13 +137,9 @@ class Service:
             self._prefix[text] = found
         return found
 
-    def occurrences(self, m: str) -> list[tuple[int, int]]:
-        """(k, the last position of ``m`` in name k) for the names containing ``m``."""
-        bits, low = self._bits, (1 << self._bits) - 1
-        return [(v >> bits, v & low) for v in self._occurring(m)]
-
     def _occurring(self, m: str) -> Sequence[int]:
-        """:meth:`occurrences`, each packed as ``k << self._bits | position``."""
+        """The names k that contain ``m``, in order, each with the last position of
+        ``m`` in it, packed as ``k << self._bits | position``."""
         occ = self._occ
         bits = self._bits
         if occ is None:
