@@ -393,13 +393,24 @@ def test_a_notaction_statement_over_one_policy_names_its_lower_bound() -> None:
 )
 def test_service_masks_match_the_names(tails: list[str], texts: list[str]) -> None:
     """The optimizer's masks of one service: names ending with (and starting with, and
-    ``a*b`` through) each text, against a scan of the names."""
+    ``a*b`` through) each text, against a scan of the names; with the narrow packing of
+    the substring index and with the wide one (a service of 65,536 names or more)."""
+    for narrow in (True, False):
+        _check_service_masks(tails, texts, narrow=narrow)
+
+
+def _check_service_masks(tails: list[str], texts: list[str], *, narrow: bool) -> None:
+    from iamrefine.refine import candidates
     from iamrefine.refine.candidates import Service
     from iamrefine.refine.trie import CatalogIndex
 
     catalog = Catalog.from_names([f"s:{t}" for t in tails] + ["r:ab", "t:ba"], source="test")
     index = CatalogIndex(catalog, "word")
-    svc = Service(index, "s", set(), [])
+    with pytest.MonkeyPatch.context() as mp:
+        if not narrow:
+            mp.setattr(candidates, "NARROW_PACKING", 1)
+        svc = Service(index, "s", set(), [])
+    assert svc._bits == (16 if narrow else 32)
     names = svc.names
     for text in [*texts, ""]:
         want = sum(1 << k for k, x in enumerate(names) if x.endswith(text.lower()))

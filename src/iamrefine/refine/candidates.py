@@ -34,6 +34,10 @@ SHORT = 2
 
 _SHORT_LENGTHS = tuple(range(1, SHORT + 1))
 
+NARROW_PACKING = 1 << 16
+"""A service with fewer names than this, all shorter than it, packs an occurrence
+(name, position) into 32 bits; another into 64."""
+
 
 _LAST_CHAR = chr(0x10FFFF)
 """Greater than any character of an action name: ``[s, s + _LAST_CHAR)`` holds exactly the
@@ -115,7 +119,7 @@ class Service:
         self._occ: dict[str, array[int]] | None = None
         # Bits of a packed occurrence's position: 16 unless a name or the service is
         # longer than that allows.
-        self._bits = 16 if max(len(self.names), self.max_len) < 1 << 16 else 32
+        self._bits = 16 if max(len(self.names), self.max_len) < NARROW_PACKING else 32
         # The replaced patterns that match some action of this service, with those actions.
         # With the literal L of an origin of the form `L*` (the usual case): a glob is
         # contained in `L*` iff its text before its first wildcard starts with L (fact F1
