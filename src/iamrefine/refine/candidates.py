@@ -67,17 +67,7 @@ class Work:
 
 def matched_positions(index: CatalogIndex, pattern: str) -> list[int]:
     """The catalog positions that an action pattern matches (case-insensitive)."""
-    q = ascii_lower(normalize(pattern))
-    if not has_wildcard(q):
-        i = index.position.get(q)
-        return [] if i is None else [i]
-    lit = literal_prefix(q)
-    lo, hi = index.range_of(lit)
-    if q == lit + "*":
-        return list(range(lo, hi))
-    rx = compile_glob(q, fold_case=True)
-    names = index.names
-    return [i for i in range(lo, hi) if rx.fullmatch(names[i])]
+    return list(index.matching(ascii_lower(normalize(pattern))))
 
 
 class Service:

@@ -194,7 +194,7 @@ class Refiner:
         if not has_wildcard(q):
             if q not in self.index.position:
                 self._warn(element, vi, unknown_message(pattern, self.index))
-        elif not self._matches(q):
+        elif not self.index.matching(q):
             self._warn(
                 element, vi, f"`{pattern}` matches no action in the catalog; kept as written"
             )
@@ -218,7 +218,7 @@ class Refiner:
             )
             self._record(si, vi, pattern, "exact", [root], [])
             return []
-        matched = self._matches(q)
+        matched = self.index.matching(q)
         if not matched:
             self._warn(
                 element, vi, f"`{pattern}` matches no action in the catalog; kept as written"
@@ -258,16 +258,6 @@ class Refiner:
         out.sort(key=lambda p: (ascii_lower(p), p))
         trace = PatternTrace(si, vi, pattern, rule, nodes)
         self.replacements.append(Replacement(si, vi, pattern, tuple(out), trace))
-
-    def _matches(self, q: str) -> range | list[int]:
-        """The catalog indices that the normalized lowercase pattern ``q`` matches."""
-        lit = literal_prefix(q)
-        lo, hi = self.index.range_of(lit)
-        if q == lit + "*":
-            return range(lo, hi)
-        rx = compile_glob(q, fold_case=True)
-        names = self.index.names
-        return [i for i in range(lo, hi) if rx.fullmatch(names[i])]
 
     def _expand(
         self,

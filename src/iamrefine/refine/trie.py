@@ -23,6 +23,7 @@ from bisect import bisect_left, bisect_right
 from typing import Literal
 
 from iamrefine.catalog import Catalog
+from iamrefine.glob import compile_glob, has_wildcard, literal_prefix
 from iamrefine.refine.words import word_boundaries
 
 Granularity = Literal["word", "char"]
@@ -105,6 +106,20 @@ class CatalogIndex:
             return lo, self.size
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         return lo, bisect_left(self.names, upper, lo)
+
+    def matching(self, q: str) -> range | list[int]:
+        """The positions of the actions that ``q`` (a normalized, lowercase action
+        pattern) matches: a range when ``q`` is a literal followed by one ``*``."""
+        if not has_wildcard(q):
+            i = self.position.get(q)
+            return [] if i is None else [i]
+        lit = literal_prefix(q)
+        lo, hi = self.range_of(lit)
+        if q == lit + "*":
+            return range(lo, hi)
+        rx = compile_glob(q, fold_case=True)
+        names = self.names
+        return [i for i in range(lo, hi) if rx.fullmatch(names[i])]
 
     def next_cut(self, i: int, plen: int) -> int | None:
         """The length of the shortest node longer than ``plen`` that is a prefix of
