@@ -461,6 +461,24 @@ def test_a_star_allow_may_become_not_action(catalog: Catalog) -> None:
     assert any("still allows unused action(s) `s3:GetObject`" in p for p in short)
 
 
+def test_a_star_allow_written_as_not_action_leaves_its_context(catalog: Catalog) -> None:
+    # `Action: "*"` beside another Allow statement of its context: the NotAction form is
+    # the star's own refinement, and the other statement is checked against its own
+    # patterns, not against `*`.
+    star = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    read = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
+    unused = {"s3:putobject", "iam:passrole"}
+    not_action = {"Effect": "Allow", "NotAction": ["iam:PassRole", "s3:PutObject"], "Resource": "*"}
+    assert _problems([star, read], [not_action, read], [0, 1], catalog, unused) == []
+    # The other statement is still held to its own actions.
+    short = dict(read, Action=["s3:GetObject"])
+    lost = _problems([star, read], [not_action, short], [0, 1], catalog, unused)
+    assert any("`s3:ListBucket`" in p and "no refined pattern matches" in p for p in lost)
+    wide = dict(read, Action=["s3:GetObject", "s3:ListBucket", "s3:Put*"])
+    grown = _problems([star, read], [not_action, wide], [0, 1], catalog, unused)
+    assert any("`s3:Put*` is contained in no pattern" in p for p in grown)
+
+
 def test_a_detached_policy_needs_every_statement_fully_unused(catalog: Catalog) -> None:
     one = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"}
     assert _problems([one], None, [], catalog, {"s3:getobject", "s3:putobject"}) == []

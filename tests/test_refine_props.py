@@ -19,10 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from iamrefine.catalog import Catalog
+from iamrefine.choices import Optimize
 from iamrefine.glob import action_matches, ascii_lower, has_wildcard
 from iamrefine.model import Policy, Statement, ValueList
 from iamrefine.refine import RefineResult, refine_policy, split_words
@@ -337,6 +338,43 @@ def test_refinement_properties(
     assert not untouched.changed
     assert untouched.policy == policy
     assert untouched.replacements == [] and untouched.notaction_changes == []
+
+
+def _policy_allows(statements: list[Statement], action: str) -> bool:
+    matched = [s for s in statements if _statement_allows(s, action)]
+    return any(s.is_allow for s in matched) and not any(not s.is_allow for s in matched)
+
+
+def _star_beside_a_reader() -> tuple[Catalog, Policy, UnusedSet]:
+    """``Action: "*"`` beside an Allow statement of its context (the size optimizer once
+    merged the two although the first had become NotAction)."""
+    catalog = Catalog.from_names(["s3:GetObject", "s3:PutObject", "ec2:RunInstances"], source="x")
+    statements = [
+        Statement(effect="Allow", action=ValueList(values=[p], is_list=False), keys=["Action"])
+        for p in ("*", "s3:G*")
+    ]
+    policy = Policy(statements=statements, keys=["Statement"])
+    return catalog, policy, UnusedSet.from_names(["s3:PutObject"], catalog)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(st.one_of(cases(), dense_cases()), st.sampled_from(["patterns", "notaction"]))
+@example(_star_beside_a_reader(), "notaction")
+def test_size_optimized_refinement_is_exact_over_the_catalog(
+    case: tuple[Catalog, Policy, UnusedSet], strategy: str
+) -> None:
+    """The size optimizer rewrites and merges the Allow statements of one context; the
+    refined statements together still allow exactly the original minus the unused, and
+    each has one action element."""
+    catalog, policy, unused = case
+    result = refine_policy(policy, unused, catalog, strategy=strategy, optimize=Optimize.size)
+    new = result.policy.statements if result.policy is not None else []
+    for s in new:
+        assert (s.action is None) != (s.not_action is None), s
+    for action in catalog.lower_names:
+        before = _policy_allows(policy.statements, action)
+        assert _policy_allows(new, action) == (before and action not in unused.actions), action
 
 
 # --- minimality ------------------------------------------------------------------------------

@@ -215,3 +215,63 @@ def test_refine_cli_defaults_to_auto_and_patterns_keeps_the_error(tmp_path) -> N
     assert refused.exit_code == 2
     assert "with `--strategy notaction`" in refused.stderr and "Traceback" not in refused.output
     assert not (tmp_path / "o.json").exists()
+
+
+def _admin_beside_reader(share: int) -> tuple[Catalog, UnusedSet, object, list[str]]:
+    """``Action: "*"`` beside an Allow statement of the same context (Resource ``*``, no
+    condition) that names two wanted actions: the size optimizer's merge of one context
+    must leave the statement that became NotAction alone."""
+    catalog, unused, _ = _admin_case(share)
+    low = set(unused.actions)
+    reads = [n for n in catalog.actions if n.startswith("s3:Get") and n.lower() not in low][:2]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Sid": "Read", "Effect": "Allow", "Action": reads, "Resource": "*"},
+        ],
+    }
+    return catalog, unused, parse_policy(json.dumps(doc, indent=2), "admin.json"), reads
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"strategy": "notaction", "optimize": "readable"},
+        {"strategy": "notaction", "optimize": "size"},
+        {"strategy": "auto", "max_policies": 1},
+    ],
+)
+def test_a_star_statement_beside_others_of_its_context(tmp_path, options) -> None:  # type: ignore[no-untyped-def]
+    catalog, unused, admin, reads = _admin_beside_reader(20)
+    outcome = refine_and_prove(admin, unused, catalog=catalog, certificate=True, **options)
+    assert outcome.verdict is Verdict.PROVED
+    assert outcome.result.strategy == "notaction"
+    for policy in outcome.result.policies:
+        for statement in policy.statements:
+            assert (statement.action is None) != (statement.not_action is None), statement
+    statements = [s for p in outcome.result.policies for s in p.statements]
+    assert [s.sid for s in statements if s.not_action is not None] == ["All"] * len(
+        [s for s in statements if s.not_action is not None]
+    )
+    (read,) = [s for s in statements if s.sid == "Read"]
+    assert read.action is not None and list(read.action.values) == reads
+    cert = tmp_path / "admin.cert.json"
+    cert.write_text(outcome.certificate_text() or "")
+    assert verify_certificate(cert, catalog=catalog).valid
+
+
+def test_a_star_statement_beside_others_is_cut_by_service_and_proved(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # One name in three unused: no split of the Action lists fits in three policies, the
+    # NotAction form is cut by service; the reader keeps its own statement.
+    catalog, unused, admin, reads = _admin_beside_reader(3)
+    outcome = refine_and_prove(admin, unused, catalog=catalog, certificate=True, max_policies=3)
+    assert outcome.verdict is Verdict.PROVED
+    assert outcome.result.strategy == "notaction" and len(outcome.result.policies) > 1
+    statements = [s for p in outcome.result.policies for s in p.statements]
+    assert all((s.action is None) != (s.not_action is None) for s in statements)
+    (read,) = [s for s in statements if s.sid == "Read"]
+    assert read.action is not None and list(read.action.values) == reads
+    cert = tmp_path / "admin.cert.json"
+    cert.write_text(outcome.certificate_text() or "")
+    assert verify_certificate(cert, catalog=catalog).valid

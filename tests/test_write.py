@@ -105,6 +105,20 @@ def test_string_element_becomes_a_list_when_it_gains_values() -> None:
     ]
 
 
+def test_switching_the_action_form_keeps_one_action_element_in_place() -> None:
+    text = '{"Statement": {"Sid": "A", "Effect": "Allow", "Action": "*", "Resource": "*"}}'
+    stmt = parse_policy(text).statements[0]
+    negated = stmt.with_actions(["iam:*"], not_action=True)
+    assert negated.action is None and negated.not_action is not None
+    assert list(statement_to_json(negated)) == ["Sid", "Effect", "NotAction", "Resource"]
+    back = negated.with_actions(["s3:GetObject"], not_action=False)
+    assert back.not_action is None and back.action is not None
+    assert list(statement_to_json(back)) == ["Sid", "Effect", "Action", "Resource"]
+    # What is written parses back to the same statement.
+    doc = parse_policy(text).model_copy(update={"statements": [negated]})
+    assert parse_policy(dump_policy(doc)) == doc
+
+
 def test_elements_missing_from_keys_follow_in_canonical_order() -> None:
     stmt = Statement(
         effect="Allow",

@@ -229,14 +229,20 @@ class Statement(Node):
 
     def with_actions(self, values: list[str], *, not_action: bool | None = None) -> Statement:
         """A copy whose Action (or NotAction) values are replaced, keeping the list form
-        when the original was a list or when more than one value remains."""
+        when the original was a list or when more than one value remains. With
+        ``not_action`` of the other form, the copy has that element instead."""
         use_not = self.uses_not_action if not_action is None else not_action
         old = self.action_element
         is_list = old.is_list or len(values) != 1
         new = ValueList(values=list(values), is_list=is_list)
+        if use_not == self.uses_not_action:
+            return self.model_copy(update={"not_action" if use_not else "action": new})
+        # Switching forms: a statement has one action element, written where the other was.
+        was, now = ("Action", "NotAction") if use_not else ("NotAction", "Action")
+        keys = [now if k == was else k for k in self.keys]
         if use_not:
-            return self.model_copy(update={"not_action": new})
-        return self.model_copy(update={"action": new})
+            return self.model_copy(update={"action": None, "not_action": new, "keys": keys})
+        return self.model_copy(update={"not_action": None, "action": new, "keys": keys})
 
 
 class Layout(BaseModel):

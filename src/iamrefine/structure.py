@@ -32,10 +32,12 @@ if TYPE_CHECKING:
     from iamrefine.model import Policy, Statement
 
 __all__ = [
+    "action_contexts",
     "context_key",
     "expand",
     "glob_counterexample",
     "glob_included",
+    "made_not_action",
     "same_frame",
     "structure_problems",
 ]
@@ -185,6 +187,37 @@ def context_key(st: Statement) -> str | None:
     return _text(body)
 
 
+def action_contexts(
+    statements: Sequence[Statement], leave_out: Iterable[int] = ()
+) -> dict[str, list[int]]:
+    """The indices of the Allow statements with Action by context (:func:`context_key`),
+    in order, but for those in ``leave_out``."""
+    skip = set(leave_out)
+    groups: dict[str, list[int]] = {}
+    for i, st in enumerate(statements):
+        key = context_key(st) if i not in skip else None
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    return groups
+
+
+def made_not_action(
+    original: Sequence[Statement], refined: Sequence[Statement], statement_origin: Sequence[int]
+) -> set[int]:
+    """The original Allow statements with Action whose refined statement has NotAction
+    (an ``Action: "*"`` written as NotAction of the unused actions). Such a statement
+    belongs to no context: its refinement is its own NotAction list, and merging the
+    other statements of its context into it, or it into them, would mix the two forms."""
+    return {
+        i
+        for j, i in enumerate(statement_origin)
+        if j < len(refined)
+        and 0 <= i < len(original)
+        and refined[j].not_action is not None
+        and original[i].action is not None
+    }
+
+
 def _envelope(policy: Policy) -> str:
     """Everything of the document but its statements (and whether they form a list)."""
     from iamrefine.write import policy_to_json
@@ -208,6 +241,7 @@ class _Structure:
         unused: frozenset[str],
         catalog: Catalog,
         hints: dict[tuple[int, str], str],
+        statement_origin: Sequence[int],
     ) -> None:
         self.old = original.statements
         self.new = refined.statements if refined is not None else []
@@ -216,16 +250,13 @@ class _Structure:
         self.hints = hints
         self.problems: list[str] = []
         self._expanded: dict[str, frozenset[str]] = {}
-        # The original Allow statements with Action by context (see `context_key`), and
-        # for each group, the refined Action patterns of the statements whose origin is
-        # in it (with the refined statement's index).
-        self.context: dict[int, str] = {}
-        self.group: dict[str, list[int]] = {}
-        for i, st in enumerate(self.old):
-            key = context_key(st)
-            if key is not None:
-                self.context[i] = key
-                self.group.setdefault(key, []).append(i)
+        # The original Allow statements with Action by context (see `context_key`), but
+        # those written as NotAction, and for each group, the refined Action patterns of
+        # the statements whose origin is in it (with the refined statement's index).
+        self.group = action_contexts(
+            self.old, made_not_action(self.old, self.new, statement_origin)
+        )
+        self.context = {i: key for key, members in self.group.items() for i in members}
         self.refined: dict[str, list[tuple[int, str]]] = {}
 
     def fail(self, message: str) -> None:
@@ -392,6 +423,7 @@ def structure_problems(
         unused,
         catalog,
         {(s, ascii_lower(p)): o for s, p, o in pattern_origins},
+        statement_origin,
     )
     if refined is not None and _envelope(original) != _envelope(refined):
         check.fail("the refined document differs from the original outside its statements")

@@ -11,10 +11,12 @@ from iamrefine.certificate.report import examples
 from iamrefine.certificate.schema import Witness
 from iamrefine.glob import action_matches, ascii_lower
 from iamrefine.structure import (
+    action_contexts,
     context_key,
     expand,
     glob_counterexample,
     glob_included,
+    made_not_action,
     same_frame,
 )
 
@@ -47,11 +49,7 @@ def check_least_general(
     witnessed = {(w.statement, ascii_lower(w.pattern)) for w in witnesses}
     # The original Allow statements with Action by context: the size optimizer may merge
     # the statements of one context, so a pattern's witness may name any of them.
-    members: dict[str, list[int]] = {}
-    for i, old in enumerate(stmts):
-        key = context_key(old)
-        if key is not None:
-            members.setdefault(key, []).append(i)
+    members = action_contexts(stmts, made_not_action(stmts, new_stmts, statement_origin))
     refined_of: dict[int, set[str]] = {}
     broken: set[int] = set()
     # Origins and frames are checked by structure_problems, which this claim presupposes;

@@ -40,7 +40,7 @@ from iamrefine.refine.candidates import (
 from iamrefine.refine.cover import Cover, CoverMethod, solve_cover, solver_available
 from iamrefine.refine.split import compact_size
 from iamrefine.refine.trie import CatalogIndex, catalog_index
-from iamrefine.structure import context_key
+from iamrefine.structure import action_contexts, context_key, made_not_action
 from iamrefine.write import statement_to_json
 
 if TYPE_CHECKING:
@@ -348,12 +348,10 @@ def optimize_result(
     for rep in result.replacements:
         reps_by_statement.setdefault(rep.statement_index, []).append(rep)
     originals = result.original.statements
-    groups: dict[str, list[int]] = {}
-    for si, st in enumerate(originals):
-        key = context_key(st)
-        if key is not None:
-            groups.setdefault(key, []).append(si)
     statements = list(result.policy.statements)
+    groups = action_contexts(
+        originals, made_not_action(originals, statements, result.statement_origin)
+    )
     new_index = {si: j for j, si in enumerate(result.statement_origin)}
     plans: dict[int, GroupPlan] = {}
     gone: set[int] = set()

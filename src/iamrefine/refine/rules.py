@@ -177,9 +177,7 @@ class Refiner:
         self.allowed[:] = self.flags
         added = self._whole_services(self.unused_sorted)
         self.notaction_changes.append(NotActionChange(si, tuple(added), from_action=True))
-        keys = ["NotAction" if k == "Action" else k for k in st.keys]
-        element = ValueList(values=added, is_list=st.action.is_list or len(added) != 1)
-        return st.model_copy(update={"action": None, "not_action": element, "keys": keys})
+        return st.with_actions(added, not_action=True)
 
     # --- patterns --------------------------------------------------------------
 
