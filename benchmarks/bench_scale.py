@@ -12,10 +12,15 @@ a shared machine inflates far less), and the wall time projected to 100,000 case
 (linear in the number of cases: each case is independent and the client's work per
 case is constant).
 
+With ``--rounds R`` every executor runs R times, alternated (each round starts with the
+next one); each executor's figures are those of its median run, and the scaling and
+the overheads are the medians of the ratios within each round, which the machine's
+drift between rounds does not move.
+
 Usage: ``python benchmarks/bench_scale.py [--cases N] [--corpus DIR] [--only NAME ...]
-[--name NAME]`` (needs the ``dist`` extra and ``../shared``). ``--corpus`` reuses a
-corpus made earlier by ``iamrefine corpus synth DIR --policies M --seed 2026`` (its
-first N cases when N < M); results go to ``results/NAME.json`` (default ``scale``).
+[--name NAME] [--rounds R]`` (needs the ``dist`` extra and ``../shared``). ``--corpus``
+reuses a corpus made earlier by ``iamrefine corpus synth DIR --policies M --seed 2026``
+(its first N cases when N < M); results go to ``results/NAME.json`` (default ``scale``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,6 +186,82 @@ def run_one(name: str, corpus: Path, out: Path, deadline: float | None) -> dict[
     }
 
 
+def _cpu_ms(run: dict[str, Any]) -> float:
+    """CPU milliseconds per case of the workers and the client (with the local pool's
+    one in-process worker, the client's process is the worker)."""
+    extra = 0.0 if run["executor"] == "local" else run["client_cpu_ms_per_case"]
+    return round(run["worker_cpu_ms_per_case"] + extra, 2)
+
+
+def _median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time, with every round's figures beside it; losses and
+    duplicates summed over the rounds, and each worker's peak the largest of any round."""
+    ordered = sorted(found, key=lambda r: r["seconds"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["rounds"] = {
+        "seconds": [r["seconds"] for r in found],
+        "cases_per_second_per_worker": [r["cases_per_second_per_worker"] for r in found],
+        "cpu_ms_per_case": [_cpu_ms(r) for r in found],
+        "load_1m": [r["load_1m"] for r in found],
+    }
+    median["lost"] = sum(r["lost"] for r in found)
+    median["duplicated"] = sum(r["duplicated"] for r in found)
+    width = max(len(r["peak_mb_per_worker"]) for r in found)
+    median["peak_mb_per_worker"] = [
+        max(r["peak_mb_per_worker"][k] for r in found if k < len(r["peak_mb_per_worker"]))
+        for k in range(width)
+    ]
+    return median
+
+
+def _derived(trials: dict[str, list[dict[str, Any]]], cases: int) -> dict[str, Any]:
+    """Scaling and Dask's overhead as the median of the ratios within each round (the
+    runs of one round are close in time, so the machine's drift cancels), the CPU time
+    per case and the projection to 100,000 cases from the median runs."""
+
+    def paired(ratio: Any, a: str, b: str) -> list[float]:
+        return [round(ratio(x, y), 4) for x, y in zip(trials[a], trials[b], strict=True)]
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 4)
+
+    derived: dict[str, Any] = {}
+    if "dask-local:1" in trials and "dask-local:2" in trials:
+        scaling = paired(
+            lambda one, two: one["seconds"] / two["seconds"], "dask-local:1", "dask-local:2"
+        )
+        derived["scaling_1_to_2"] = round(median(scaling), 3)
+        derived["scaling_1_to_2_rounds"] = scaling
+    if "local" in trials and "dask-local:1" in trials:
+        wall = paired(
+            lambda loc, dask: (dask["seconds"] - loc["seconds"]) / loc["seconds"],
+            "local",
+            "dask-local:1",
+        )
+        cpu = paired(
+            lambda loc, dask: (_cpu_ms(dask) - _cpu_ms(loc)) / _cpu_ms(loc), "local", "dask-local:1"
+        )
+        per_case = paired(
+            lambda loc, dask: (dask["seconds"] - loc["seconds"]) / cases * 1000,
+            "local",
+            "dask-local:1",
+        )
+        derived["dask_overhead_fraction"] = median(wall)
+        derived["dask_overhead_fraction_rounds"] = wall
+        derived["dask_overhead_ms_per_case"] = round(statistics.median(per_case), 3)
+        derived["dask_cpu_overhead_fraction"] = median(cpu)
+        derived["dask_cpu_overhead_fraction_rounds"] = cpu
+    runs = {name: _median_run(found) for name, found in trials.items()}
+    derived["cpu_ms_per_case"] = {
+        name: round(statistics.median(r["rounds"]["cpu_ms_per_case"]), 2)
+        for name, r in runs.items()
+    }
+    derived["projected_seconds_100k"] = {
+        name: round(run["seconds"] * PROJECTED / run["cases"], 1) for name, run in runs.items()
+    }
+    return derived
+
+
 def _finished(out: Path) -> list[tuple[str, str]]:
     """Each case folder's name and outcome, from its ``done`` or ``error.json``."""
     found = []
@@ -205,6 +287,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=list(EXECUTORS))
     parser.add_argument("--name", default="scale")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of every executor, alternated; medians and paired ratios are reported",
+    )
+    parser.add_argument(
         "--deadline", type=float, default=None, help="seconds each run may take before it is cut"
     )
     args = parser.parse_args(argv)
@@ -224,40 +312,28 @@ def main(argv: list[str] | None = None) -> None:
         else:
             corpus = make_corpus(args.cases, work / "corpus")
             cases = args.cases
-        runs: dict[str, dict[str, Any]] = {}
-        for name in args.only:
-            out = work / f"out-{name.replace(':', '-')}"
-            runs[name] = run_one(name, corpus, out, args.deadline)
-            print(json.dumps(runs[name]), flush=True)
-            shutil.rmtree(out, ignore_errors=True)
-        derived: dict[str, Any] = {}
-        if "dask-local:1" in runs and "dask-local:2" in runs:
-            derived["scaling_1_to_2"] = round(
-                runs["dask-local:1"]["seconds"] / runs["dask-local:2"]["seconds"], 3
-            )
-        if "local" in runs and "dask-local:1" in runs:
-            local, dask = runs["local"]["seconds"], runs["dask-local:1"]["seconds"]
-            derived["dask_overhead_ms_per_case"] = round((dask - local) / cases * 1000, 3)
-            derived["dask_overhead_fraction"] = round((dask - local) / local, 4)
-        derived["cpu_ms_per_case"] = {
-            name: round(
-                run["worker_cpu_ms_per_case"]
-                + (0 if name == "local" else run["client_cpu_ms_per_case"]),
-                2,
-            )
-            for name, run in runs.items()
-        }
-        if "local" in runs and "dask-local:1" in runs:
-            cpu = derived["cpu_ms_per_case"]
-            derived["dask_cpu_overhead_fraction"] = round(
-                (cpu["dask-local:1"] - cpu["local"]) / cpu["local"], 4
-            )
-        derived["projected_seconds_100k"] = {
-            name: round(run["seconds"] * PROJECTED / run["cases"], 1) for name, run in runs.items()
-        }
+        trials: dict[str, list[dict[str, Any]]] = {name: [] for name in args.only}
+        for round_ in range(args.rounds):
+            # Each round starts with the next executor, so that none always runs first
+            # (or right after the heaviest) while the machine drifts.
+            shift = round_ % len(args.only)
+            for name in [*args.only[shift:], *args.only[:shift]]:
+                out = work / f"out-{name.replace(':', '-')}"
+                trials[name].append(run_one(name, corpus, out, args.deadline))
+                print(json.dumps(trials[name][-1]), flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+        runs = {name: _median_run(found) for name, found in trials.items()}
+        derived = _derived(trials, cases)
         write_result(
             args.name,
-            {"cases": cases, "seed": SEED, "targets": TARGETS, "runs": runs, **derived},
+            {
+                "cases": cases,
+                "seed": SEED,
+                "rounds": args.rounds,
+                "targets": TARGETS,
+                "runs": runs,
+                **derived,
+            },
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -271,8 +271,15 @@ def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
     runs, cases, targets = sc["runs"], sc["cases"], sc["targets"]
     per_worker = {n: r["cases_per_second_per_worker"] for n, r in runs.items()}
     cpu = sc.get("cpu_ms_per_case", {})
+    rounds = sc.get("rounds", 1)
+    of = f", median of {rounds} alternated rounds" if rounds > 1 else ""
+
+    def each(key: str) -> str:
+        values = sc.get(f"{key}_rounds")
+        return f" (rounds: {', '.join(f'{v:g}' for v in values)})" if values else ""
+
     row(
-        f"refine + prove, synthetic organization ({cases:,} cases), cases/s per worker "
+        f"refine + prove, synthetic organization ({cases:,} cases{of}), cases/s per worker "
         "(wall; CPU ms per case, workers and client)",
         "; ".join(
             f"{n}: {v} (load {runs[n]['load_1m'][0]:g} to {runs[n]['load_1m'][1]:g}; "
@@ -287,17 +294,19 @@ def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
     )
     if "scaling_1_to_2" in sc:
         row(
-            f"scaling from 1 to 2 Dask workers ({cases:,} cases)",
-            f"{sc['scaling_1_to_2']}x",
+            f"scaling from 1 to 2 Dask workers ({cases:,} cases{of})",
+            f"{sc['scaling_1_to_2']}x{each('scaling_1_to_2')}",
             f">= {targets['scaling_1_to_2']}x",
             "met" if sc["scaling_1_to_2"] >= targets["scaling_1_to_2"] else "**missed**",
             date,
         )
     if "dask_overhead_fraction" in sc:
         row(
-            f"Dask's overhead against the local pool, one worker ({cases:,} cases)",
+            f"Dask's overhead against the local pool, one worker ({cases:,} cases{of})",
             f"wall {sc['dask_overhead_fraction']:.1%} ({sc['dask_overhead_ms_per_case']} ms per "
-            f"case); CPU {sc.get('dask_cpu_overhead_fraction', float('nan')):.1%}",
+            f"case){each('dask_overhead_fraction')}; CPU "
+            f"{sc.get('dask_cpu_overhead_fraction', float('nan')):.1%}"
+            f"{each('dask_cpu_overhead_fraction')}",
             f"< {targets['dask_overhead_fraction']:.0%}",
             " / ".join(
                 f"{'met' if value < targets['dask_overhead_fraction'] else '**missed**'} ({kind})"
@@ -310,7 +319,7 @@ def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
         )
     peak = max(max(r["peak_mb_per_worker"], default=0.0) for r in runs.values())
     row(
-        f"peak memory per worker ({cases:,} cases)",
+        f"peak memory per worker ({cases:,} cases{', the largest of any round' if of else ''})",
         "; ".join(f"{n}: {r['peak_mb_per_worker']} MB" for n, r in runs.items()),
         f"<= {targets['peak_mb_per_worker']:g} MB",
         "met" if peak <= targets["peak_mb_per_worker"] else "**missed**",
