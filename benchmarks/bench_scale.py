@@ -15,7 +15,10 @@ case is constant).
 With ``--rounds R`` every executor runs R times, alternated (each round starts with the
 next one); each executor's figures are those of its median run, and the scaling and
 the overheads are the medians of the ratios within each round, which the machine's
-drift between rounds does not move.
+drift between rounds does not move. With ``--fixed-cases K`` every round also runs each
+executor on the first K cases: the slope between the two runs is the CPU time per case
+beyond the executor's fixed start-up (importing Dask, starting the cluster), which a
+run of a few thousand cases otherwise spreads over its cases.
 
 Usage: ``python benchmarks/bench_scale.py [--cases N] [--corpus DIR] [--only NAME ...]
 [--name NAME] [--rounds R]`` (needs the ``dist`` extra and ``../shared``). ``--corpus``
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -138,6 +142,9 @@ def run_one(name: str, corpus: Path, out: Path, deadline: float | None) -> dict[
     command = [sys.executable, "-m", "iamrefine", "refine-batch", str(corpus), str(out)]
     command += ["--executor", name]
     start = time.perf_counter()
+    # Every process of the run (client, scheduler, nannies, workers) is reaped by its
+    # parent before the command ends, so its CPU time is in our children's usage.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -150,6 +157,8 @@ def run_one(name: str, corpus: Path, out: Path, deadline: float | None) -> dict[
             _, stderr = proc.communicate()
             interrupted = True
         seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode not in (0, 1) and not interrupted:
         sys.exit(f"bench_scale: {' '.join(command)} failed:\n{stderr.decode()[-2000:]}")
     expected = sorted(p.name for p in corpus.iterdir() if p.is_dir())
@@ -177,6 +186,8 @@ def run_one(name: str, corpus: Path, out: Path, deadline: float | None) -> dict[
         # With the local pool's one worker, the client's process is the worker.
         "worker_cpu_ms_per_case": round(worker_cpu / max(cases, 1) * 1000, 2),
         "client_cpu_ms_per_case": round(client_cpu / max(cases, 1) * 1000, 2),
+        # Exact, and of every process of the run (the two above are sampled).
+        "total_cpu_seconds": round(total_cpu, 3),
         "peak_mb_per_worker": sorted(round(v, 1) for v in watch.peaks.values()),
         "outcomes": counts,
         "lost": len(set(expected) - {n for n, _ in finished}),
@@ -262,6 +273,39 @@ def _derived(trials: dict[str, list[dict[str, Any]]], cases: int) -> dict[str, A
     return derived
 
 
+def _per_case(
+    trials: dict[str, list[dict[str, Any]]], starts: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Each executor's CPU time per case beyond its fixed start-up (the slope of the
+    exact CPU time of every process of the run, between the run on a few cases and the
+    full run of the same round) and that fixed part; Dask's CPU overhead per case as the
+    median over the rounds of the slopes' ratio."""
+
+    def seconds(run: dict[str, Any]) -> float:
+        return float(run["total_cpu_seconds"])
+
+    slopes: dict[str, list[float]] = {}
+    fixed: dict[str, list[float]] = {}
+    for name in trials:
+        for big, few in zip(trials[name], starts[name], strict=True):
+            slope = (seconds(big) - seconds(few)) / (big["cases"] - few["cases"])
+            slopes.setdefault(name, []).append(round(slope * 1000, 3))
+            fixed.setdefault(name, []).append(round(seconds(few) - slope * few["cases"], 3))
+    out: dict[str, Any] = {
+        "cpu_ms_per_case_beyond_startup": {n: statistics.median(v) for n, v in slopes.items()},
+        "startup_cpu_seconds": {n: statistics.median(v) for n, v in fixed.items()},
+        "fixed_cases": {n: runs[0]["cases"] for n, runs in starts.items()},
+    }
+    if "local" in slopes and "dask-local:1" in slopes:
+        ratios = [
+            round((dask - local) / local, 4)
+            for local, dask in zip(slopes["local"], slopes["dask-local:1"], strict=True)
+        ]
+        out["dask_cpu_overhead_per_case_fraction"] = round(statistics.median(ratios), 4)
+        out["dask_cpu_overhead_per_case_fraction_rounds"] = ratios
+    return out
+
+
 def _finished(out: Path) -> list[tuple[str, str]]:
     """Each case folder's name and outcome, from its ``done`` or ``error.json``."""
     found = []
@@ -293,6 +337,13 @@ def main(argv: list[str] | None = None) -> None:
         help="runs of every executor, alternated; medians and paired ratios are reported",
     )
     parser.add_argument(
+        "--fixed-cases",
+        type=int,
+        default=0,
+        help="also run each executor on this many cases in every round, to tell its fixed "
+        "start-up CPU time from its CPU time per case",
+    )
+    parser.add_argument(
         "--deadline", type=float, default=None, help="seconds each run may take before it is cut"
     )
     args = parser.parse_args(argv)
@@ -312,7 +363,14 @@ def main(argv: list[str] | None = None) -> None:
         else:
             corpus = make_corpus(args.cases, work / "corpus")
             cases = args.cases
+        small = None
+        if 0 < args.fixed_cases < cases:
+            small = work / "fixed"
+            small.mkdir()
+            for folder in sorted(p for p in corpus.iterdir() if p.is_dir())[: args.fixed_cases]:
+                (small / folder.name).symlink_to(folder.resolve())
         trials: dict[str, list[dict[str, Any]]] = {name: [] for name in args.only}
+        starts: dict[str, list[dict[str, Any]]] = {name: [] for name in args.only}
         for round_ in range(args.rounds):
             # Each round starts with the next executor, so that none always runs first
             # (or right after the heaviest) while the machine drifts.
@@ -322,8 +380,13 @@ def main(argv: list[str] | None = None) -> None:
                 trials[name].append(run_one(name, corpus, out, args.deadline))
                 print(json.dumps(trials[name][-1]), flush=True)
                 shutil.rmtree(out, ignore_errors=True)
+                if small is not None:
+                    starts[name].append(run_one(name, small, out, args.deadline))
+                    shutil.rmtree(out, ignore_errors=True)
         runs = {name: _median_run(found) for name, found in trials.items()}
         derived = _derived(trials, cases)
+        if small is not None:
+            derived.update(_per_case(trials, starts))
         write_result(
             args.name,
             {

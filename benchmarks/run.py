@@ -266,6 +266,19 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def _beyond_startup(sc: dict[str, Any], each: Any) -> str:
+    """The CPU overhead per case beyond each executor's fixed start-up, when measured."""
+    if "dask_cpu_overhead_per_case_fraction" not in sc:
+        return ""
+    startup = ", ".join(f"{n} {v:g} s" for n, v in sc["startup_cpu_seconds"].items())
+    slope = ", ".join(f"{n} {v:g} ms" for n, v in sc["cpu_ms_per_case_beyond_startup"].items())
+    return (
+        f"; CPU per case beyond the start-up {sc['dask_cpu_overhead_per_case_fraction']:.1%}"
+        f"{each('dask_cpu_overhead_per_case_fraction')} (per case: {slope}; start-up: "
+        f"{startup})"
+    )
+
+
 def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
     """The rows of one ``bench_scale.py`` result (issue 20 item 5)."""
     runs, cases, targets = sc["runs"], sc["cases"], sc["targets"]
@@ -306,13 +319,18 @@ def _scale_rows(sc: dict[str, Any], row: Any, date: str) -> None:
             f"wall {sc['dask_overhead_fraction']:.1%} ({sc['dask_overhead_ms_per_case']} ms per "
             f"case){each('dask_overhead_fraction')}; CPU "
             f"{sc.get('dask_cpu_overhead_fraction', float('nan')):.1%}"
-            f"{each('dask_cpu_overhead_fraction')}",
+            f"{each('dask_cpu_overhead_fraction')}{_beyond_startup(sc, each)}",
             f"< {targets['dask_overhead_fraction']:.0%}",
             " / ".join(
                 f"{'met' if value < targets['dask_overhead_fraction'] else '**missed**'} ({kind})"
                 for kind, value in (
                     ("wall", sc["dask_overhead_fraction"]),
                     ("CPU", sc.get("dask_cpu_overhead_fraction", float("nan"))),
+                    *(
+                        [("CPU per case", sc["dask_cpu_overhead_per_case_fraction"])]
+                        if "dask_cpu_overhead_per_case_fraction" in sc
+                        else []
+                    ),
                 )
             ),
             date,
