@@ -475,6 +475,10 @@ def test_resource_escapes_are_literal_characters() -> None:
         ({"Bool": {"aws:SecureTransport": "yes"}}, "expected `true` or `false`"),
         ({"Null": {TEAM: "maybe"}}, "expected `true` or `false`"),
         ({"NumericLessThan": {"k:n": "${aws:username}"}}, "policy variables are supported only"),
+        (
+            {"StringEqualsIgnoreCase": {TEAM: "${aws:username}"}},
+            "iamrefine does not model a policy variable in a case-insensitive value",
+        ),
     ],
 )
 def test_unknown_operators_and_malformed_values_are_input_errors(

@@ -172,8 +172,14 @@ def _value_problem(
     version = policy.effective_version
     bad = None
     if _has_variable(text, version):
-        if op.family not in ("string", "arn", "binary") or op.fold_case:
-            bad = "policy variables are supported only in case-sensitive String and Arn values"
+        if op.family not in ("string", "arn", "binary"):
+            bad = "policy variables are supported only in String and Arn values"
+        elif op.fold_case:
+            # AWS substitutes it; deciding it would need case folding of request values.
+            bad = (
+                "iamrefine does not model a policy variable in a case-insensitive value "
+                "(only in case-sensitive String and Arn values)"
+            )
         elif any("," in m.group(1) for m in _VAR.finditer(text)):
             bad = "policy variables with default values are not supported"
     elif op.family == "numeric" and parse_number(text) is None:
