@@ -386,6 +386,34 @@ def test_a_notaction_statement_over_one_policy_names_its_lower_bound() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("quota", "max_policies", "advice"),
+    [
+        # The bound (4,700 characters) over 200 per policy: more than a role holds.
+        (200, 10, r"it needs at least (\d+) managed policies, more than the 20 that AWS lets"),
+        # Over 2,000 per policy: three, more than the two allowed.
+        (2000, 2, r"it needs at least (\d+): pass a larger `--max-policies`$"),
+    ],
+)
+def test_the_quota_error_says_how_many_policies_the_bound_needs(
+    quota: int, max_policies: int, advice: str
+) -> None:
+    from iamrefine.refine.fit import fit_result
+
+    catalog, names = _big_catalog(services=2, per=400)
+    unused = UnusedSet.from_names(_unused(names, 0.4, 5), catalog)
+    policy = _policy(_allow("svc0:*", "svc1:*"))
+    readable = refine_policy(policy, unused, catalog, optimize=Optimize.readable)
+    fitted = fit_result(
+        readable, unused, catalog, optimize=Optimize.size, quota=quota, max_policies=max_policies
+    )
+    report = fitted.quota
+    assert report is not None and not report.fits and report.reason and report.needed
+    found = re.search(advice, report.reason)
+    assert found, report.reason
+    assert int(found.group(1)) == -(-report.needed // quota) > max_policies
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     st.lists(st.text(st.sampled_from("abAB1"), min_size=1, max_size=6), min_size=1, max_size=30),

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 DEFAULT_MAX_POLICIES = 10
 """Managed policies a role may have attached by default."""
 
+MOST_ATTACHABLE = 20
+"""Managed policies a role may have attached at most (the ceiling of AWS's adjustable
+quota)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class QuotaReport:
@@ -219,11 +223,22 @@ def _why_not(
                 f"{source}: refined Statement[{j}] ({kind}) has {size:,} "
                 f"non-whitespace characters{bound}, more than a managed policy of {quota:,} holds"
             )
+    # Each policy of a split holds at most `quota` characters, so the bound needs this many.
+    fewest = -(-needed // quota)
+    if fewest > MOST_ATTACHABLE:
+        advice = (
+            f"by that bound it needs at least {fewest} managed policies, more than the "
+            f"{MOST_ATTACHABLE} that AWS lets a role have attached"
+        )
+    elif fewest > max_policies:
+        advice = f"by that bound it needs at least {fewest}: pass a larger `--max-policies`"
+    else:
+        advice = "pass a larger `--max-policies`"
     return (
         f"{source}: the refined policy needs at least {needed:,} non-whitespace characters "
         f"(a lower bound over the patterns the optimizer considered), and no split into at most "
         f"{max_policies} managed policies of {quota:,} ({max_policies * quota:,} in all) "
-        f"holds it; pass a larger `--max-policies`"
+        f"holds it; {advice}"
     )
 
 
