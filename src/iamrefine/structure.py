@@ -405,7 +405,7 @@ def structure_problems(
     - an Allow statement with Action keeps Action. Its patterns are checked together with
       those of every refined statement whose origin has the same context
       (:func:`context_key`) against the patterns of all the original statements of that
-      context: each is one of theirs or contained (over all strings) in one of them, and
+      context (but those written as NotAction, :func:`made_not_action`): each is one of theirs or contained (over all strings) in one of them, and
       matches no unused catalog action; every catalog action an original pattern matches
       that is not unused is matched by some refined pattern of the context. (With one
       statement per context, the usual case, this is the statement's own check; the size
