@@ -405,9 +405,10 @@ def structure_problems(
     - an Allow statement with Action keeps Action. Its patterns are checked together with
       those of every refined statement whose origin has the same context
       (:func:`context_key`) against the patterns of all the original statements of that
-      context (but those written as NotAction, :func:`made_not_action`): each is one of theirs or contained (over all strings) in one of them, and
-      matches no unused catalog action; every catalog action an original pattern matches
-      that is not unused is matched by some refined pattern of the context. (With one
+      context (but those written as NotAction, :func:`made_not_action`): each is one of
+      theirs or contained (over all strings) in one of them, and matches no unused
+      catalog action; every catalog action an original pattern matches that is not
+      unused is matched by some refined pattern of the context. (With one
       statement per context, the usual case, this is the statement's own check; the size
       optimizer may merge the statements of one context into one.)
     - an Allow statement with NotAction keeps its values in order and appends only
