@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 
 from iamrefine.glob import ascii_lower, compile_glob, has_wildcard, literal_prefix, normalize
 from iamrefine.refine.containment import contains
@@ -186,18 +186,13 @@ class Service:
         short = self.shorter[t] if t < len(self.shorter) else self.all
         return self.prefix(a) & self.suffix(b) & ~short
 
-    def after(self, m: str) -> Callable[[int], int]:
-        """``names_from(t)``: the names in which ``m`` occurs at some position >= t (so
-        ``a*m*`` matches ``prefix(a) & names_from(len(a))``)."""
-        positions, masks = self.after_table(m)
-        return lambda t: masks[bisect_left(positions, t)]
-
     def after_table(self, m: str) -> tuple[list[int], list[int]]:
-        """The table behind :meth:`after`: the sorted positions at which ``m`` occurs
-        last in some name, and ``masks[j]``, the names in which it occurs at or after
-        ``positions[j]`` (``names_from(t)`` is ``masks[bisect_left(positions, t)]``).
-        Kept at those positions only: a mask for every position held about 45 MB in a
-        policy of every service."""
+        """The sorted positions at which ``m`` occurs last in some name, and
+        ``masks[j]``, the names in which it occurs at or after ``positions[j]``: the
+        names in which ``m`` occurs at some position >= t are
+        ``masks[bisect_left(positions, t)]`` (so ``a*m*`` matches ``prefix(a)`` and those
+        for t = ``len(a)``). Kept at those positions only: a mask for every position held
+        about 45 MB in a policy of every service."""
         found = self._last.get(m)
         if found is None:
             at_position: dict[int, int] = {}
