@@ -225,7 +225,9 @@ def _median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
     return median
 
 
-def _derived(trials: dict[str, list[dict[str, Any]]], cases: int) -> dict[str, Any]:
+def _derived(
+    trials: dict[str, list[dict[str, Any]]], runs: dict[str, dict[str, Any]], cases: int
+) -> dict[str, Any]:
     """Scaling and Dask's overhead as the median of the ratios within each round (the
     runs of one round are close in time, so the machine's drift cancels), the CPU time
     per case and the projection to 100,000 cases from the median runs."""
@@ -262,7 +264,6 @@ def _derived(trials: dict[str, list[dict[str, Any]]], cases: int) -> dict[str, A
         derived["dask_overhead_ms_per_case"] = round(statistics.median(per_case), 3)
         derived["dask_cpu_overhead_fraction"] = median(cpu)
         derived["dask_cpu_overhead_fraction_rounds"] = cpu
-    runs = {name: _median_run(found) for name, found in trials.items()}
     derived["cpu_ms_per_case"] = {
         name: round(statistics.median(r["rounds"]["cpu_ms_per_case"]), 2)
         for name, r in runs.items()
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
                     starts[name].append(run_one(name, small, out, args.deadline))
                     shutil.rmtree(out, ignore_errors=True)
         runs = {name: _median_run(found) for name, found in trials.items()}
-        derived = _derived(trials, cases)
+        derived = _derived(trials, runs, cases)
         if small is not None:
             derived.update(_per_case(trials, starts))
         write_result(
